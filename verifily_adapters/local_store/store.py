@@ -1,0 +1,130 @@
+"""Run folders on the local filesystem (the default ``store: local``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Any, Iterable, Iterator, List, Mapping, Optional
+
+from verifily_adapters.local_store.atomic import atomic_write_text
+from verifily_core.domain.runs import RUN_META, run_id_for, utc_now
+from verifily_core.errors import RunNotFoundError, StoreError
+from verifily_core.ports.artifact_store import ArtifactStore, RunLocation
+
+
+class LocalArtifactStore(ArtifactStore):
+    """Each run is a folder ``<root>/<run_id>``; every file write is atomic."""
+
+    PLUGIN_NAME = "local"
+
+    def create_run(self, name: Optional[str] = None, *, prefix: str = "run") -> RunLocation:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"Cannot create the runs folder {self.root}: {exc.strerror}") from exc
+        base = run_id_for(utc_now(), name, secrets.token_hex(3), prefix=prefix)
+        for attempt in range(1, 1000):
+            run_id = base if attempt == 1 else (
+                f"{base}_{attempt}" if name else run_id_for(utc_now(), None, secrets.token_hex(3), prefix=prefix)
+            )
+            path = self.root / run_id
+            try:
+                path.mkdir()  # fails if it exists: the atomic claim on the id
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise StoreError(f"Cannot create run folder {path}: {exc.strerror}") from exc
+            return RunLocation(run_id, path)
+        raise StoreError(f"Could not find a free run id for {base!r} in {self.root}")
+
+    def location(self, run_id: str) -> RunLocation:
+        if not run_id or run_id in (".", "..") or "/" in run_id or "\\" in run_id or "\x00" in run_id:
+            raise RunNotFoundError(f"Not a run id: {run_id!r}", hint=f"Pick a run listed in {self.root}.")
+        path = self.root / run_id
+        try:
+            resolved = path.resolve(strict=True)
+        except (OSError, RuntimeError):
+            raise RunNotFoundError(f"No run {run_id!r} in {self.root}") from None
+        if resolved.parent != self.root.resolve() or not resolved.is_dir():
+            raise RunNotFoundError(f"No run {run_id!r} in {self.root}")
+        return RunLocation(run_id, path)
+
+    def list_runs(self) -> List[RunLocation]:
+        if not self.root.is_dir():
+            return []
+        root = self.root.resolve()
+        runs = []
+        for entry in os.scandir(self.root):
+            if entry.is_dir(follow_symlinks=False) and (Path(entry.path) / RUN_META).is_file():
+                if Path(entry.path).resolve().parent == root:
+                    runs.append(RunLocation(entry.name, Path(entry.path)))
+        return sorted(runs, key=lambda r: r.run_id)
+
+    def _file(self, run_id: str, relpath: str) -> Path:
+        rel = Path(relpath)
+        if rel.is_absolute() or ".." in rel.parts:
+            raise StoreError(f"Run file paths are relative to the run folder, got {relpath!r}")
+        return self.location(run_id).path / rel
+
+    def write_text(self, run_id: str, relpath: str, text: str) -> Path:
+        return atomic_write_text(self._file(run_id, relpath), text)
+
+    def write_json(self, run_id: str, relpath: str, data: Any) -> Path:
+        return self.write_text(run_id, relpath, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+    def write_jsonl(self, run_id: str, relpath: str, rows: Iterable[Mapping[str, Any]]) -> Path:
+        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        return self.write_text(run_id, relpath, text)
+
+    def read_text(self, run_id: str, relpath: str) -> str:
+        path = self._file(run_id, relpath)
+        try:
+            return path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise StoreError(f"{path} not found") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise StoreError(f"Cannot read {path}: {exc}") from exc
+
+    def read_json(self, run_id: str, relpath: str) -> Any:
+        text = self.read_text(run_id, relpath)
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            path = self._file(run_id, relpath)
+            raise StoreError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg}); the file may be half-written "
+                             "or edited by hand") from None
+
+    def iter_jsonl(self, run_id: str, relpath: str) -> Iterator[Any]:
+        path = self._file(run_id, relpath)
+        try:
+            fh = path.open(encoding="utf-8")
+        except FileNotFoundError:
+            raise StoreError(f"{path} not found") from None
+        with fh:
+            for lineno, line in enumerate(fh, 1):
+                if line.strip():
+                    try:
+                        yield json.loads(line)
+                    except json.JSONDecodeError as exc:
+                        raise StoreError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+
+    def exists(self, run_id: str, relpath: str) -> bool:
+        try:
+            return self._file(run_id, relpath).exists()
+        except StoreError:
+            return False
+
+    def local_dir(self, run_id: str) -> Path:
+        return self.location(run_id).path
+
+    def size_bytes(self, run_id: str) -> int:
+        total = 0
+        for dirpath, _dirs, files in os.walk(self.location(run_id).path):
+            for f in files:
+                try:
+                    total += os.lstat(os.path.join(dirpath, f)).st_size
+                except OSError:
+                    continue
+        return total

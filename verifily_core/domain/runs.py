@@ -1,0 +1,88 @@
+"""Run folders as data: file names, run ids, statuses and the ``run_meta.json`` record.
+
+The names live here, once, so that the train service, the evaluator, ``compare``, ``reproduce``
+and the dashboard can never disagree on where a file is.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Dict, Literal, Optional
+
+RUN_META = "run_meta.json"
+CONFIG_FILE = "config.yaml"
+HASHES = "hashes.json"
+ENVIRONMENT = "environment.json"
+TRAINING_INFO = "training_info.json"
+TRAIN_SUMMARY = "train_summary.json"
+USAGE_SUMMARY = "usage_summary.json"
+EVAL_DIR = "eval"
+EVAL_RESULTS = "eval/eval_results.json"
+HARD_EXAMPLES = "eval/hard_examples.jsonl"
+PREDICTIONS = "eval/predictions.jsonl"
+ADAPTER_DIR = "adapter"
+MODEL_DIR = "model"
+TOKENIZER_DIR = "tokenizer"
+CHECKPOINTS_DIR = "checkpoints"
+LOGS_DIR = "logs"
+BILLING_OUTBOX = "billing_outbox.jsonl"
+
+RunStatus = Literal["running", "completed", "failed", "interrupted", "dry_run"]
+_NAME_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso(ts: datetime) -> str:
+    """``2026-02-08T14:30:22Z``: the guide's timestamp form."""
+    return ts.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def safe_name(name: str) -> str:
+    """A user's ``--name`` made safe as part of a folder name (no separators, no dots first)."""
+    cleaned = _NAME_SAFE.sub("-", name.strip()).strip(".-")
+    return cleaned or "run"
+
+
+def run_id_for(ts: datetime, name: Optional[str], token: str, *, prefix: str = "run") -> str:
+    """``run_YYYYMMDD_HHMMSS_<token>`` or, with a name, ``run_YYYYMMDD_<name>`` (the guide's forms)."""
+    day = ts.astimezone(timezone.utc).strftime("%Y%m%d")
+    if name:
+        return f"{prefix}_{day}_{safe_name(name)}"
+    return f"{prefix}_{day}_{ts.astimezone(timezone.utc).strftime('%H%M%S')}_{token}"
+
+
+@dataclass
+class RunRecord:
+    """The content of ``run_meta.json``: the source of truth for a run's state."""
+
+    run_id: str
+    status: RunStatus
+    task: str
+    base_model: str
+    seed: int
+    started_at: str
+    dataset_version: str = "local"
+    device: Optional[str] = None
+    name: Optional[str] = None
+    completed_at: Optional[str] = None
+    duration_seconds: Optional[float] = None
+    metrics: Dict[str, Any] = field(default_factory=dict)
+    config_hash: Optional[str] = None
+    data_hash: Optional[str] = None
+    reproducibility_hash: Optional[str] = None
+    error: Optional[str] = None
+    warnings: list[str] = field(default_factory=list)
+    resume_hint: Optional[str] = None
+
+    def to_dict(self) -> Dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "RunRecord":
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)

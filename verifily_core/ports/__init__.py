@@ -1,0 +1,8 @@
+"""The four ports the core talks through; adapters implement them (see docs/plugins.md)."""
+
+from verifily_core.ports.artifact_store import ArtifactStore, RunLocation
+from verifily_core.ports.billing_sink import BillingSink
+from verifily_core.ports.model_backend import ModelBackend, Predictor
+from verifily_core.ports.tracker import Tracker
+
+__all__ = ["ArtifactStore", "BillingSink", "ModelBackend", "Predictor", "RunLocation", "Tracker"]

@@ -1,0 +1,95 @@
+"""The ArtifactStore port: where run folders live and how their files are written and read.
+
+Contract for implementers
+-------------------------
+* Built with the runs root (``output.dir`` of a config, or ``--runs-dir``): ``Store(root)``.
+  ``PLUGIN_NAME`` is the value of the config key ``store``.
+* ``create_run(name)`` creates a new, empty run folder and returns its location. Ids are
+  ``run_YYYYMMDD_HHMMSS_<6 hex>`` without a name and ``run_YYYYMMDD_<name>`` with one, with ``_2``,
+  ``_3``... on a collision; two runs created in the same second never share a folder.
+* Every write is atomic: a reader sees the old file or the whole new one, never half a file
+  (temp file in the same folder, fsync, rename). Writes of JSON use UTF-8, indent 2, sorted keys off.
+* ``read_json`` raises ``StoreError`` naming the file when it is missing or not valid JSON.
+* ``list_runs()`` returns every folder under the root that holds ``run_meta.json`` (including
+  half-written or corrupt ones, which readers must tolerate), sorted by id.
+* ``local_dir(run_id)`` is a local folder where a backend may write model files; a remote store
+  uploads it on ``sync(run_id)``.
+* Run ids from users are validated against the runs really present: ``location(run_id)`` raises
+  ``RunNotFoundError`` for anything that is not a direct child of the root (no ``..``, no absolute
+  paths, no symlinks leading outside).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Iterable, Iterator, List, Mapping, Optional
+
+
+@dataclass(frozen=True)
+class RunLocation:
+    """A run's id and the local folder that holds (or mirrors) its files."""
+
+    run_id: str
+    path: Path
+
+
+class ArtifactStore(ABC):
+    """Creates run folders and reads/writes their files atomically; see the module contract."""
+
+    PLUGIN_NAME: ClassVar[str]
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    @abstractmethod
+    def create_run(self, name: Optional[str] = None, *, prefix: str = "run") -> RunLocation:
+        """Create a new empty run folder with a fresh unique id."""
+
+    @abstractmethod
+    def location(self, run_id: str) -> RunLocation:
+        """The location of an existing run; ``RunNotFoundError`` if it is not under the root."""
+
+    @abstractmethod
+    def list_runs(self) -> List[RunLocation]:
+        """Every run folder under the root, sorted by id."""
+
+    @abstractmethod
+    def write_json(self, run_id: str, relpath: str, data: Any) -> Path:
+        """Write JSON atomically; returns the file's path."""
+
+    @abstractmethod
+    def write_text(self, run_id: str, relpath: str, text: str) -> Path:
+        """Write text atomically; returns the file's path."""
+
+    @abstractmethod
+    def write_jsonl(self, run_id: str, relpath: str, rows: Iterable[Mapping[str, Any]]) -> Path:
+        """Write one JSON object per line atomically; returns the file's path."""
+
+    @abstractmethod
+    def read_json(self, run_id: str, relpath: str) -> Any:
+        """Parsed JSON of a run file; ``StoreError`` naming it when missing or invalid."""
+
+    @abstractmethod
+    def read_text(self, run_id: str, relpath: str) -> str:
+        """Text of a run file; ``StoreError`` naming it when missing."""
+
+    @abstractmethod
+    def iter_jsonl(self, run_id: str, relpath: str) -> Iterator[Any]:
+        """Rows of a JSONL run file, streamed."""
+
+    @abstractmethod
+    def exists(self, run_id: str, relpath: str) -> bool:
+        """Whether a run file exists."""
+
+    @abstractmethod
+    def local_dir(self, run_id: str) -> Path:
+        """A local folder for the run's model files (the run folder itself for local stores)."""
+
+    @abstractmethod
+    def size_bytes(self, run_id: str) -> int:
+        """Total bytes of the run's files (for storage accounting)."""
+
+    def sync(self, run_id: str) -> None:
+        """Upload what was written under ``local_dir``; local stores need nothing."""

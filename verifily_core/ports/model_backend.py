@@ -1,0 +1,79 @@
+"""The ModelBackend port: trains a model for a run and loads a trained run for prediction.
+
+Contract for implementers
+-------------------------
+* The class carries ``PLUGIN_NAME`` (the value of the config key ``backend``) and can be built with
+  no arguments; it must be cheap to construct: import heavy frameworks inside methods.
+* ``supports(task)`` says which tasks it can train; the train service refuses the others early.
+* ``environment()`` returns the versions and hardware facts that decide whether a run can be
+  reproduced (framework versions, device and GPU names). Strings only; it feeds the environment
+  hash, so it must not contain timestamps or anything else that changes between identical runs.
+* ``validate_model(base_model, task)`` checks cheaply, *without importing a framework*, that the
+  model reference can plausibly be loaded (used by ``train --dry-run``); raise ``BackendError``.
+* ``train(request, callbacks)`` trains and writes its artifacts under ``request.output_dir``:
+  ``adapter/`` (LoRA) or ``model/`` (full weights), ``tokenizer/`` when it has one, ``checkpoints/``
+  and ``logs/``. It returns a :class:`TrainOutcome`. It never prints; it reports progress through
+  ``callbacks``. Foreseen failures are raised as ``BackendError``/``DataError``/``ConfigError``
+  (``raise BackendError(...) from exc``), never as vendor exceptions. When the process is one rank of
+  a distributed launch, only rank 0 writes artifacts and calls callbacks.
+* ``load(run_dir, training_info, device, batch_size)`` returns a :class:`Predictor` for a finished
+  run folder; ``training_info`` is the parsed ``training_info.json``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar, Dict, Mapping, Optional, Sequence
+
+from verifily_core.domain.examples import ClassificationExample, SFTExample
+from verifily_core.domain.training import ClassPrediction, TokenLoss, TrainCallbacks, TrainOutcome, TrainRequest
+
+
+class Predictor(ABC):
+    """A loaded model that answers in the order it was asked; results align with the inputs."""
+
+    @abstractmethod
+    def generate(
+        self, examples: Sequence[SFTExample], *, max_new_tokens: int, num_beams: int, batch_size: int
+    ) -> list[str]:
+        """Generated responses (prompt stripped) for SFT examples, one per example, in order."""
+
+    @abstractmethod
+    def classify(self, examples: Sequence[ClassificationExample], *, batch_size: int) -> list[ClassPrediction]:
+        """A label and the label probabilities for every example, in order."""
+
+    @abstractmethod
+    def reference_loss(self, examples: Sequence[SFTExample], *, batch_size: int) -> list[TokenLoss]:
+        """Teacher-forced NLL of each example's reference output (for perplexity), in order."""
+
+    def close(self) -> None:
+        """Free the model's memory; the default does nothing."""
+
+
+class ModelBackend(ABC):
+    """Trains models and loads trained runs. See the module docstring for the full contract."""
+
+    PLUGIN_NAME: ClassVar[str]
+
+    @abstractmethod
+    def supports(self, task: str) -> bool:
+        """Whether this backend can train and evaluate ``task`` (``sft`` or ``classification``)."""
+
+    @abstractmethod
+    def environment(self) -> Dict[str, str]:
+        """Versions and hardware facts for the environment hash; deterministic strings only."""
+
+    @abstractmethod
+    def validate_model(self, base_model: str, task: str) -> None:
+        """Cheap check (no framework import) that ``base_model`` can be loaded; raise BackendError."""
+
+    @abstractmethod
+    def train(self, request: TrainRequest, callbacks: TrainCallbacks) -> TrainOutcome:
+        """Train and write artifacts under ``request.output_dir``; see the module contract."""
+
+    @abstractmethod
+    def load(
+        self, run_dir: Path, training_info: Mapping[str, Any], *, device: Optional[str] = None
+    ) -> Predictor:
+        """A predictor over the trained artifacts of ``run_dir``."""

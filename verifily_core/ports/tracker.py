@@ -1,0 +1,44 @@
+"""The Tracker port: experiment trackers (TensorBoard, WandB, ...).
+
+Contract for implementers
+-------------------------
+* Built as ``Tracker(config, run_dir)`` where ``config`` is the run's :class:`TrainConfig` and
+  ``run_dir`` the local run folder; ``PLUGIN_NAME`` is the name listed in the config's ``trackers``
+  (``wandb`` is also switched on by ``wandb.enabled``).
+* ``start(run_id, config)`` receives the flattened config (``dotted.key -> value``);
+  ``log(metrics, step)`` scalar metrics at a global step; ``log_artifact(path, name)`` a folder to
+  upload (optional); ``finish(summary)`` the final metrics. Called on the main process only.
+* A tracker must never fail a run: raise ``TrackerError`` and the train use case logs it and
+  disables that tracker for the rest of the run.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar, Mapping
+
+from verifily_core.config import TrainConfig
+
+
+class Tracker(ABC):
+    PLUGIN_NAME: ClassVar[str]
+
+    def __init__(self, config: TrainConfig, run_dir: Path) -> None:
+        self.config = config
+        self.run_dir = Path(run_dir)
+
+    @abstractmethod
+    def start(self, run_id: str, config: Mapping[str, Any]) -> None:
+        """Open the tracker's run with the flattened config."""
+
+    @abstractmethod
+    def log(self, metrics: Mapping[str, float], step: int) -> None:
+        """Record scalar metrics at a global step."""
+
+    def log_artifact(self, path: Path, name: str) -> None:
+        """Upload a folder (e.g. the adapter); trackers without artifacts ignore it."""
+
+    @abstractmethod
+    def finish(self, summary: Mapping[str, Any]) -> None:
+        """Record final metrics and close."""
