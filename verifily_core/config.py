@@ -14,12 +14,21 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import re
 from pathlib import Path
-from typing import Any, Dict, List, Literal, Mapping, Optional, Union
+from typing import Any, Dict, List, Literal, Mapping, Optional, Union, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from verifily_core.errors import ConfigError
 
@@ -33,6 +42,15 @@ _DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans_as_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        # pydantic's lax mode reads `r: true` as 1: a typo that must not train silently
+        name = info.field_name
+        if isinstance(value, bool) and name and _is_numeric(cls.model_fields[name].annotation):
+            raise ValueError(f"expected a number, got {str(value).lower()}")
+        return value
 
 
 class DataPaths(_Section):
@@ -48,20 +66,25 @@ class DataPaths(_Section):
             return [self.train] if self.train else []
         return list(self.train)
 
-    @model_validator(mode="after")
-    def _weights_match_files(self) -> "DataPaths":
-        if self.weights is None:
-            return self
-        n = len(self.train_files)
-        if len(self.weights) != n:
+    @field_validator("weights")
+    @classmethod
+    def _weights_match_files(
+        cls, weights: Optional[List[float]], info: ValidationInfo
+    ) -> Optional[List[float]]:
+        # a field validator (not a model one) so that the error names 'data_paths.weights'
+        train = info.data.get("train")
+        if weights is None or train is None:
+            return weights
+        n = len(train) if isinstance(train, list) else int(bool(train))
+        if len(weights) != n:
             raise ValueError(
-                f"data_paths.weights has {len(self.weights)} values but data_paths.train lists {n} "
-                "file(s); give one weight per training file"
+                f"{len(weights)} weight(s) but data_paths.train lists {n} file(s); "
+                "give one weight per training file"
             )
-        bad = [w for w in self.weights if not w > 0]
+        bad = [w for w in weights if not (w > 0 and math.isfinite(w))]
         if bad:
-            raise ValueError(f"data_paths.weights must all be positive, got {bad}")
-        return self
+            raise ValueError(f"every weight must be a positive number, got {bad}")
+        return weights
 
 
 class Training(_Section):
@@ -169,7 +192,7 @@ class TrainConfig(_Section):
     @classmethod
     def from_dict(
         cls, data: Mapping[str, Any], *, source: Optional[Union[str, Path]] = None
-    ) -> "TrainConfig":
+    ) -> TrainConfig:
         """Validate a plain mapping; ``source`` (a file) anchors relative paths and error messages."""
         where = f" in {source}" if source else ""
         if not isinstance(data, Mapping):
@@ -184,7 +207,7 @@ class TrainConfig(_Section):
         return config
 
     @classmethod
-    def from_yaml(cls, path: Union[str, Path]) -> "TrainConfig":
+    def from_yaml(cls, path: Union[str, Path]) -> TrainConfig:
         """Read a YAML config; relative data paths in it resolve against the file's folder."""
         p = Path(path)
         if not p.is_file():
@@ -201,7 +224,8 @@ class TrainConfig(_Section):
             problem = getattr(exc, "problem", None) or str(exc)
             raise ConfigError(f"{p}{at}: YAML syntax error: {problem}", hint="Fix the YAML syntax.") from None
         if data is None:
-            raise ConfigError(f"{p}: the config file is empty", hint="Write at least 'task' and 'base_model'.")
+            raise ConfigError(f"{p}: the config file is empty",
+                              hint="Write at least 'task' and 'base_model'.")
         return cls.from_dict(data, source=p)
 
     # ------------------------------------------------------------------ derived views
@@ -238,7 +262,7 @@ class TrainConfig(_Section):
         return flatten(self.to_dict())
 
     # ------------------------------------------------------------------ overrides
-    def apply_overrides(self, overrides: Mapping[str, Any]) -> "TrainConfig":
+    def apply_overrides(self, overrides: Mapping[str, Any]) -> TrainConfig:
         """A new config with dotted keys replaced, values coerced to the schema's types.
 
         ``{"training.learning_rate": "5e-5", "lora.r": 32}`` — strings are read as YAML scalars
@@ -251,7 +275,10 @@ class TrainConfig(_Section):
             parts = key.split(".")
             for part in parts[:-1]:
                 node = node[part]
-            node[parts[-1]] = _parse_scalar(value)
+            parsed = _parse_scalar(value)
+            # text fields keep the text given: `--name 2024` is "2024", not a number
+            keep_text = isinstance(value, str) and parsed is not None and not isinstance(parsed, str)
+            node[parts[-1]] = value if keep_text and _is_text(type(self), parts) else parsed
         try:
             config = type(self).model_validate(data)
         except ValidationError as exc:
@@ -282,6 +309,22 @@ def _parse_scalar(value: Any) -> Any:
         except yaml.YAMLError:
             return value
     return value
+
+
+def _is_numeric(annotation: Any) -> bool:
+    """int, float or Optional of them (not bool, which pydantic would otherwise take for 0/1)."""
+    return annotation in (int, float) or any(a in (int, float) for a in get_args(annotation))
+
+
+def _is_text(model: type[BaseModel], parts: List[str]) -> bool:
+    """Whether a dotted key names a ``str`` or ``Optional[str]`` field."""
+    for part in parts[:-1]:
+        sub = _section_model(model, part)
+        if sub is None:
+            return False
+        model = sub
+    annotation = model.model_fields[parts[-1]].annotation
+    return annotation is str or set(get_args(annotation)) == {str, type(None)}
 
 
 def _section_model(model: type[BaseModel], name: str) -> Optional[type[BaseModel]]:
@@ -327,7 +370,8 @@ def _check_dotted_key(model: type[BaseModel], key: str) -> None:
                 raise ConfigError(f"'{dotted}' is a value, not a section: cannot set '{key}'.", key=key)
             current = sub
         elif sub is not None:
-            raise ConfigError(f"'{key}' is a section; set one of its keys, e.g. '{key}.{next(iter(sub.model_fields))}'.", key=key)
+            example = f"{key}.{next(iter(sub.model_fields))}"
+            raise ConfigError(f"'{key}' is a section; set one of its keys, e.g. '{example}'.", key=key)
 
 
 def _config_error(exc: ValidationError, where: str) -> ConfigError:
@@ -345,5 +389,7 @@ def _config_error(exc: ValidationError, where: str) -> ConfigError:
 
 def _clean_loc(loc: tuple[Any, ...]) -> str:
     # pydantic adds union branch names ("str", "list[str]", "literal[...]") to the location
-    parts = [str(p) for p in loc if isinstance(p, str) and not any(c in p for c in "[]") and p not in ("str", "list", "int", "float")]
+    branch_names = ("str", "list", "int", "float")
+    parts = [str(p) for p in loc
+             if isinstance(p, str) and not any(c in p for c in "[]") and p not in branch_names]
     return ".".join(parts) if parts else "<root>"

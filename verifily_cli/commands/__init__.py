@@ -1,0 +1,1 @@
+"""One module per command group; each parses flags, calls a use case and renders the result."""

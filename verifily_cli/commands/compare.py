@@ -1,0 +1,34 @@
+"""``verifily compare-cmd`` (alias ``compare``): a metric across runs, with slices and config diff."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from verifily_cli.commands.evaluate import split_csv
+from verifily_cli.errors import guarded
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+def compare_command(
+    runs: str = typer.Option(..., "--runs", help="Comma-separated run paths (or run ids in --runs-dir)."),
+    metric: Optional[str] = typer.Option(None, "--metric", help="Metric to compare (default: f1 for SFT, macro_f1 for classification)."),
+    slice_by: Optional[str] = typer.Option(None, "--slice-by", help="Tag key(s) for a slice breakdown."),
+    fmt: Format = typer.Option(Format.table, "--format", help="table / json / csv."),
+    output: Optional[Path] = typer.Option(None, "--output", help="Write to this file instead of stdout."),
+    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where run ids given in --runs are looked up."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Enable DEBUG logging and tracebacks."),
+) -> None:
+    """Compare a metric across runs, per slice, with the config differences."""
+    with guarded(verbose):
+        from verifily_cli.comparison import run_comparison
+
+        run_comparison(split_csv(runs) or [], metric, split_csv(slice_by), fmt.value, output, runs_dir)

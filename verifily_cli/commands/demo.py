@@ -1,0 +1,20 @@
+"""``verifily demo``: the main job a newcomer runs, end to end, on local models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from verifily_cli.errors import guarded
+
+
+def demo_command(
+    workdir: Path = typer.Option(Path("demo-workspace"), "--workdir", help="Folder for the demo's data, configs and runs."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Enable DEBUG logging and tracebacks."),
+) -> None:
+    """Train, evaluate, compare and verify small runs that show which data helped."""
+    with guarded(verbose):
+        from verifily_cli.demo.run import run_demo
+
+        run_demo(workdir)

@@ -1,0 +1,26 @@
+"""What ``verifily compare-cmd`` does once its flags are parsed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from verifily_cli.render import err, out
+
+
+def run_comparison(
+    runs: list[str], metric: Optional[str], slice_by: Optional[list[str]], fmt: str,
+    output: Optional[Path], runs_dir: Path,
+) -> None:
+    from verifily_adapters.local_store.atomic import atomic_write_text
+    from verifily_core.services.compare import compare
+    from verifily_core.domain.compare import format_comparison
+    from verifily_adapters.local_store.store import LocalArtifactStore
+
+    result = compare(runs, metric=metric, slice_by=slice_by, runs_dir=runs_dir, store_factory=LocalArtifactStore)
+    text = format_comparison(result, fmt=fmt)
+    if output is not None:
+        atomic_write_text(output, text if text.endswith("\n") else text + "\n")
+        err.print(f"Wrote {output}")
+    else:
+        out.print(text, markup=False)

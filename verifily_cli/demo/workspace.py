@@ -1,0 +1,117 @@
+"""The demo's workspace: tagged example data and configs, written in a few milliseconds.
+
+The classification data is built so that the answer to "which data helped?" is known in advance:
+``human.jsonl`` is clean, ``synthetic.jsonl`` has the same kind of text with a share of its labels
+flipped on purpose. The shared test set is tagged by ``domain`` and ``difficulty`` so that slices
+show *where* the noisy source hurts.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any, Dict, List
+
+import yaml
+
+POSITIVE = ["great", "excellent", "wonderful", "fantastic", "lovely", "superb", "delightful", "brilliant"]
+NEGATIVE = ["terrible", "awful", "horrible", "dreadful", "useless", "disappointing", "poor", "broken"]
+DOMAINS = {"product": ["phone", "laptop", "kettle", "blender"], "movie": ["film", "movie", "sequel", "documentary"],
+           "food": ["meal", "pizza", "soup", "dessert"]}
+LETTERS = "abcdefghijklmnopqrstuvwxyz"
+NOISE_RATE = 0.45
+
+
+def sentiment_rows(n: int, seed: int, source: str, noise: float = 0.0) -> List[Dict[str, Any]]:
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        positive = i % 2 == 0
+        domain = rng.choice(sorted(DOMAINS))
+        thing = rng.choice(DOMAINS[domain])
+        word = rng.choice(POSITIVE if positive else NEGATIVE)
+        hard = i % 3 == 2
+        if hard:
+            other = rng.choice(NEGATIVE if positive else POSITIVE)
+            text = f"I expected the {thing} to be {other}, but it turned out {word}."
+        else:
+            text = f"This {thing} is {word}."
+        label = "positive" if positive else "negative"
+        if noise and rng.random() < noise:
+            label = "negative" if positive else "positive"
+        rows.append({"text": text, "label": label,
+                     "tags": {"source": source, "domain": domain, "difficulty": "hard" if hard else "easy"}})
+    return rows
+
+
+def reverse_rows(n: int, seed: int) -> List[Dict[str, Any]]:
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        k = rng.randint(2, 4)
+        seq = [rng.choice(LETTERS) for _ in range(k)]
+        rows.append({"instruction": "Reverse the letters.", "input": " ".join(seq),
+                     "output": " ".join(reversed(seq)),
+                     "tags": {"source": "human" if i % 2 == 0 else "synthetic",
+                              "difficulty": "easy" if k <= 3 else "hard"}})
+    return rows
+
+
+def _write_jsonl(path: Path, rows: List[Dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+
+def classification_config(model_path: str, train_file: str, name: str) -> Dict[str, Any]:
+    return {
+        "task": "classification", "base_model": model_path, "seed": 42, "name": name,
+        "data_paths": {"train": train_file, "val": "data/sentiment_val.jsonl", "test": "data/sentiment_test.jsonl"},
+        "training": {"num_epochs": 3, "batch_size": 16, "gradient_accumulation_steps": 1, "learning_rate": 1e-3,
+                     "lr_scheduler": "linear", "warmup_ratio": 0.0, "max_seq_length": 64, "logging_steps": 5,
+                     "eval_steps": 20, "save_steps": 1000, "save_total_limit": 1},
+        "lora": {"enabled": True, "r": 8, "alpha": 16, "dropout": 0.0},
+        "compute": {"device": "cpu", "bf16": False},
+        "eval": {"slice_by_tags": ["difficulty", "domain"], "hard_examples": 10, "batch_size": 32},
+        "output": {"dir": "runs/"},
+    }
+
+
+def sft_config(model_path: str) -> Dict[str, Any]:
+    return {
+        "task": "sft", "base_model": model_path, "seed": 42, "name": "sft_reverse",
+        "data_paths": {"train": "data/reverse_train.jsonl", "val": "data/reverse_val.jsonl",
+                       "test": "data/reverse_test.jsonl"},
+        "training": {"num_epochs": 12, "batch_size": 16, "gradient_accumulation_steps": 1, "learning_rate": 5e-3,
+                     "lr_scheduler": "constant", "warmup_ratio": 0.0, "max_seq_length": 64, "logging_steps": 10,
+                     "eval_steps": 50, "save_steps": 1000, "save_total_limit": 1},
+        "lora": {"enabled": True, "r": 16, "alpha": 32, "dropout": 0.0, "target_modules": "all-linear",
+                 "modules_to_save": ["embed_tokens", "lm_head"]},
+        "compute": {"device": "cpu", "bf16": False},
+        "eval": {"slice_by_tags": ["difficulty"], "hard_examples": 5, "batch_size": 32,
+                 "generation_max_new_tokens": 12, "generation_num_beams": 1},
+        "output": {"dir": "runs/"},
+    }
+
+
+def write_workspace(root: Path, *, minilm_path: str, tiny_lm_path: str) -> Dict[str, Path]:
+    """Write data and configs under ``root``; returns the config paths by role."""
+    data = root / "data"
+    _write_jsonl(data / "human.jsonl", sentiment_rows(96, 1, "human"))
+    _write_jsonl(data / "synthetic.jsonl", sentiment_rows(96, 2, "synthetic", noise=NOISE_RATE))
+    _write_jsonl(data / "sentiment_val.jsonl", sentiment_rows(24, 3, "heldout"))
+    _write_jsonl(data / "sentiment_test.jsonl", sentiment_rows(60, 4, "heldout"))
+    _write_jsonl(data / "reverse_train.jsonl", reverse_rows(192, 5))
+    _write_jsonl(data / "reverse_val.jsonl", reverse_rows(16, 6))
+    _write_jsonl(data / "reverse_test.jsonl", reverse_rows(24, 7))
+    configs = {
+        "human": classification_config(minilm_path, "data/human.jsonl", "cls_human"),
+        "synthetic": classification_config(minilm_path, "data/synthetic.jsonl", "cls_synthetic"),
+        "sft": sft_config(tiny_lm_path),
+    }
+    paths = {}
+    for role, cfg in configs.items():
+        path = root / f"{role}.yaml"
+        path.write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
+        paths[role] = path
+    return paths

@@ -1,0 +1,57 @@
+"""How the CLI ends: one clear message and an exit code, never a traceback (unless --verbose)."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from contextlib import contextmanager
+from typing import Iterator, NoReturn
+
+from rich.markup import escape
+
+from verifily_cli.render import err
+from verifily_core.errors import VerifilyError
+
+INTERNAL_ERROR = 1
+
+
+def configure_logging(verbose: bool) -> None:
+    """DEBUG for our logger with --verbose; warnings otherwise, and quiet third-party chatter."""
+    level = logging.DEBUG if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
+    logging.getLogger("verifily").setLevel(logging.DEBUG if verbose else logging.INFO)
+    for noisy in ("httpx", "urllib3", "filelock", "matplotlib", "PIL", "asyncio"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def fail(exc: BaseException, verbose: bool) -> NoReturn:
+    """Print ``exc`` for a human and exit: 2 for user errors, 1 for internal ones, 130 on Ctrl-C."""
+    if isinstance(exc, KeyboardInterrupt):
+        err.print("[yellow]Interrupted.[/yellow]")
+        raise SystemExit(130)
+    if verbose:
+        err.print(traceback.format_exc(), markup=False)
+    if isinstance(exc, VerifilyError):
+        err.print(f"[bold red]Error:[/bold red] {escape(exc.message)}")
+        if exc.hint:
+            err.print(f"[bold]Hint:[/bold] {escape(exc.hint)}")
+        raise SystemExit(exc.exit_code)
+    err.print(f"[bold red]Internal error:[/bold red] {escape(f'{type(exc).__name__}: {exc}')}")
+    err.print("This is a bug in Verifily Train (not in your input). Re-run with --verbose for the traceback.")
+    raise SystemExit(INTERNAL_ERROR)
+
+
+@contextmanager
+def guarded(verbose: bool) -> Iterator[None]:
+    """Run a command body with logging set up and every error turned into a message + exit code."""
+    configure_logging(verbose)
+    try:
+        yield
+    except SystemExit:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - the one place errors become exit codes
+        import click
+
+        if isinstance(exc, (click.exceptions.Exit, click.exceptions.ClickException)):
+            raise
+        fail(exc, verbose)

@@ -1,0 +1,89 @@
+"""Terminal output: one console for results (stdout) and one for progress and messages (stderr).
+
+Results go to stdout so that ``--json`` output and the guide's report blocks can be piped; bars,
+notices and errors go to stderr where they never corrupt what a script reads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from contextlib import contextmanager
+from typing import Any, Iterator, Mapping, Optional
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def print_json(data: Any) -> None:
+    out.print(json.dumps(data, indent=2, default=str), markup=False)
+
+
+def table(title: Optional[str], columns: list[str], rows: list[list[Any]]) -> Table:
+    t = Table(title=title, show_lines=False, header_style="bold")
+    for c in columns:
+        t.add_column(c)
+    for r in rows:
+        t.add_row(*[("" if v is None else str(v)) for v in r])
+    return t
+
+
+def fmt_metric(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def metrics_line(metrics: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={fmt_metric(v)}" for k, v in metrics.items() if isinstance(v, (int, float)))
+
+
+def relative(path: str) -> str:
+    """A path as the user would type it: relative to the current folder when below it."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return path
+    return path if rel.startswith("..") else rel
+
+
+@contextmanager
+def progress(description: str, *, enabled: bool = True) -> Iterator["StepProgress"]:
+    bar = Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+        console=err, transient=False, disable=not enabled,
+    )
+    with bar:
+        yield StepProgress(bar, description)
+
+
+class StepProgress:
+    """Adapts the core's step callbacks to a rich bar (total known only once training starts)."""
+
+    def __init__(self, bar: Progress, description: str) -> None:
+        self._bar = bar
+        self._task = bar.add_task(description, total=None, info="")
+
+    def start(self, total: int) -> None:
+        self._bar.update(self._task, total=total)
+
+    def step(self, step: int, total: int) -> None:
+        self._bar.update(self._task, completed=step, total=total)
+
+    def log(self, step: int, metrics: Mapping[str, float]) -> None:
+        shown = {k: v for k, v in metrics.items() if k in ("loss", "eval_loss", "learning_rate")}
+        if shown:
+            self._bar.update(self._task, info=metrics_line(shown))
+
+
+def print_slices(result: Any, *, title: Optional[str] = None) -> None:
+    """The guide's ``Sliced by [key]:`` block for an evaluation result."""
+    from verifily_core.services.evaluate import render_slices
+
+    if title:
+        out.print(title, markup=False)
+    for line in render_slices(result):
+        out.print(line, markup=False)

@@ -1,0 +1,315 @@
+"""Comparing evaluated runs: overall metric, deltas, per-slice values and the config diff.
+
+Why a pure module: ``compare-cmd``, ``compare()`` and the dashboard's Compare tab must show the same
+numbers, so the comparison is computed once here from plain data (:class:`RunView`) and only the
+reading of run folders (``services.compare``) and the printing (CLI, dashboard) differ.
+
+The table printed by :func:`format_comparison` is the user guide's shape (section 5, "Sample table
+output"); JSON is :meth:`CompareResult.to_dict`; CSV has one row per (run, slice key, slice value).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+
+from verifily_core.errors import CompareError
+
+CAUSATION_NOTE = "Slice metrics show correlation, not causation."
+LOWER_IS_BETTER = frozenset({"perplexity"})
+DEFAULT_METRIC = {"sft": "f1", "classification": "macro_f1"}
+CSV_COLUMNS = ("run", "slice_key", "slice_value", "n", "metric", "value", "delta")
+FORMATS = ("table", "json", "csv")
+_NAME_WIDTH = 35
+_VALUE_WIDTH = 10
+
+SliceCell = Dict[str, Optional[float]]  # {"value": v, "n": n, "delta": v - first run's v}
+
+
+@dataclass(frozen=True)
+class RunView:
+    """What a comparison needs from one run folder, already read.
+
+    ``config`` is the flattened ``config.yaml`` (``dotted.key -> value``; lists are leaves), or None
+    when the run has none; ``path`` is where the run lives, used in error hints only.
+    """
+
+    name: str
+    task: str
+    eval_results: Mapping[str, Any]
+    config: Optional[Mapping[str, Any]] = None
+    path: str = ""
+
+
+@dataclass
+class CompareResult:
+    """One metric across runs; every mapping is keyed by run name in the order of ``runs``.
+
+    ``slices[key][value][run] = {"value", "n", "delta"}`` (None where that run has no such slice
+    value); ``config_diff[dotted_key][run]`` is the run's value (None when the key is absent).
+    ``significance`` stays None unless a bootstrap was asked for (see ``domain.significance``).
+    """
+
+    metric: str
+    task: str
+    runs: List[str]
+    overall: Dict[str, float]
+    deltas: Dict[str, float]
+    num_examples: Dict[str, Optional[int]]
+    slice_by: List[str] = field(default_factory=list)
+    slices: Dict[str, Dict[str, Dict[str, SliceCell]]] = field(default_factory=dict)
+    config_diff: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+    notes: List[str] = field(default_factory=list)
+    significance: Optional[Dict[str, Any]] = None
+
+    def to_dict(self) -> Dict[str, Any]:
+        data = asdict(self)
+        if data["significance"] is None:
+            del data["significance"]
+        return data
+
+
+def default_metric(task: str) -> str:
+    """``f1`` for SFT runs and ``macro_f1`` for classification runs (issue 5)."""
+    return DEFAULT_METRIC.get(task, "f1")
+
+
+def parse_slice_by(slice_by: Union[str, Sequence[str], None]) -> List[str]:
+    """``"source,difficulty"`` or ``["source"]`` -> ``["source", "difficulty"]`` (duplicates dropped)."""
+    if slice_by is None:
+        return []
+    parts = slice_by.split(",") if isinstance(slice_by, str) else list(slice_by)
+    keys = [p.strip() for p in parts if p and p.strip()]
+    return list(dict.fromkeys(keys))
+
+
+def build_comparison(
+    runs: Sequence[RunView], metric: Optional[str] = None, slice_by: Union[str, Sequence[str], None] = None
+) -> CompareResult:
+    """Compare ``metric`` across ``runs`` (the first one is the baseline of every delta)."""
+    _check_runs(runs)
+    task = runs[0].task
+    metric = metric or default_metric(task)
+    keys = parse_slice_by(slice_by)
+    names = [r.name for r in runs]
+    overall = {r.name: _overall_value(r, metric) for r in runs}
+    base = overall[names[0]]
+    return CompareResult(
+        metric=metric,
+        task=task,
+        runs=names,
+        overall=overall,
+        deltas={name: _delta(value, base) for name, value in overall.items()},
+        num_examples={r.name: _as_int(r.eval_results.get("num_examples")) for r in runs},
+        slice_by=keys,
+        slices={key: _slice_table(runs, key, metric) for key in keys},
+        config_diff=config_diff(runs),
+        notes=_notes(runs, metric),
+    )
+
+
+def _check_runs(runs: Sequence[RunView]) -> None:
+    if len(runs) < 2:
+        got = ", ".join(r.name for r in runs) or "none"
+        raise CompareError(
+            f"A comparison needs at least two runs, got {len(runs)} ({got}).",
+            hint="Pass two or more runs: --runs runs/run_A,runs/run_B",
+        )
+    seen: Dict[str, RunView] = {}
+    for run in runs:
+        if run.name in seen:
+            raise CompareError(f"Run {run.name!r} is listed twice ({seen[run.name].path} and {run.path}).")
+        seen[run.name] = run
+    tasks = {r.task for r in runs}
+    if len(tasks) > 1:
+        which = ", ".join(f"{r.name} is {r.task}" for r in runs)
+        raise CompareError(
+            f"Runs of different tasks cannot be compared: {which}.",
+            hint="Compare SFT runs with SFT runs and classification runs with classification runs.",
+        )
+
+
+def _metrics_of(mapping: Mapping[str, Any]) -> List[str]:
+    return [k for k, v in mapping.items() if _is_number(v)]
+
+
+def _overall_value(run: RunView, metric: str) -> float:
+    overall = run.eval_results.get("overall")
+    if not isinstance(overall, Mapping):
+        raise CompareError(f"{run.path or run.name}: eval/eval_results.json has no 'overall' metrics.")
+    if metric not in overall:
+        has = ", ".join(_metrics_of(overall)) or "none"
+        raise CompareError(
+            f"Run {run.name} has no metric {metric!r} in eval/eval_results.json; it has: {has}.",
+            hint="Pick one of those with --metric, or re-run eval-cmd with --metrics including it.",
+        )
+    value = overall[metric]
+    if not _is_number(value):
+        raise CompareError(
+            f"Metric {metric!r} of run {run.name} is not a single number and cannot be compared; "
+            f"scalar metrics: {', '.join(_metrics_of(overall))}."
+        )
+    return float(value)
+
+
+def _slice_table(runs: Sequence[RunView], key: str, metric: str) -> Dict[str, Dict[str, SliceCell]]:
+    per_run = {r.name: slice_values(r, key) for r in runs}
+    values: List[str] = list(dict.fromkeys(v for table in per_run.values() for v in table))
+    first = runs[0].name
+    out: Dict[str, Dict[str, SliceCell]] = {}
+    for value in values:
+        base = _cell_metric(per_run[first].get(value), metric)
+        row: Dict[str, SliceCell] = {}
+        for run in runs:
+            cell = per_run[run.name].get(value)
+            v = _cell_metric(cell, metric)
+            n = _as_int(cell.get("n")) if isinstance(cell, Mapping) else None
+            delta = _delta(v, base) if v is not None and base is not None else None
+            row[run.name] = {"value": v, "n": n, "delta": delta}
+        out[value] = row
+    return out
+
+
+def slice_values(run: RunView, key: str) -> Mapping[str, Any]:
+    """The run's ``slices[key]`` (``{value: {"n": n, metric: v}}``); CompareError when absent."""
+    slices = run.eval_results.get("slices") or {}
+    table = slices.get(key) if isinstance(slices, Mapping) else None
+    if not isinstance(table, Mapping):
+        has = ", ".join(slices) if isinstance(slices, Mapping) and slices else "none"
+        where = run.path or run.name
+        raise CompareError(
+            f"Run {run.name} has no slices by {key!r} in eval/eval_results.json (slice keys it has: {has}) "
+            "and no eval/predictions.jsonl to recompute them from.",
+            hint=f"Re-run: verifily eval-cmd --run {where} --slice-by {key}",
+        )
+    return table
+
+
+def _cell_metric(cell: Any, metric: str) -> Optional[float]:
+    if isinstance(cell, Mapping) and _is_number(cell.get(metric)):
+        return float(cell[metric])
+    return None
+
+
+def config_diff(runs: Sequence[RunView]) -> Dict[str, Dict[str, Any]]:
+    """Every flattened key whose values differ across the runs that have a config (sorted keys)."""
+    with_config = [r for r in runs if r.config is not None]
+    keys = sorted({k for r in with_config for k in r.config or {}})
+    diff: Dict[str, Dict[str, Any]] = {}
+    for key in keys:
+        values = {r.name: (r.config or {}).get(key) for r in with_config}
+        distinct = list(values.values())
+        if any(_canonical(v) != _canonical(distinct[0]) for v in distinct[1:]):
+            diff[key] = values
+    return diff
+
+
+def _canonical(value: Any) -> str:
+    """Compare values as values: ``2e-4`` equals ``0.0002``, ``[a, b]`` equals ``[a, b]``."""
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _notes(runs: Sequence[RunView], metric: str) -> List[str]:
+    notes = [CAUSATION_NOTE]
+    if metric in LOWER_IS_BETTER:
+        notes.append(f"Lower {metric} is better: a negative delta is an improvement.")
+    for field_name, what in (("test_data_path", "test data"), ("num_examples", "numbers of test examples")):
+        seen = {r.name: r.eval_results.get(field_name) for r in runs}
+        if len({_canonical(v) for v in seen.values()}) > 1:
+            listed = ", ".join(f"{name}: {value}" for name, value in seen.items())
+            notes.append(f"Runs were evaluated on different {what} ({listed}); deltas mix model and "
+                         "test-set differences.")
+    missing = [r.name for r in runs if r.config is None]
+    if missing:
+        notes.append(f"No config.yaml in {', '.join(missing)}: left out of the config differences.")
+    return notes
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _delta(value: float, base: float) -> float:
+    """``value - base`` without float noise (``-0.010000000000000009``) in JSON and CSV."""
+    return round(value - base, 10)
+
+
+def _as_int(value: Any) -> Optional[int]:
+    return int(value) if _is_number(value) else None
+
+
+# ---------------------------------------------------------------------- rendering
+
+
+def format_comparison(result: CompareResult, fmt: str = "table") -> str:
+    """Render a comparison as ``table`` (the guide's shape), ``json`` or ``csv``."""
+    if fmt == "table":
+        return _table(result)
+    if fmt == "json":
+        return json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    if fmt == "csv":
+        return _csv(result)
+    raise CompareError(f"Unknown comparison format {fmt!r}; use one of: {', '.join(FORMATS)}.")
+
+
+def _num(value: Optional[float]) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def _signed(value: Optional[float]) -> str:
+    return "n/a" if value is None else f"{value:+.4f}"
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "(not set)"
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _table(result: CompareResult) -> str:
+    width = max([_NAME_WIDTH, *(len(name) + 2 for name in result.runs)])
+    lines = [f"Comparison: {result.metric}", ""]
+    lines.append(f"  {'Run'.ljust(width)} {'Overall'.center(_VALUE_WIDTH)}".rstrip())
+    lines.append(f"  {'-' * width} {'-' * _VALUE_WIDTH}")
+    lines += [f"  {n.ljust(width)} {_num(result.overall[n]).rjust(_VALUE_WIDTH)}" for n in result.runs]
+    deltas = " ".join(_signed(result.deltas[name]).rjust(_VALUE_WIDTH) for name in result.runs)
+    lines += ["", f"  {'Delta (vs first)'.ljust(width)} {deltas}"]
+    for key, table in result.slices.items():
+        for value, row in table.items():
+            lines += ["", f"  Slice {key}={value}:"]
+            for name in result.runs:
+                cell = row[name]
+                n = "" if cell["n"] is None else f"   n={int(cell['n'])}"
+                lines.append(f"    {name.ljust(width - 2)} {_num(cell['value']).rjust(_VALUE_WIDTH)} "
+                             f"{_signed(cell['delta']).rjust(_VALUE_WIDTH)}{n}")
+    lines += ["", "  Config differences:" if result.config_diff else "  Config differences: none"]
+    for key, values in result.config_diff.items():
+        lines.append(f"    {key}:")
+        lines += [f"      {name}: {_shown(value)}" for name, value in values.items()]
+    lines.append("")
+    lines += [f"  Note: {note}" for note in result.notes]
+    return "\n".join(lines) + "\n"
+
+
+def _csv(result: CompareResult) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for name in result.runs:
+        writer.writerow([name, "", "", _blank(result.num_examples[name]), result.metric,
+                         result.overall[name], result.deltas[name]])
+    for key, table in result.slices.items():
+        for value, row in table.items():
+            for name in result.runs:
+                cell = row[name]
+                writer.writerow([name, key, value, _blank(cell["n"]), result.metric,
+                                 _blank(cell["value"]), _blank(cell["delta"])])
+    return buf.getvalue()
+
+
+def _blank(value: Any) -> Any:
+    return "" if value is None else value

@@ -1,0 +1,347 @@
+"""The reproducibility hash chain: what a run was made from, as hashes, and how to check it later.
+
+``reproducibility_hash = SHA256(config_hash | data_hash | environment_hash | seed)`` (the guide's
+section 10). Every hash is written ``sha256:<64 hex>``:
+
+* ``config_hash`` covers :meth:`TrainConfig.canonical_json`, so key order and number spelling in the
+  YAML (``2e-4`` / ``0.0002``) do not matter, but every value does, defaults included.
+* ``data_hash`` covers every data file, train files in their listed order, then val, then test; each
+  file contributes ``role`` and the SHA-256 of its bytes (not its path or mtime), so moving or
+  touching a file keeps the hash while changing one byte breaks it. Per-file records are kept so a
+  failed check can name the file that changed.
+* ``environment_hash`` covers the backend's ``environment()`` facts (versions, platform, device).
+  A changed environment is expected between machines, so checking it yields WARN, never FAIL.
+* Extension beyond the guide: ``artifacts`` maps each output file of the run (adapter or model
+  weights, tokenizer files, ``eval/eval_results.json``) to its SHA-256, so tampering with outputs
+  fails the check too. Checkpoints and logs are not covered: they are scratch, not results.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence, Tuple, Union
+
+from verifily_core.config import TrainConfig
+from verifily_core.domain.runs import CHECKPOINTS_DIR, CONFIG_FILE, HASHES, LOGS_DIR
+from verifily_core.errors import DataError, StoreError
+
+PREFIX = "sha256:"
+_CHUNK = 1 << 20  # 1 MiB: large enough to amortise calls, small enough for any memory
+_SKIPPED_DIRS = (CHECKPOINTS_DIR, LOGS_DIR)
+
+CheckStatus = Literal["PASS", "WARN", "FAIL"]
+Verdict = Literal["PASS", "PASS (with warnings)", "FAIL"]
+PathLike = Union[str, Path]
+
+
+def _digest(data: bytes) -> str:
+    return PREFIX + hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: PathLike) -> str:
+    """SHA-256 of a file's bytes in one streaming pass (constant memory, any file size)."""
+    h = hashlib.sha256()
+    buf = bytearray(_CHUNK)
+    view = memoryview(buf)
+    try:
+        with open(path, "rb", buffering=0) as fh:
+            while True:
+                n = fh.readinto(buf)
+                if not n:
+                    break
+                h.update(view[:n])
+    except FileNotFoundError:
+        raise DataError(f"File not found: {path}") from None
+    except IsADirectoryError:
+        raise DataError(f"{path} is a folder, expected a file") from None
+    return PREFIX + h.hexdigest()
+
+
+def config_hash(config: TrainConfig) -> str:
+    """Hash of the config's canonical form (sorted keys, typed numbers, defaults included)."""
+    return _digest(config.canonical_json().encode("utf-8"))
+
+
+def environment_hash(env: Mapping[str, str]) -> str:
+    """Hash of the environment facts, independent of their order."""
+    text = json.dumps(dict(env), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return _digest(text.encode("utf-8"))
+
+
+def reproducibility_hash(config_hash: str, data_hash: str, environment_hash: str, seed: int) -> str:
+    """``SHA256("config_hash|data_hash|environment_hash|seed")``, the prefixed hashes included."""
+    return _digest("|".join((config_hash, data_hash, environment_hash, str(seed))).encode("utf-8"))
+
+
+# ---------------------------------------------------------------------- data files
+
+
+@dataclass(frozen=True)
+class DataFileRecord:
+    """One data file of a run; ``sha256``/``bytes`` are None when the file is missing (at check time)."""
+
+    role: str
+    path: str
+    sha256: Optional[str]
+    bytes: Optional[int]
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"role": self.role, "path": self.path, "sha256": self.sha256, "bytes": self.bytes}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DataFileRecord:
+        return cls(str(data["role"]), str(data["path"]), data.get("sha256"), data.get("bytes"))
+
+
+def hash_data_files(files: Sequence[Tuple[str, PathLike]]) -> List[DataFileRecord]:
+    """A record per ``(role, path)``, in order; a missing file gets a record with no hash."""
+    records = []
+    for role, path in files:
+        p = Path(path)
+        if p.is_file():
+            records.append(DataFileRecord(role, str(path), sha256_file(p), p.stat().st_size))
+        else:
+            records.append(DataFileRecord(role, str(path), None, None))
+    return records
+
+
+def combine_data_hash(records: Sequence[DataFileRecord]) -> str:
+    """The run's ``data_hash``: roles and file hashes in order (a missing file counts as "missing")."""
+    text = "".join(f"{r.role}\t{r.sha256 or 'missing'}\n" for r in records)
+    return _digest(text.encode("utf-8"))
+
+
+def data_hash(files: Sequence[Tuple[str, PathLike]]) -> Tuple[str, List[DataFileRecord]]:
+    """``(data_hash, records)`` for files that must all exist (``DataError`` naming a missing one)."""
+    records = hash_data_files(files)
+    missing = [r.path for r in records if r.sha256 is None]
+    if missing:
+        raise DataError("Data file not found: " + ", ".join(missing), hint="Check the paths in data_paths.")
+    return combine_data_hash(records), records
+
+
+def data_files_of(config: TrainConfig) -> List[Tuple[str, Path]]:
+    """The config's data files as ``(role, resolved path)``: train files in order, then val, test."""
+    files: List[Tuple[str, Path]] = [("train", config.resolve_path(p)) for p in config.data_paths.train_files]
+    for role in ("val", "test"):
+        value = getattr(config.data_paths, role)
+        if value:
+            files.append((role, config.resolve_path(value)))
+    return files
+
+
+# ---------------------------------------------------------------------- output artifacts
+
+
+def hash_artifacts(run_dir: PathLike, relpaths: Sequence[str]) -> Dict[str, str]:
+    """``relpath -> sha256`` for every file under the given run files/folders, sorted.
+
+    Paths that do not exist are skipped (a LoRA run has no ``model/``); anything under
+    ``checkpoints/`` or ``logs/`` is skipped because those are not results.
+    """
+    root = Path(run_dir)
+    found: Dict[str, str] = {}
+    for rel in relpaths:
+        target = root / rel
+        candidates = [target] if target.is_file() else sorted(p for p in target.rglob("*") if p.is_file())
+        for path in candidates:
+            relpath = path.relative_to(root).as_posix()
+            if relpath.split("/", 1)[0] not in _SKIPPED_DIRS:
+                found[relpath] = sha256_file(path)
+    return dict(sorted(found.items()))
+
+
+# ---------------------------------------------------------------------- the chain
+
+
+@dataclass
+class HashChain:
+    """The content of ``hashes.json``."""
+
+    config_hash: str
+    data_hash: str
+    environment_hash: str
+    reproducibility_hash: str
+    seed: int
+    data_files: List[DataFileRecord] = field(default_factory=list)
+    artifacts: Dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def build(
+        cls,
+        config: TrainConfig,
+        environment: Mapping[str, str],
+        *,
+        files: Optional[Sequence[Tuple[str, PathLike]]] = None,
+        artifacts: Optional[Mapping[str, str]] = None,
+    ) -> HashChain:
+        """The chain of a run about to train; ``files`` defaults to the config's resolved data files."""
+        d_hash, records = data_hash(files if files is not None else data_files_of(config))
+        c_hash, e_hash = config_hash(config), environment_hash(environment)
+        return cls(c_hash, d_hash, e_hash, reproducibility_hash(c_hash, d_hash, e_hash, config.seed),
+                   config.seed, records, dict(artifacts or {}))
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {
+            "algorithm": "sha256",
+            "formula": "reproducibility_hash = SHA256(config_hash|data_hash|environment_hash|seed)",
+            "config_hash": self.config_hash,
+            "data_hash": self.data_hash,
+            "environment_hash": self.environment_hash,
+            "reproducibility_hash": self.reproducibility_hash,
+            "seed": self.seed,
+            "data_files": [r.to_dict() for r in self.data_files],
+            "artifacts": dict(self.artifacts),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> HashChain:
+        """Parse ``hashes.json``; ``StoreError`` naming the file and key when it is malformed."""
+        if not isinstance(data, Mapping):
+            raise StoreError(f"{HASHES}: expected a JSON object, got {type(data).__name__}")
+        try:
+            return cls(
+                config_hash=str(data["config_hash"]),
+                data_hash=str(data["data_hash"]),
+                environment_hash=str(data["environment_hash"]),
+                reproducibility_hash=str(data["reproducibility_hash"]),
+                seed=int(data["seed"]),
+                data_files=[DataFileRecord.from_dict(r) for r in data.get("data_files", [])],
+                artifacts={str(k): str(v) for k, v in dict(data.get("artifacts") or {}).items()},
+            )
+        except KeyError as exc:
+            raise StoreError(f"{HASHES}: missing key {exc.args[0]!r}; the file was edited or is not "
+                             "from Verifily Train") from None
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise StoreError(f"{HASHES}: malformed ({exc})") from None
+
+
+@dataclass
+class ReproduceResult:
+    """The outcome of a reproducibility check: a verdict, a status per check, and why.
+
+    ``findings`` holds, per check name, human lines naming what changed (files, recorded vs current
+    hashes); ``details`` flattens them. ``recorded``/``current`` are the chains compared, when known.
+    """
+
+    run_id: str
+    verdict: Verdict
+    checks: Dict[str, CheckStatus]
+    findings: Dict[str, List[str]] = field(default_factory=dict)
+    recorded: Optional[HashChain] = None
+    current: Optional[HashChain] = None
+
+    @property
+    def details(self) -> List[str]:
+        return [line for name in self.checks for line in self.findings.get(name, [])]
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict != "FAIL"
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"run_id": self.run_id, "verdict": self.verdict, "checks": dict(self.checks),
+                "details": self.details}
+
+
+def overall_verdict(checks: Mapping[str, CheckStatus]) -> Verdict:
+    """FAIL if any check failed, PASS (with warnings) if any warned, else PASS."""
+    statuses = set(checks.values())
+    if "FAIL" in statuses:
+        return "FAIL"
+    return "PASS (with warnings)" if "WARN" in statuses else "PASS"
+
+
+def short(h: Optional[str]) -> str:
+    """``sha256:0123456789ab...``: enough to tell hashes apart in a report line."""
+    if not h:
+        return "missing"
+    return h[: len(PREFIX) + 12] + "..." if h.startswith(PREFIX) else h
+
+
+def verify_chain(
+    recorded: HashChain,
+    current: HashChain,
+    *,
+    run_id: str = "",
+    recorded_env: Optional[Mapping[str, str]] = None,
+    current_env: Optional[Mapping[str, str]] = None,
+) -> ReproduceResult:
+    """Compare a run's recorded chain with one recomputed now (pure: no I/O).
+
+    Config or data changes FAIL and name ``config.yaml`` or each changed/missing data file; an
+    environment change WARNs (naming the changed facts when both environments are given); a changed
+    or missing artifact FAILs naming it. The ``artifacts`` check exists only when some were recorded.
+    """
+    checks: Dict[str, CheckStatus] = {}
+    findings: Dict[str, List[str]] = {}
+
+    checks["config_hash"] = "PASS" if current.config_hash == recorded.config_hash else "FAIL"
+    if checks["config_hash"] == "FAIL":
+        findings["config_hash"] = [f"{CONFIG_FILE} changed: recorded {short(recorded.config_hash)} "
+                                   f"!= current {short(current.config_hash)}"]
+
+    data_notes = _data_findings(recorded.data_files, current.data_files)
+    if current.data_hash != recorded.data_hash and not data_notes:
+        data_notes = [f"data changed: recorded {short(recorded.data_hash)} "
+                      f"!= current {short(current.data_hash)}"]
+    checks["data_hash"] = "FAIL" if data_notes else "PASS"
+    if data_notes:
+        findings["data_hash"] = data_notes
+
+    checks["environment_hash"] = "PASS" if current.environment_hash == recorded.environment_hash else "WARN"
+    if checks["environment_hash"] == "WARN":
+        findings["environment_hash"] = _environment_findings(recorded_env, current_env)
+
+    if recorded.artifacts:
+        notes = _artifact_findings(recorded.artifacts, current.artifacts)
+        checks["artifacts"] = "FAIL" if notes else "PASS"
+        if notes:
+            findings["artifacts"] = notes
+
+    return ReproduceResult(run_id, overall_verdict(checks), checks, findings, recorded, current)
+
+
+def _data_findings(recorded: Sequence[DataFileRecord], current: Sequence[DataFileRecord]) -> List[str]:
+    notes = []
+    for rec, cur in zip(recorded, current):
+        if cur.sha256 is None:
+            notes.append(f"{cur.role} data file missing: {cur.path}")
+        elif (rec.role, rec.sha256) != (cur.role, cur.sha256):
+            notes.append(f"{cur.role} data file changed: {cur.path}: recorded {short(rec.sha256)} "
+                         f"!= current {short(cur.sha256)}")
+    notes += [f"{r.role} data file no longer listed in the run: {r.path}" for r in recorded[len(current):]]
+    notes += [f"{c.role} data file not in the recorded chain: {c.path}" for c in current[len(recorded):]]
+    return notes
+
+
+def _environment_findings(
+    recorded: Optional[Mapping[str, str]], current: Optional[Mapping[str, str]]
+) -> List[str]:
+    if recorded is None or current is None:
+        return ["environment changed (environment.json not available to name the differences)"]
+    notes = [f"{key}: {recorded.get(key, '(absent)')} -> {current.get(key, '(absent)')}"
+             for key in sorted(set(recorded) | set(current)) if recorded.get(key) != current.get(key)]
+    return notes or ["environment changed"]
+
+
+def _artifact_findings(recorded: Mapping[str, str], current: Mapping[str, str]) -> List[str]:
+    notes = []
+    for rel, digest in recorded.items():
+        now = current.get(rel)
+        if now is None:
+            notes.append(f"artifact missing: {rel}")
+        elif now != digest:
+            notes.append(f"artifact changed: {rel}: recorded {short(digest)} != current {short(now)}")
+    return notes
+
+
+__all__ = [
+    "CheckStatus", "DataFileRecord", "HashChain", "PREFIX", "ReproduceResult", "Verdict",
+    "combine_data_hash", "config_hash", "data_files_of", "data_hash", "environment_hash",
+    "hash_artifacts", "hash_data_files", "overall_verdict", "reproducibility_hash", "sha256_file",
+    "short", "verify_chain",
+]

@@ -1,0 +1,79 @@
+"""The hooks a Verifily plugin implements: one per port, each returning adapter classes.
+
+A plugin is a module (named by an entry point in the ``verifily`` group of its distribution) with
+functions marked ``@hookimpl`` whose names are the hookspecs below, e.g.::
+
+    # my_plugin/hooks.py: imported by `verifily --help`, so import no framework here
+    from verifily_core.plugins.hookspecs import hookimpl
+
+    @hookimpl
+    def verifily_register_model_backend():
+        from my_plugin.backend import MyBackend   # the heavy module, imported only when asked
+
+        return MyBackend
+
+    # pyproject.toml
+    [project.entry-points.verifily]
+    my-plugin = "my_plugin.hooks"
+
+Each hook returns a class, a list of classes, or None. Every class subclasses its port's ABC and
+carries ``PLUGIN_NAME``, the name a config selects it by (``backend: hf``, ``store: local``,
+``trackers: [wandb]``); the plugin manager keys classes by it and refuses two with the same name.
+The built-in adapters register through these same hooks and entry points.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, List, Optional, Union
+
+import pluggy
+
+if TYPE_CHECKING:
+    from verifily_core.ports import ArtifactStore, BillingSink, ModelBackend, Tracker
+
+PROJECT = "verifily"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def verifily_register_model_backend() -> Optional[
+    Union[type[ModelBackend], List[type[ModelBackend]]]
+]:
+    """Model backends (``ModelBackend`` subclasses) this plugin provides; selected by ``backend``.
+
+    Return the class itself, not an instance: the core builds it when a run needs it, so that
+    listing plugins never loads a model framework.
+    """
+
+
+@hookspec
+def verifily_register_artifact_store() -> Optional[
+    Union[type[ArtifactStore], List[type[ArtifactStore]]]
+]:
+    """Artifact stores (``ArtifactStore`` subclasses) this plugin provides; selected by ``store``."""
+
+
+@hookspec
+def verifily_register_tracker() -> Optional[Union[type[Tracker], List[type[Tracker]]]]:
+    """Experiment trackers (``Tracker`` subclasses) this plugin provides; listed in ``trackers``."""
+
+
+@hookspec
+def verifily_register_billing_sink() -> Optional[Union[type[BillingSink], List[type[BillingSink]]]]:
+    """Billing sinks (``BillingSink`` subclasses) this plugin provides.
+
+    Every installed sink is asked ``from_environment`` at the start of a run; the ones whose
+    environment variable is set receive the run's usage events.
+    """
+
+
+__all__ = [
+    "PROJECT",
+    "hookimpl",
+    "hookspec",
+    "verifily_register_artifact_store",
+    "verifily_register_billing_sink",
+    "verifily_register_model_backend",
+    "verifily_register_tracker",
+]

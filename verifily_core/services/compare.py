@@ -1,0 +1,180 @@
+"""The compare use case: read evaluated run folders through the ArtifactStore port and compare them.
+
+Why a store factory rather than a store: the runs named on one command line may live under
+different roots (``runs/a,other_runs/b``), so the service opens one store per parent folder. The
+facade and the CLI pass ``LocalArtifactStore``; the core never picks an adapter itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
+
+import yaml
+
+from verifily_core.config import flatten
+from verifily_core.domain.compare import (
+    CompareResult,
+    RunView,
+    build_comparison,
+    default_metric,
+    parse_slice_by,
+)
+from verifily_core.domain.compare_slices import slice_from_predictions
+from verifily_core.domain.runs import CONFIG_FILE, EVAL_RESULTS, PREDICTIONS, RUN_META, TRAINING_INFO
+from verifily_core.errors import CompareError, RunNotFoundError, StoreError
+from verifily_core.ports.artifact_store import ArtifactStore, RunLocation
+
+StoreFactory = Callable[[Path], ArtifactStore]
+PathLike = Union[str, Path]
+
+
+@dataclass
+class _OpenRun:
+    """A located run: its store, location and the name it is shown under."""
+
+    store: ArtifactStore
+    location: RunLocation
+    name: str
+
+    @property
+    def shown_path(self) -> str:
+        return str(self.location.path)
+
+
+def compare(
+    run_paths: Sequence[PathLike],
+    metric: Optional[str] = None,
+    slice_by: Union[str, Sequence[str], None] = None,
+    runs_dir: Optional[PathLike] = None,
+    *,
+    store_factory: StoreFactory,
+) -> CompareResult:
+    """Compare ``metric`` across evaluated runs; the first run is the baseline of every delta.
+
+    ``run_paths`` holds run folders, or run ids looked up in ``runs_dir``. ``metric`` defaults to
+    ``f1`` for SFT and ``macro_f1`` for classification. Slices missing from a run's
+    ``eval_results.json`` are recomputed from its ``eval/predictions.jsonl`` when it has one.
+    """
+    if len(run_paths) < 2:
+        shown = ", ".join(str(p) for p in run_paths) or "none"
+        raise CompareError(
+            f"A comparison needs at least two runs, got {len(run_paths)} ({shown}).",
+            hint="Pass two or more runs: --runs runs/run_A,runs/run_B",
+        )
+    opened = open_runs(run_paths, runs_dir, store_factory)
+    views = [_read_view(run) for run in opened]
+    metric = metric or default_metric(views[0].task)
+    keys = parse_slice_by(slice_by)
+    notes: List[str] = []
+    views = [_with_recomputed_slices(run, view, keys, metric, notes) for run, view in zip(opened, views)]
+    result = build_comparison(views, metric, keys)
+    result.notes.extend(notes)
+    return result
+
+
+def open_runs(
+    run_paths: Sequence[PathLike], runs_dir: Optional[PathLike], store_factory: StoreFactory
+) -> List[_OpenRun]:
+    """Locate every run (a folder path, else an id in ``runs_dir``) and give each a unique name."""
+    stores: Dict[Path, ArtifactStore] = {}
+
+    def store_for(root: Path) -> ArtifactStore:
+        if root not in stores:
+            stores[root] = store_factory(root)
+        return stores[root]
+
+    located = [_locate(entry, runs_dir, store_for) for entry in run_paths]
+    ids = [loc.run_id for _store, loc in located]
+    runs = []
+    for store, loc in located:
+        clash = ids.count(loc.run_id) > 1
+        name = f"{loc.path.parent.name}/{loc.run_id}" if clash else loc.run_id
+        runs.append(_OpenRun(store, loc, name))
+    return runs
+
+
+def _locate(
+    entry: PathLike, runs_dir: Optional[PathLike], store_for: Callable[[Path], ArtifactStore]
+) -> tuple[ArtifactStore, RunLocation]:
+    path = Path(entry).expanduser()
+    try:
+        store = store_for(path.parent)
+        return store, store.location(path.name)
+    except RunNotFoundError:
+        pass
+    if runs_dir is not None and len(path.parts) == 1:
+        store = store_for(Path(runs_dir).expanduser())
+        try:
+            return store, store.location(path.name)
+        except RunNotFoundError:
+            raise RunNotFoundError(
+                f"No run folder {entry}, and no run id {path.name!r} in {runs_dir}.",
+                hint=f"Pass a run folder path, or one of the run ids in {runs_dir}.",
+            ) from None
+    raise RunNotFoundError(
+        f"No run folder {entry}.",
+        hint="Pass run folder paths (runs/run_A,runs/run_B), or run ids together with --runs-dir.",
+    )
+
+
+def _read_view(run: _OpenRun) -> RunView:
+    store, run_id = run.store, run.location.run_id
+    if not store.exists(run_id, EVAL_RESULTS):
+        raise CompareError(
+            f"Run {run.name} ({run.shown_path}) has no {EVAL_RESULTS}: it has not been evaluated.",
+            hint=f"Evaluate it first: verifily eval-cmd --run {run.shown_path}",
+        )
+    results = store.read_json(run_id, EVAL_RESULTS)
+    if not isinstance(results, dict):
+        raise CompareError(
+            f"{run.shown_path}/{EVAL_RESULTS}: expected a JSON object, got {type(results).__name__}."
+        )
+    config = _read_config(run)
+    return RunView(run.name, _task(run, config), results, config, run.shown_path)
+
+
+def _read_config(run: _OpenRun) -> Optional[Dict[str, Any]]:
+    if not run.store.exists(run.location.run_id, CONFIG_FILE):
+        return None
+    text = run.store.read_text(run.location.run_id, CONFIG_FILE)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise CompareError(f"{run.shown_path}/{CONFIG_FILE}: not valid YAML ({exc}).") from None
+    return flatten(data) if isinstance(data, Mapping) else None
+
+
+def _task(run: _OpenRun, config: Optional[Mapping[str, Any]]) -> str:
+    """The task from ``run_meta.json``, else ``training_info.json``, else the frozen config."""
+    for relpath in (RUN_META, TRAINING_INFO):
+        if run.store.exists(run.location.run_id, relpath):
+            try:
+                data = run.store.read_json(run.location.run_id, relpath)
+            except StoreError:
+                continue  # a half-written file: readers tolerate it and look further
+            if isinstance(data, Mapping) and isinstance(data.get("task"), str):
+                return str(data["task"])
+    if config is not None and isinstance(config.get("task"), str):
+        return str(config["task"])
+    raise CompareError(
+        f"Cannot tell the task of run {run.name}: "
+        f"no 'task' in its {RUN_META}, {TRAINING_INFO} or {CONFIG_FILE}.",
+        hint="Is this a Verifily run folder?",
+    )
+
+
+def _with_recomputed_slices(
+    run: _OpenRun, view: RunView, keys: Sequence[str], metric: str, notes: List[str]
+) -> RunView:
+    slices = view.eval_results.get("slices")
+    present = slices if isinstance(slices, Mapping) else {}
+    missing = [k for k in keys if not isinstance(present.get(k), Mapping)]
+    if not missing or not run.store.exists(run.location.run_id, PREDICTIONS):
+        return view  # build_comparison names a key that is still missing
+    rows = list(run.store.iter_jsonl(run.location.run_id, PREDICTIONS))
+    added = {k: slice_from_predictions(rows, k, metric, run=run.name, path=run.shown_path) for k in missing}
+    notes.append(f"Slices by {', '.join(missing)} of {run.name} recomputed from {PREDICTIONS}.")
+    results = {**view.eval_results, "slices": {**present, **added}}
+    return RunView(view.name, view.task, results, view.config, view.path)

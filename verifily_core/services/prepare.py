@@ -1,0 +1,167 @@
+"""Everything a run needs before a model is touched: data, labels, hashes, the run folder.
+
+Shared by ``train`` and ``train --dry-run`` so that a dry run proves exactly what a real run would
+check (the data, the label sets, the model reference, the hash chain) without importing a framework.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+from verifily_core.config import TrainConfig
+from verifily_core.domain import hashchain
+from verifily_core.domain.data import load_examples, load_training_examples
+from verifily_core.domain.examples import ClassificationExample, Example
+from verifily_core.domain.prompts import PROMPT_FORMAT_NAME
+from verifily_core.domain.runs import CONFIG_FILE, ENVIRONMENT, HASHES, RUN_META, TRAINING_INFO, RunRecord, iso, utc_now
+from verifily_core.errors import ConfigError, DataError
+from verifily_core.ports.artifact_store import ArtifactStore, RunLocation
+from verifily_core.ports.model_backend import ModelBackend
+
+MAX_LISTED = 20
+
+
+@dataclass
+class PreparedRun:
+    """Validated inputs of a run, ready to be written to a run folder and trained on."""
+
+    config: TrainConfig
+    train_examples: List[Example]
+    val_examples: List[Example]
+    test_examples: List[Example]
+    data_files: Dict[str, Any]
+    labels: List[str]
+    base_model_path: str
+    environment: Dict[str, str]
+    chain: hashchain.HashChain
+    warnings: List[str] = field(default_factory=list)
+
+
+def resolve_base_model(config: TrainConfig) -> str:
+    """A base model written as a path relative to the config file resolves there; else it is an id."""
+    candidate = config.resolve_path(config.base_model)
+    return str(candidate) if candidate.exists() else config.base_model
+
+
+def resolve_data_files(config: TrainConfig) -> Dict[str, Any]:
+    train = config.data_paths.train_files
+    if not train:
+        raise ConfigError(
+            "data_paths.train is empty: nothing to train on.", key="data_paths.train",
+            hint="Set data_paths.train to a JSONL file (or a list of files) in the config.",
+        )
+    return {
+        "train": [str(config.resolve_path(p)) for p in train],
+        "val": str(config.resolve_path(config.data_paths.val)) if config.data_paths.val else None,
+        "test": str(config.resolve_path(config.data_paths.test)) if config.data_paths.test else None,
+    }
+
+
+def hashed_files(data_files: Mapping[str, Any]) -> List[tuple[str, Path]]:
+    files = [("train", Path(p)) for p in data_files["train"]]
+    files += [(role, Path(data_files[role])) for role in ("val", "test") if data_files.get(role)]
+    return files
+
+
+def check_labels(labels: Sequence[str], examples: Sequence[Example], split: str) -> None:
+    """A val/test label never seen in training can only ever be wrong: refuse it before training."""
+    known = set(labels)
+    unseen = [ex for ex in examples if isinstance(ex, ClassificationExample) and ex.label not in known]
+    if unseen:
+        problems = [f"{ex.file}:{ex.line}: label {ex.label!r}" for ex in unseen[:MAX_LISTED]]
+        if len(unseen) > MAX_LISTED:
+            problems.append(f"... and {len(unseen) - MAX_LISTED} more")
+        raise DataError(
+            f"{len(unseen)} row(s) of data_paths.{split} have labels that never occur in training "
+            f"(training labels: {', '.join(labels)}):",
+            problems=problems,
+            hint="Add examples of those labels to the training data, or fix the labels.",
+        )
+
+
+def prepare(
+    config: TrainConfig,
+    backend: ModelBackend,
+    *,
+    data_files: Optional[Mapping[str, Any]] = None,
+    base_model_path: Optional[str] = None,
+) -> PreparedRun:
+    """Validate config, data and model reference; compute the hash chain. No framework import.
+
+    ``data_files`` and ``base_model_path`` are given when re-using a run's recorded resolution
+    (resume, reproduce) instead of resolving against the config's folder.
+    """
+    if not backend.supports(config.task):
+        raise ConfigError(
+            f"The '{config.backend}' backend cannot train task '{config.task}'.", key="task",
+            hint="Pick another backend or task.",
+        )
+    files = dict(data_files) if data_files is not None else resolve_data_files(config)
+    train = load_training_examples(files["train"], config.task, config.data_paths.weights, config.seed)
+    val = load_examples(files["val"], config.task) if files.get("val") else []
+    test = load_examples(files["test"], config.task) if files.get("test") else []
+    labels: List[str] = []
+    if config.task == "classification":
+        labels = sorted({ex.label for ex in train if isinstance(ex, ClassificationExample)})
+        check_labels(labels, val, "val")
+        check_labels(labels, test, "test")
+    base_model_path = base_model_path or resolve_base_model(config)
+    backend.validate_model(base_model_path, config.task)
+    environment = backend.environment()
+    data_hash, records = hashchain.data_hash(hashed_files(files))
+    cfg_hash = hashchain.config_hash(config)
+    env_hash = hashchain.environment_hash(environment)
+    chain = hashchain.HashChain(
+        config_hash=cfg_hash,
+        data_hash=data_hash,
+        environment_hash=env_hash,
+        reproducibility_hash=hashchain.reproducibility_hash(cfg_hash, data_hash, env_hash, config.seed),
+        seed=config.seed,
+        data_files=records,
+    )
+    return PreparedRun(config, train, val, test, files, labels, base_model_path, environment, chain)
+
+
+def training_info(prepared: PreparedRun, run_id: str) -> Dict[str, Any]:
+    config = prepared.config
+    return {
+        "run_id": run_id,
+        "task": config.task,
+        "backend": config.backend,
+        "base_model": config.base_model,
+        "base_model_path": prepared.base_model_path,
+        "dataset_version": config.dataset_version or "local",
+        "data_paths": config.data_paths.model_dump(mode="json"),
+        "data_files": prepared.data_files,
+        "num_train_rows": len(prepared.train_examples),
+        "num_val_rows": len(prepared.val_examples),
+        "num_test_rows": len(prepared.test_examples),
+        "labels": prepared.labels,
+        "label2id": {label: i for i, label in enumerate(prepared.labels)},
+        "prompt_format": PROMPT_FORMAT_NAME if config.task == "sft" else None,
+        "max_seq_length": config.training.max_seq_length,
+        "lora_enabled": config.lora.enabled,
+        "quantization": config.lora.quantization,
+        "seed": config.seed,
+    }
+
+
+def write_run_folder(store: ArtifactStore, prepared: PreparedRun, *, status: str, name: Optional[str]) -> tuple[RunLocation, RunRecord]:
+    """Create the run folder and write its frozen inputs; every file atomically."""
+    config = prepared.config
+    location = store.create_run(name)
+    run_id = location.run_id
+    record = RunRecord(
+        run_id=run_id, status=status, task=config.task, base_model=config.base_model, seed=config.seed,  # type: ignore[arg-type]
+        started_at=iso(utc_now()), dataset_version=config.dataset_version or "local", name=name,
+        config_hash=prepared.chain.config_hash, data_hash=prepared.chain.data_hash,
+        reproducibility_hash=prepared.chain.reproducibility_hash, warnings=list(prepared.warnings),
+    )
+    store.write_text(run_id, CONFIG_FILE, config.to_yaml())
+    store.write_json(run_id, ENVIRONMENT, prepared.environment)
+    store.write_json(run_id, HASHES, prepared.chain.to_dict())
+    store.write_json(run_id, TRAINING_INFO, training_info(prepared, run_id))
+    store.write_json(run_id, RUN_META, record.to_dict())
+    return location, record

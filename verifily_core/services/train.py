@@ -1,0 +1,255 @@
+"""The train use case: prepare, write the run folder, train through the backend, record everything.
+
+The service owns the run folder's life cycle (``running`` → ``completed`` / ``failed`` /
+``interrupted``) so that whatever happens inside a backend, ``run_meta.json`` tells the truth and
+says how to continue. It never prints: progress goes to ``TrainCallbacks``, problems are raised.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+
+from verifily_core.config import TrainConfig
+from verifily_core.domain import hashchain
+from verifily_core.domain.runs import (
+    ADAPTER_DIR, CHECKPOINTS_DIR, EVAL_RESULTS, HASHES, MODEL_DIR, RUN_META, TOKENIZER_DIR,
+    TRAIN_SUMMARY, RunRecord, iso, utc_now,
+)
+from verifily_core.domain.training import TrainCallbacks, TrainOutcome, TrainRequest
+from verifily_core.errors import TrackerError, VerifilyError
+from verifily_core.ports.artifact_store import ArtifactStore
+from verifily_core.ports.billing_sink import BillingSink
+from verifily_core.ports.model_backend import ModelBackend
+from verifily_core.ports.tracker import Tracker
+from verifily_core.services.billing import BillingTracker
+from verifily_core.services.prepare import PreparedRun, prepare, write_run_folder
+
+log = logging.getLogger("verifily")
+ARTIFACTS = (ADAPTER_DIR, MODEL_DIR, TOKENIZER_DIR, EVAL_RESULTS)
+
+
+@dataclass
+class TrainRun:
+    """What ``train()`` returns: the guide's run object."""
+
+    run_id: str
+    artifact_path: str
+    status: str
+    reproducibility_hash: str
+    metrics: Dict[str, Any] = field(default_factory=dict)
+    duration_seconds: float = 0.0
+    summary: Dict[str, Any] = field(default_factory=dict)
+    warnings: List[str] = field(default_factory=list)
+    eval_result: Any = None
+
+
+@dataclass
+class TrainDependencies:
+    """The ports a training run talks to (built by ``bootstrap``)."""
+
+    backend: ModelBackend
+    store: ArtifactStore
+    tracker_types: Sequence[type[Tracker]] = ()
+    sink_types: Sequence[type[BillingSink]] = ()
+    evaluate: Optional[Callable[..., Any]] = None
+
+
+class _Trackers:
+    """Fan-out to trackers; a tracker that fails is logged and dropped, never fails the run."""
+
+    def __init__(self, trackers: List[Tracker]) -> None:
+        self._trackers = trackers
+
+    def _each(self, what: str, call: Callable[[Tracker], None]) -> None:
+        for tracker in list(self._trackers):
+            try:
+                call(tracker)
+            except Exception as exc:  # noqa: BLE001 - a tracker must never fail a run
+                log.warning("tracker %s failed in %s, disabling it: %s", tracker.PLUGIN_NAME, what, exc)
+                self._trackers.remove(tracker)
+
+    def start(self, run_id: str, config: Mapping[str, Any]) -> None:
+        self._each("start", lambda t: t.start(run_id, config))
+
+    def log(self, metrics: Mapping[str, float], step: int) -> None:
+        self._each("log", lambda t: t.log(metrics, step))
+
+    def finish(self, summary: Mapping[str, Any], artifact: Optional[Path]) -> None:
+        if artifact is not None and artifact.exists():
+            self._each("log_artifact", lambda t: t.log_artifact(artifact, artifact.name))
+        self._each("finish", lambda t: t.finish(summary))
+
+
+def _open_trackers(config: TrainConfig, run_dir: Path, types: Sequence[type[Tracker]]) -> _Trackers:
+    trackers: List[Tracker] = []
+    for cls in types:
+        try:
+            trackers.append(cls(config, run_dir))
+        except TrackerError as exc:
+            log.warning("%s", exc)
+    return _Trackers(trackers)
+
+
+def summary_of(outcome: TrainOutcome) -> Dict[str, Any]:
+    """``train_summary.json``: the figures a user checks after a run."""
+    return {
+        "global_step": outcome.global_step,
+        "epochs": outcome.epochs,
+        "train_loss": outcome.train_loss,
+        "eval_loss": outcome.eval_loss,
+        "wall_seconds": round(outcome.wall_seconds, 3),
+        "tokens_processed": outcome.tokens_processed,
+        "tokens_per_second": round(outcome.tokens_per_second, 2),
+        "train_rows": outcome.train_rows,
+        "truncated_rows": outcome.truncated_rows,
+        "truncated_tokens": outcome.truncated_tokens,
+        "device": outcome.device,
+        "gpu_type": outcome.gpu_type,
+        "num_gpus": outcome.num_gpus,
+        "world_size": outcome.world_size,
+        "per_device_batch_size": outcome.per_device_batch_size,
+        "global_batch_size": outcome.global_batch_size,
+        "architecture": outcome.architecture,
+        "trainable_parameters": outcome.trainable_parameters,
+        "total_parameters": outcome.total_parameters,
+        "warnings": outcome.warnings,
+        **outcome.extra,
+    }
+
+
+def _metrics_of(outcome: TrainOutcome) -> Dict[str, Any]:
+    metrics: Dict[str, Any] = {"train_loss": outcome.train_loss}
+    if outcome.eval_loss is not None:
+        metrics["eval_loss"] = outcome.eval_loss
+    return metrics
+
+
+def latest_checkpoint(run_dir: Path) -> Optional[Path]:
+    """The newest ``checkpoints/checkpoint-N`` folder (by step number), or None."""
+    folder = run_dir / CHECKPOINTS_DIR
+    if not folder.is_dir():
+        return None
+    steps = [(int(p.name.split("-")[-1]), p) for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
+    return max(steps)[1] if steps else None
+
+
+def train(
+    config: TrainConfig,
+    deps: TrainDependencies,
+    *,
+    callbacks: Optional[TrainCallbacks] = None,
+    dry_run: bool = False,
+    resume_run_id: Optional[str] = None,
+    run_id: Optional[str] = None,
+) -> TrainRun:
+    """Train one run (or validate it with ``dry_run``) and return the guide's run object."""
+    store = deps.store
+    if resume_run_id is not None:
+        return _resume(resume_run_id, deps, callbacks)
+    prepared = prepare(config, deps.backend)
+    location, record = write_run_folder(store, prepared, status="dry_run" if dry_run else "running", name=config.name)
+    if dry_run:
+        return TrainRun(location.run_id, str(location.path), "dry_run", prepared.chain.reproducibility_hash)
+    return _execute(prepared, record, deps, callbacks, resume_from=None)
+
+
+def _resume(run_id: str, deps: TrainDependencies, callbacks: Optional[TrainCallbacks]) -> TrainRun:
+    from verifily_core.services.resume import load_for_resume
+
+    prepared, record = load_for_resume(run_id, deps)
+    checkpoint = latest_checkpoint(deps.store.local_dir(run_id))
+    return _execute(prepared, record, deps, callbacks, resume_from=checkpoint)
+
+
+def _execute(
+    prepared: PreparedRun,
+    record: RunRecord,
+    deps: TrainDependencies,
+    callbacks: Optional[TrainCallbacks],
+    *,
+    resume_from: Optional[Path],
+) -> TrainRun:
+    store, config, run_id = deps.store, prepared.config, record.run_id
+    run_dir = store.local_dir(run_id)
+    record.status = "running"
+    record.error = None
+    record.resume_hint = None
+    store.write_json(run_id, RUN_META, record.to_dict())
+    trackers = _open_trackers(config, run_dir, deps.tracker_types)
+    sinks = [s for s in (cls.from_environment(run_dir) for cls in deps.sink_types) if s is not None]
+    billing = BillingTracker(run_id, store, sinks=sinks)
+    outer = callbacks or TrainCallbacks()
+
+    def on_log(step: int, metrics: Mapping[str, float]) -> None:
+        trackers.log(metrics, step)
+        outer.log(step, metrics)
+
+    request = TrainRequest(
+        config=config, train_examples=prepared.train_examples, val_examples=prepared.val_examples,
+        output_dir=run_dir, labels=prepared.labels, resume_from=resume_from,
+        base_model_path=prepared.base_model_path,
+    )
+    started = time.monotonic()
+    try:
+        trackers.start(run_id, config.flat())
+        billing.start(event="train_start")
+        outcome = deps.backend.train(request, TrainCallbacks(outer.on_start, outer.on_step, on_log))
+        billing.configure(device=outcome.device, gpu_type=outcome.gpu_type, num_gpus=outcome.num_gpus)
+        summary = summary_of(outcome)
+        store.write_json(run_id, TRAIN_SUMMARY, summary)
+        record.device = outcome.device
+        record.metrics = _metrics_of(outcome)
+        record.warnings = list(dict.fromkeys(record.warnings + outcome.warnings))
+        eval_result = _auto_evaluate(prepared, deps, run_id, billing)
+        if eval_result is not None:
+            record.metrics["eval"] = dict(eval_result.overall)
+        billing.end(event="train_end", tokens_processed=outcome.tokens_processed, train_rows=outcome.train_rows)
+        _seal(store, run_id, prepared)
+        trackers.finish({**record.metrics, **{k: v for k, v in summary.items() if isinstance(v, (int, float))}},
+                        run_dir / ADAPTER_DIR if config.wandb.log_model else None)
+    except KeyboardInterrupt:
+        _close(store, record, started, "interrupted", "interrupted by the user (Ctrl-C or SIGTERM)")
+        raise
+    except VerifilyError as exc:
+        _close(store, record, started, "failed", str(exc))
+        raise
+    except Exception as exc:
+        _close(store, record, started, "failed", f"{type(exc).__name__}: {exc}")
+        raise
+    _close(store, record, started, "completed", None)
+    return TrainRun(
+        run_id, str(run_dir), "completed", prepared.chain.reproducibility_hash, record.metrics,
+        record.duration_seconds or 0.0, summary, record.warnings, eval_result,
+    )
+
+
+def _auto_evaluate(prepared: PreparedRun, deps: TrainDependencies, run_id: str, billing: BillingTracker) -> Any:
+    """Evaluation at the end of training when the config asks for it and a test set exists."""
+    config = prepared.config
+    if deps.evaluate is None or not config.eval.enabled or not prepared.test_examples:
+        return None
+    billing.start(event="eval_start")
+    result = deps.evaluate(deps.store, run_id, deps.backend)
+    billing.end(event="eval_end", tokens_processed=0, train_rows=0)
+    return result
+
+
+def _seal(store: ArtifactStore, run_id: str, prepared: PreparedRun) -> None:
+    """Extend the hash chain with the outputs, so that tampering with them is detected too."""
+    chain = prepared.chain
+    chain.artifacts = hashchain.hash_artifacts(store.local_dir(run_id), ARTIFACTS)
+    store.write_json(run_id, HASHES, chain.to_dict())
+
+
+def _close(store: ArtifactStore, record: RunRecord, started: float, status: str, error: Optional[str]) -> None:
+    record.status = status  # type: ignore[assignment]
+    record.error = error
+    record.completed_at = iso(utc_now())
+    record.duration_seconds = round(time.monotonic() - started, 3)
+    if status == "interrupted":
+        record.resume_hint = f"verifily train --resume {store.local_dir(record.run_id)}"
+    store.write_json(record.run_id, RUN_META, record.to_dict())

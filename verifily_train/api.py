@@ -1,0 +1,58 @@
+"""train / evaluate / verify as the guide's Python section calls them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional, Sequence, Union
+
+from verifily_core.config import TrainConfig
+
+PathLike = Union[str, Path]
+
+
+def train(config: Union[TrainConfig, PathLike], **overrides: Any) -> Any:
+    """Train one run; returns an object with ``run_id``, ``metrics``, ``artifact_path``,
+    ``reproducibility_hash``. Never prints or exits; raises ``VerifilyError`` subclasses.
+
+    ``overrides`` are dotted keys with ``__`` for dots: ``train(cfg, training__learning_rate=5e-5)``.
+    """
+    from verifily_core.bootstrap import build_training
+    from verifily_core.services.train import train as train_use_case
+
+    cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_yaml(config)
+    if overrides:
+        cfg = cfg.apply_overrides({k.replace("__", "."): v for k, v in overrides.items()})
+    return train_use_case(cfg, build_training(cfg))
+
+
+def evaluate(
+    run_path: PathLike,
+    test_data: Optional[PathLike] = None,
+    metrics: Optional[Sequence[str]] = None,
+    slice_by: Optional[Sequence[str]] = None,
+    hard_examples_n: Optional[int] = None,
+    *,
+    device: Optional[str] = None,
+    batch_size: Optional[int] = None,
+) -> Any:
+    """Evaluate a run; returns an ``EvalResult`` (``.overall``, ``.slices``, ``.hard_examples``)."""
+    from verifily_core.bootstrap import evaluation_for_run
+    from verifily_core.services.evaluate import evaluate_run
+
+    store, run_id, backend = evaluation_for_run(Path(run_path))
+    return evaluate_run(
+        store, run_id, backend,
+        test_data=str(Path(test_data).expanduser().resolve()) if test_data else None,
+        metrics=list(metrics) if metrics else None,
+        slice_by=[slice_by] if isinstance(slice_by, str) else (list(slice_by) if slice_by else None),
+        hard_examples_n=hard_examples_n, device=device, batch_size=batch_size,
+    )
+
+
+def verify(run_path: PathLike) -> Any:
+    """Check a run's hash chain; returns a ``ReproduceResult`` (``.verdict``, ``.checks``)."""
+    from verifily_core.bootstrap import verification_for_run
+    from verifily_core.services.reproduce import verify as verify_use_case
+
+    store, run_id, backend = verification_for_run(Path(run_path))
+    return verify_use_case(store, run_id, environment=backend.environment())
