@@ -5,7 +5,10 @@ Half the runs carry ``slices`` in ``eval_results.json``; the other half only hav
 timed in the same invocation, is the floor any implementation pays: parsing every run's
 ``eval_results.json`` and ``predictions.jsonl`` with ``json`` alone. The ratio is printed.
 
-Run: ``python bench/bench_compare.py [--runs 100] [--rows 10000]``.
+Then the bootstrap (issue 11): 1000 paired resamples of every delta, overall and per slice, over
+the first ``--bootstrap-runs`` runs; its cost grows with runs x rows x resamples.
+
+Run: ``python bench/bench_compare.py [--runs 100] [--rows 10000] [--bootstrap-runs 10]``.
 """
 
 from __future__ import annotations
@@ -52,9 +55,10 @@ def make_runs(root: Path, runs: int, rows: int) -> List[Path]:
         run_id = store.create_run(f"bench_{k:03d}").run_id
         data = _rows(rng, rows)
         store.write_json(run_id, "run_meta.json", {"run_id": run_id, "status": "completed", "task": "sft"})
-        store.write_text(run_id, "config.yaml", f"task: sft\nbase_model: tiny\ndata_paths:\n  train: d{k % 7}.jsonl\n"
-                                                f"training:\n  learning_rate: {1e-4 * (1 + k % 3)}\n")
-        slices = {"source": _slices(data, "source"), "difficulty": _slices(data, "difficulty")} if k % 2 else {}
+        config = f"task: sft\nbase_model: tiny\ndata_paths:\n  train: d{k % 7}.jsonl\n"
+        config += f"training:\n  learning_rate: {1e-4 * (1 + k % 3)}\n"
+        store.write_text(run_id, "config.yaml", config)
+        slices = {key: _slices(data, key) for key in ("source", "difficulty")} if k % 2 else {}
         overall = {"f1": sum(r["scores"]["f1"] for r in data) / rows, "exact_match": 0.1}
         store.write_json(run_id, "eval/eval_results.json", {
             "run_id": run_id, "test_data_path": "test.jsonl", "num_examples": rows, "overall": overall,
@@ -77,6 +81,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--rows", type=int, default=10_000)
+    parser.add_argument("--bootstrap-runs", type=int, default=10)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
@@ -90,11 +95,18 @@ def main() -> int:
                          store_factory=LocalArtifactStore)
         outputs = [format_comparison(result, fmt=f) for f in ("table", "json", "csv")]
         t_cmp = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        boot = compare([str(p) for p in paths[: args.bootstrap_runs]], metric="f1",
+                       slice_by="source,difficulty", store_factory=LocalArtifactStore, bootstrap=1000, seed=0)
+        format_comparison(boot, fmt="table")
+        t_boot = time.perf_counter() - t0
     assert len(result.runs) == args.runs and "data_paths.train" in result.config_diff
-    assert all(outputs)
+    assert all(outputs) and boot.significance is not None
     torch_loaded = "torch" in sys.modules
     print(f"baseline (json parse only): {t_base:.2f} s")
     print(f"compare + 3 formats:        {t_cmp:.2f} s  ({t_cmp / t_base:.2f}x baseline)")
+    print(f"bootstrap 1000, {len(boot.runs)} runs:    {t_boot:.2f} s  "
+          f"({t_boot / (t_base * len(boot.runs) / args.runs):.2f}x baseline for those runs)")
     print(f"torch imported: {torch_loaded}")
     if torch_loaded:
         print("FAIL: compare imported torch", file=sys.stderr)

@@ -15,7 +15,11 @@ import yaml
 
 from verifily_adapters.local_store.store import LocalArtifactStore
 from verifily_core.domain.compare import (
-    CAUSATION_NOTE, CSV_COLUMNS, RunView, build_comparison, format_comparison,
+    CAUSATION_NOTE,
+    CSV_COLUMNS,
+    RunView,
+    build_comparison,
+    format_comparison,
 )
 from verifily_core.errors import CompareError, RunNotFoundError
 from verifily_core.services.compare import compare
@@ -84,7 +88,8 @@ def test_three_runs_overall_deltas_and_config_diff(three_runs: List[Path]) -> No
     result = _compare(three_runs, metric="f1", slice_by="source")
     names = [p.name for p in three_runs]
     assert result.runs == names
-    want = {p.name: json.loads((p / "eval/eval_results.json").read_text())["overall"]["f1"] for p in three_runs}
+    want = {p.name: json.loads((p / "eval/eval_results.json").read_text())["overall"]["f1"]
+            for p in three_runs}
     assert result.overall == want
     assert result.deltas[names[0]] == 0.0
     for name in names:
@@ -116,7 +121,8 @@ def test_config_diff_compares_lists_and_numbers_as_values(tmp_path: Path) -> Non
 
 
 def test_default_metric_follows_the_task(tmp_path: Path) -> None:
-    sft = [make_run(tmp_path / "s", n, overall={"f1": f, "exact_match": 0.1}) for n, f in (("a", 0.5), ("b", 0.6))]
+    sft = [make_run(tmp_path / "s", n, overall={"f1": f, "exact_match": 0.1})
+           for n, f in (("a", 0.5), ("b", 0.6))]
     assert _compare(sft).metric == "f1"
     cls = [make_run(tmp_path / "c", n, task="classification", config=_config("classification", "t.jsonl"),
                     overall={"accuracy": 0.9, "macro_f1": m}) for n, m in (("a", 0.8), ("b", 0.7))]
@@ -259,6 +265,18 @@ def test_classification_macro_f1_is_recomputed_per_slice(tmp_path: Path) -> None
         assert result.slices["domain"][domain][runs[1].name]["value"] == pytest.approx(want)
 
 
+def test_perplexity_slices_are_token_weighted_from_predictions(tmp_path: Path) -> None:
+    import math
+
+    losses = [("human", 2.0, 1), ("human", 6.0, 3), ("synthetic", 3.0, 2)]
+    rows = [{"index": i, "input": "x", "reference": "r", "tags": {"source": s},
+             "scores": {"nll_sum": nll, "num_tokens": tok}} for i, (s, nll, tok) in enumerate(losses)]
+    runs = [make_run(tmp_path, n, predictions=rows) for n in "ab"]
+    human = _compare(runs, metric="perplexity", slice_by="source").slices["source"]["human"]
+    assert human[runs[0].name]["value"] == pytest.approx(math.exp((2.0 + 6.0) / (1 + 3)))
+    assert human[runs[0].name]["n"] == 2
+
+
 # ---------------------------------------------------------------------- clear errors
 
 
@@ -294,8 +312,16 @@ def test_runs_of_different_tasks(tmp_path: Path) -> None:
     a = make_run(tmp_path, "a")
     b = make_run(tmp_path, "b", task="classification", config=_config("classification", "t.jsonl"),
                  overall={"f1": 0.5, "macro_f1": 0.5})
-    with pytest.raises(CompareError, match=f"different tasks cannot be compared: {a.name} is sft, {b.name} is classification"):
+    want = f"different tasks cannot be compared: {a.name} is sft, {b.name} is classification"
+    with pytest.raises(CompareError, match=want):
         _compare([a, b], metric="f1")
+
+
+def test_different_tasks_are_named_before_a_default_metric_is_missed(tmp_path: Path) -> None:
+    a = make_run(tmp_path, "a", overall={"f1": 0.5})
+    b = make_run(tmp_path, "b", task="classification", overall={"macro_f1": 0.5})
+    with pytest.raises(CompareError, match="different tasks"):
+        _compare([a, b])
 
 
 def test_a_missing_slice_key_without_predictions_says_how_to_get_it(tmp_path: Path) -> None:
@@ -309,13 +335,13 @@ def test_a_missing_slice_key_without_predictions_says_how_to_get_it(tmp_path: Pa
 def test_a_slice_key_no_prediction_carries_lists_the_tags(tmp_path: Path) -> None:
     a = make_run(tmp_path, "a", predictions=_sft_rows({"human": [1.0]}))
     b = make_run(tmp_path, "b", predictions=_sft_rows({"human": [0.0]}))
-    with pytest.raises(CompareError, match=r"has the tag 'topic'.*tag keys present: source"):
+    with pytest.raises(CompareError, match=r"tag key\(s\) topic.*Tag keys present in the test data: source"):
         _compare([a, b], slice_by="topic")
 
 
 def test_a_slice_metric_not_rebuildable_from_predictions(tmp_path: Path) -> None:
     runs = [make_run(tmp_path, n, predictions=_sft_rows({"human": [1.0]})) for n in "ab"]
-    with pytest.raises(CompareError, match="'perplexity' cannot be recomputed per slice"):
+    with pytest.raises(CompareError, match="lacks the per-example scores 'perplexity' needs"):
         _compare(runs, metric="perplexity", slice_by="source")
 
 
@@ -336,7 +362,8 @@ def test_compare_imports_no_torch(three_runs: List[Path]) -> None:
         "from verifily_adapters.local_store.store import LocalArtifactStore\n"
         "from verifily_core.services.compare import compare\n"
         "from verifily_core.domain.compare import format_comparison\n"
-        f"r = compare({[str(p) for p in three_runs]!r}, slice_by='source', store_factory=LocalArtifactStore)\n"
+        f"r = compare({[str(p) for p in three_runs]!r}, slice_by='source',\n"
+        "            store_factory=LocalArtifactStore)\n"
         "format_comparison(r, 'table')\n"
         "print('torch' in sys.modules)\n"
     )

@@ -73,13 +73,11 @@ def choose_precision(device: Any, bf16: bool, fp16: bool) -> Precision:
     return precision
 
 
-def gpu_facts(device: Any) -> "tuple[Optional[str], int]":
-    """(GPU name, number of visible GPUs) for billing; (None, 0) off CUDA."""
+def gpu_name(device: Any) -> Optional[str]:
+    """The GPU's name for billing and the summary; None off CUDA."""
     import torch
 
-    if device.type != "cuda":
-        return None, 0
-    return torch.cuda.get_device_name(device), torch.cuda.device_count()
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else None
 
 
 @lru_cache(maxsize=4)

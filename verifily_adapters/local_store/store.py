@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
-import secrets
 from pathlib import Path
 from typing import Any, Iterable, Iterator, List, Mapping, Optional
 
 from verifily_adapters.local_store.atomic import atomic_write_text
-from verifily_core.domain.runs import RUN_META, run_id_for, utc_now
+from verifily_core.domain.runs import RUN_META, is_plain_run_id, run_id_candidates
 from verifily_core.errors import RunNotFoundError, StoreError
 from verifily_core.ports.artifact_store import ArtifactStore, RunLocation
 
@@ -24,11 +24,9 @@ class LocalArtifactStore(ArtifactStore):
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"Cannot create the runs folder {self.root}: {exc.strerror}") from exc
-        base = run_id_for(utc_now(), name, secrets.token_hex(3), prefix=prefix)
-        for attempt in range(1, 1000):
-            run_id = base if attempt == 1 else (
-                f"{base}_{attempt}" if name else run_id_for(utc_now(), None, secrets.token_hex(3), prefix=prefix)
-            )
+        candidates = run_id_candidates(name, prefix=prefix)
+        base = next(candidates)
+        for run_id in itertools.chain([base], itertools.islice(candidates, 998)):
             path = self.root / run_id
             try:
                 path.mkdir()  # fails if it exists: the atomic claim on the id
@@ -40,7 +38,7 @@ class LocalArtifactStore(ArtifactStore):
         raise StoreError(f"Could not find a free run id for {base!r} in {self.root}")
 
     def location(self, run_id: str) -> RunLocation:
-        if not run_id or run_id in (".", "..") or "/" in run_id or "\\" in run_id or "\x00" in run_id:
+        if not is_plain_run_id(run_id):
             raise RunNotFoundError(f"Not a run id: {run_id!r}", hint=f"Pick a run listed in {self.root}.")
         path = self.root / run_id
         try:

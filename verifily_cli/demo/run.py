@@ -63,19 +63,24 @@ def run_demo(workdir: Path) -> None:
     sft = _train(configs["sft"], "tiny causal LM (SFT)")
 
     _step("3. Which data helped? Compare by difficulty slice")
+    from verifily_adapters.local_store.store import LocalArtifactStore
     from verifily_cli.render import print_slices
-    from verifily_train.compare import compare, format_comparison
+    from verifily_core.domain.compare import format_comparison
+    from verifily_core.services.compare import compare
 
     for run in (human, synthetic):
         print_slices(run.eval_result, title=run.run_id)
-    result = compare([human.artifact_path, synthetic.artifact_path], metric="macro_f1", slice_by="difficulty")
+    result = compare([human.artifact_path, synthetic.artifact_path], metric="macro_f1", slice_by="difficulty",
+                     store_factory=LocalArtifactStore)
     out.print(format_comparison(result, fmt="table"), markup=False)
 
     _step("4. Prove what produced each run")
-    from verifily_train import verify
+    from verifily_core.bootstrap import verification_for_run
+    from verifily_core.services.reproduce import verify
 
     for run in (human, synthetic, sft):
-        check = verify(run.artifact_path)
+        store, run_id, backend = verification_for_run(Path(run.artifact_path))
+        check = verify(store, run_id, environment=backend.environment())
         out.print(f"  {run.run_id}: {check.verdict}")
 
     elapsed = time.monotonic() - started

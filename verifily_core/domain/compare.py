@@ -23,6 +23,7 @@ CAUSATION_NOTE = "Slice metrics show correlation, not causation."
 LOWER_IS_BETTER = frozenset({"perplexity"})
 DEFAULT_METRIC = {"sft": "f1", "classification": "macro_f1"}
 CSV_COLUMNS = ("run", "slice_key", "slice_value", "n", "metric", "value", "delta")
+CSV_SIGNIFICANCE_COLUMNS = ("ci_low", "ci_high", "significant", "too_small", "paired")
 FORMATS = ("table", "json", "csv")
 _NAME_WIDTH = 35
 _VALUE_WIDTH = 10
@@ -91,12 +92,12 @@ def build_comparison(
     runs: Sequence[RunView], metric: Optional[str] = None, slice_by: Union[str, Sequence[str], None] = None
 ) -> CompareResult:
     """Compare ``metric`` across ``runs`` (the first one is the baseline of every delta)."""
-    _check_runs(runs)
+    check_runs(runs)
     task = runs[0].task
     metric = metric or default_metric(task)
     keys = parse_slice_by(slice_by)
     names = [r.name for r in runs]
-    overall = {r.name: _overall_value(r, metric) for r in runs}
+    overall = {r.name: metric_value(r, metric) for r in runs}
     base = overall[names[0]]
     return CompareResult(
         metric=metric,
@@ -112,7 +113,8 @@ def build_comparison(
     )
 
 
-def _check_runs(runs: Sequence[RunView]) -> None:
+def check_runs(runs: Sequence[RunView]) -> None:
+    """CompareError for fewer than two runs, a run listed twice, or runs of different tasks."""
     if len(runs) < 2:
         got = ", ".join(r.name for r in runs) or "none"
         raise CompareError(
@@ -137,7 +139,8 @@ def _metrics_of(mapping: Mapping[str, Any]) -> List[str]:
     return [k for k, v in mapping.items() if _is_number(v)]
 
 
-def _overall_value(run: RunView, metric: str) -> float:
+def metric_value(run: RunView, metric: str) -> float:
+    """The run's overall ``metric``; CompareError listing the metrics it has when absent."""
     overall = run.eval_results.get("overall")
     if not isinstance(overall, Mapping):
         raise CompareError(f"{run.path or run.name}: eval/eval_results.json has no 'overall' metrics.")
@@ -278,36 +281,62 @@ def _table(result: CompareResult) -> str:
     lines += [f"  {n.ljust(width)} {_num(result.overall[n]).rjust(_VALUE_WIDTH)}" for n in result.runs]
     deltas = " ".join(_signed(result.deltas[name]).rjust(_VALUE_WIDTH) for name in result.runs)
     lines += ["", f"  {'Delta (vs first)'.ljust(width)} {deltas}"]
+    sig = result.significance
+    if sig is not None:
+        lines += ["", f"  {sig['confidence']:.0%} CI of delta ({sig['method']}, {sig['n_boot']} resamples, "
+                      f"seed {sig['seed']}; * excludes zero):"]
+        lines += [f"    {n.ljust(width - 2)} {_interval(sig['overall'][n], sig)}" for n in result.runs[1:]]
     for key, table in result.slices.items():
         for value, row in table.items():
             lines += ["", f"  Slice {key}={value}:"]
             for name in result.runs:
                 cell = row[name]
                 n = "" if cell["n"] is None else f"   n={int(cell['n'])}"
-                lines.append(f"    {name.ljust(width - 2)} {_num(cell['value']).rjust(_VALUE_WIDTH)} "
-                             f"{_signed(cell['delta']).rjust(_VALUE_WIDTH)}{n}")
+                line = (f"    {name.ljust(width - 2)} {_num(cell['value']).rjust(_VALUE_WIDTH)} "
+                        f"{_signed(cell['delta']).rjust(_VALUE_WIDTH)}{n}")
+                if sig is not None and name != result.runs[0]:
+                    line = f"{line.ljust(width + 34)} {_interval(sig['slices'][key][value][name], sig)}"
+                lines.append(line.rstrip())
     lines += ["", "  Config differences:" if result.config_diff else "  Config differences: none"]
     for key, values in result.config_diff.items():
         lines.append(f"    {key}:")
         lines += [f"      {name}: {_shown(value)}" for name, value in values.items()]
     lines.append("")
-    lines += [f"  Note: {note}" for note in result.notes]
+    lines += [f"  Note: {note}" for note in result.notes + (sig["notes"] if sig is not None else [])]
     return "\n".join(lines) + "\n"
+
+
+def _interval(cell: Optional[Mapping[str, Any]], sig: Mapping[str, Any]) -> str:
+    if cell is None:
+        return "no interval"
+    text = f"[{cell['low']:+.4f}, {cell['high']:+.4f}]"
+    if cell["too_small"]:
+        return f"{text}   too small to judge (n<{sig['min_slice_n']})"
+    return text + (" *" if cell["significant"] else "") + ("" if cell["paired"] else " (unpaired)")
 
 
 def _csv(result: CompareResult) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    sig = result.significance
+    writer.writerow(CSV_COLUMNS + (CSV_SIGNIFICANCE_COLUMNS if sig is not None else ()))
+
+    def interval(cell: Optional[Mapping[str, Any]]) -> List[Any]:
+        if sig is None:
+            return []
+        return [_blank((cell or {}).get(c)) for c in ("low", "high", "significant", "too_small", "paired")]
+
     for name in result.runs:
         writer.writerow([name, "", "", _blank(result.num_examples[name]), result.metric,
-                         result.overall[name], result.deltas[name]])
+                         result.overall[name], result.deltas[name],
+                         *interval(sig["overall"].get(name) if sig else None)])
     for key, table in result.slices.items():
         for value, row in table.items():
             for name in result.runs:
                 cell = row[name]
                 writer.writerow([name, key, value, _blank(cell["n"]), result.metric,
-                                 _blank(cell["value"]), _blank(cell["delta"])])
+                                 _blank(cell["value"]), _blank(cell["delta"]),
+                                 *interval(sig["slices"][key][value].get(name) if sig else None)])
     return buf.getvalue()
 
 

@@ -70,15 +70,11 @@ class _Problems:
 
 def _kind(value: Any) -> str:
     """The JSON name of a value's type, as users see it in their file."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
+    for kind, types in (("null", type(None)), ("boolean", bool), ("number", (int, float)), ("string", str),
+                        ("array", list)):
+        if isinstance(value, types):
+            return kind
+    return "object"
 
 
 def _shown(value: Any) -> str:

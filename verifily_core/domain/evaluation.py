@@ -127,7 +127,7 @@ class EvalResult:
         return ordered
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "EvalResult":
+    def from_dict(cls, data: Mapping[str, Any]) -> EvalResult:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)
 

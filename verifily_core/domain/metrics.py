@@ -70,7 +70,7 @@ def rouge_scores(predictions: Sequence[str], references: Sequence[str]) -> Optio
     rouge-score is an optional extra, so it is imported here rather than at module import.
     """
     try:
-        from rouge_score import rouge_scorer
+        from rouge_score import rouge_scorer  # type: ignore[import-untyped]
     except ImportError:
         logger.warning(ROUGE_MISSING)
         return None
@@ -101,7 +101,10 @@ def _perplexity(nll_sum: float, num_tokens: int) -> float:
 # ---------------------------------------------------------------------------- classification
 
 
-def _pair_counts(y_true: Sequence[str], y_pred: Sequence[str]) -> Counter:
+PairCounts = Counter[Tuple[str, str]]
+
+
+def _pair_counts(y_true: Sequence[str], y_pred: Sequence[str]) -> PairCounts:
     if len(y_true) != len(y_pred):
         raise EvaluationError(f"{len(y_true)} true labels but {len(y_pred)} predictions.")
     if not y_true:
@@ -109,11 +112,11 @@ def _pair_counts(y_true: Sequence[str], y_pred: Sequence[str]) -> Counter:
     return Counter(zip(y_true, y_pred))
 
 
-def _per_class(pairs: Counter, labels: Sequence[str]) -> Tuple[Dict[str, float], Dict[str, float]]:
+def _per_class(pairs: PairCounts, labels: Sequence[str]) -> Tuple[Dict[str, float], Dict[str, float]]:
     """Precision and recall of every label in ``labels`` from (true, predicted) pair counts."""
-    hits: Counter = Counter()
-    true_n: Counter = Counter()
-    pred_n: Counter = Counter()
+    hits: Counter[str] = Counter()
+    true_n: Counter[str] = Counter()
+    pred_n: Counter[str] = Counter()
     for (t, p), n in pairs.items():
         true_n[t] += n
         pred_n[p] += n
@@ -124,7 +127,7 @@ def _per_class(pairs: Counter, labels: Sequence[str]) -> Tuple[Dict[str, float],
     return precision, recall
 
 
-def _seen_labels(pairs: Counter) -> List[str]:
+def _seen_labels(pairs: PairCounts) -> List[str]:
     return sorted({lab for pair in pairs for lab in pair})
 
 
@@ -175,7 +178,7 @@ def confusion_matrix(
     return {"labels": order, "matrix": [[pairs.get((t, p), 0) for p in order] for t in order]}
 
 
-def _label_order(pairs: Counter, labels: Optional[Sequence[str]]) -> List[str]:
+def _label_order(pairs: PairCounts, labels: Optional[Sequence[str]]) -> List[str]:
     return sorted(set(labels or ()) | set(_seen_labels(pairs)))
 
 
@@ -289,7 +292,9 @@ def scalar_metrics(task: str, names: Sequence[str]) -> List[str]:
     return [n for n in names if specs[n].scalar]
 
 
-def aggregate(task: str, names: Sequence[str], columns: Columns, labels: Sequence[str] = ()) -> Dict[str, Any]:
+def aggregate(
+    task: str, names: Sequence[str], columns: Columns, labels: Sequence[str] = ()
+) -> Dict[str, Any]:
     """Every metric of ``names`` whose columns are present, from the columns of one group."""
     specs = _task_specs(task)
     return {

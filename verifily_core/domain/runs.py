@@ -6,10 +6,12 @@ and the dashboard can never disagree on where a file is.
 
 from __future__ import annotations
 
+import itertools
 import re
+import secrets
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Dict, Literal, Optional
+from typing import Any, Dict, Iterator, Literal, Optional
 
 RUN_META = "run_meta.json"
 CONFIG_FILE = "config.yaml"
@@ -54,6 +56,24 @@ def run_id_for(ts: datetime, name: Optional[str], token: str, *, prefix: str = "
     if name:
         return f"{prefix}_{day}_{safe_name(name)}"
     return f"{prefix}_{day}_{ts.astimezone(timezone.utc).strftime('%H%M%S')}_{token}"
+
+
+def run_id_candidates(name: Optional[str], *, prefix: str = "run") -> Iterator[str]:
+    """Ids to try in turn for a new run; a store claims the first it can create atomically.
+
+    A named run tries ``run_YYYYMMDD_<name>``, then ``_2``, ``_3``... (the guide's examples); an
+    unnamed one draws a fresh time and random token each time, so a clash within one second is
+    resolved without ever reusing a folder.
+    """
+    first = run_id_for(utc_now(), name, secrets.token_hex(3), prefix=prefix)
+    yield first
+    for n in itertools.count(2):
+        yield f"{first}_{n}" if name else run_id_for(utc_now(), None, secrets.token_hex(3), prefix=prefix)
+
+
+def is_plain_run_id(run_id: str) -> bool:
+    """Whether a user-given run id is one folder name that cannot climb out of the runs root."""
+    return bool(run_id) and run_id not in (".", "..") and not any(c in run_id for c in "/\\\x00")
 
 
 @dataclass

@@ -36,7 +36,7 @@ def slice_value(value: Any) -> str:
 
 def tag_keys(tag_sets: Iterable[Optional[Mapping[str, Any]]]) -> List[str]:
     """Every tag key that at least one row carries, sorted."""
-    keys: set = set()
+    keys: set[str] = set()
     for tags in tag_sets:
         if tags:
             keys.update(tags)

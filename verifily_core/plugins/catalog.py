@@ -102,7 +102,7 @@ def check_class(port: Port, plugin: str, source: Source, obj: Any) -> Provided:
     """Accept ``obj`` only if it is a class of the port with a usable ``PLUGIN_NAME``."""
     name = getattr(obj, "PLUGIN_NAME", None) if isinstance(obj, type) else None
     named = isinstance(name, str) and bool(name)
-    key = name if named else plugin
+    key: str = name if isinstance(name, str) and name else plugin
     where = source.describe(plugin)
     if not (isinstance(obj, type) and issubclass(obj, port.base)):
         what = f"class {class_path(obj)}" if isinstance(obj, type) else f"{type(obj).__name__} {obj!r}"

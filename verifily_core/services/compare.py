@@ -7,7 +7,7 @@ facade and the CLI pass ``LocalArtifactStore``; the core never picks an adapter 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
@@ -18,11 +18,14 @@ from verifily_core.domain.compare import (
     CompareResult,
     RunView,
     build_comparison,
+    check_runs,
     default_metric,
+    metric_value,
     parse_slice_by,
 )
 from verifily_core.domain.compare_slices import slice_from_predictions
 from verifily_core.domain.runs import CONFIG_FILE, EVAL_RESULTS, PREDICTIONS, RUN_META, TRAINING_INFO
+from verifily_core.domain.significance import DEFAULT_MIN_SLICE_N, bootstrap_significance
 from verifily_core.errors import CompareError, RunNotFoundError, StoreError
 from verifily_core.ports.artifact_store import ArtifactStore, RunLocation
 
@@ -37,10 +40,17 @@ class _OpenRun:
     store: ArtifactStore
     location: RunLocation
     name: str
+    _rows: Optional[List[Mapping[str, Any]]] = field(default=None, repr=False)
 
     @property
     def shown_path(self) -> str:
         return str(self.location.path)
+
+    def predictions(self) -> Optional[List[Mapping[str, Any]]]:
+        """The rows of ``eval/predictions.jsonl`` (read once), or None when the run has none."""
+        if self._rows is None and self.store.exists(self.location.run_id, PREDICTIONS):
+            self._rows = list(self.store.iter_jsonl(self.location.run_id, PREDICTIONS))
+        return self._rows
 
 
 def compare(
@@ -50,12 +60,17 @@ def compare(
     runs_dir: Optional[PathLike] = None,
     *,
     store_factory: StoreFactory,
+    bootstrap: Optional[int] = None,
+    seed: int = 0,
+    min_slice_n: int = DEFAULT_MIN_SLICE_N,
 ) -> CompareResult:
     """Compare ``metric`` across evaluated runs; the first run is the baseline of every delta.
 
     ``run_paths`` holds run folders, or run ids looked up in ``runs_dir``. ``metric`` defaults to
     ``f1`` for SFT and ``macro_f1`` for classification. Slices missing from a run's
     ``eval_results.json`` are recomputed from its ``eval/predictions.jsonl`` when it has one.
+    ``bootstrap=N`` adds 95% intervals of every delta from N resamples of the predictions
+    (``result.significance``, see ``domain.significance``); slices under ``min_slice_n`` are flagged.
     """
     if len(run_paths) < 2:
         shown = ", ".join(str(p) for p in run_paths) or "none"
@@ -65,12 +80,21 @@ def compare(
         )
     opened = open_runs(run_paths, runs_dir, store_factory)
     views = [_read_view(run) for run in opened]
+    check_runs(views)
     metric = metric or default_metric(views[0].task)
+    for view in views:
+        metric_value(view, metric)  # a metric error comes before any slice recomputation
     keys = parse_slice_by(slice_by)
     notes: List[str] = []
     views = [_with_recomputed_slices(run, view, keys, metric, notes) for run, view in zip(opened, views)]
     result = build_comparison(views, metric, keys)
     result.notes.extend(notes)
+    if bootstrap is not None:
+        if bootstrap < 1:
+            raise CompareError(f"--bootstrap must be a positive number of resamples, got {bootstrap}.")
+        rows = {run.name: run.predictions() for run in opened}
+        result.significance = bootstrap_significance(result, rows, n_boot=bootstrap, seed=seed,
+                                                     min_slice_n=min_slice_n)
     return result
 
 
@@ -171,10 +195,11 @@ def _with_recomputed_slices(
     slices = view.eval_results.get("slices")
     present = slices if isinstance(slices, Mapping) else {}
     missing = [k for k in keys if not isinstance(present.get(k), Mapping)]
-    if not missing or not run.store.exists(run.location.run_id, PREDICTIONS):
+    rows = run.predictions() if missing else None
+    if rows is None:
         return view  # build_comparison names a key that is still missing
-    rows = list(run.store.iter_jsonl(run.location.run_id, PREDICTIONS))
-    added = {k: slice_from_predictions(rows, k, metric, run=run.name, path=run.shown_path) for k in missing}
+    added = {k: slice_from_predictions(rows, k, metric, task=view.task, run=run.name, path=run.shown_path)
+             for k in missing}
     notes.append(f"Slices by {', '.join(missing)} of {run.name} recomputed from {PREDICTIONS}.")
     results = {**view.eval_results, "slices": {**present, **added}}
     return RunView(view.name, view.task, results, view.config, view.path)

@@ -23,12 +23,25 @@ from verifily_core.config import Eval, TrainConfig
 from verifily_core.domain import metrics as m
 from verifily_core.domain.data import load_examples
 from verifily_core.domain.evaluation import (
-    SCORES, EvalResult, Record, build_records, render_slices, score_records, unseen_labels,
+    SCORES,
+    EvalResult,
+    Record,
+    build_records,
+    render_slices,
+    score_records,
+    unseen_labels,
 )
 from verifily_core.domain.examples import ClassificationExample, Example, SFTExample
 from verifily_core.domain.hashchain import sha256_file
 from verifily_core.domain.runs import (
-    ADAPTER_DIR, CONFIG_FILE, EVAL_RESULTS, HARD_EXAMPLES, MODEL_DIR, PREDICTIONS, RUN_META, TRAINING_INFO,
+    ADAPTER_DIR,
+    CONFIG_FILE,
+    EVAL_RESULTS,
+    HARD_EXAMPLES,
+    MODEL_DIR,
+    PREDICTIONS,
+    RUN_META,
+    TRAINING_INFO,
 )
 from verifily_core.domain.slicing import check_slice_keys, hard_examples, overall_metrics, slice_metrics
 from verifily_core.errors import BackendError, EvaluationError, StoreError
@@ -37,9 +50,10 @@ from verifily_core.ports.model_backend import ModelBackend, Predictor
 
 logger = logging.getLogger("verifily")
 
-ProgressFn = Callable[[str, int, int], None]
-"""``progress(stage, done, total)``; stages: ``generate``, ``perplexity``, ``classify``."""
+ProgressFn = Callable[[int, int], None]
+"""``progress(done, total)``: predictions made so far over all model passes (generation, loss)."""
 EventFn = Callable[[str, Mapping[str, Any]], None]
+PredictFn = Callable[[Sequence[Any]], Sequence[Any]]
 """``on_event(name, payload)`` with ``eval_start`` and ``eval_end`` (billing, trackers)."""
 
 CHUNK_BATCHES = 8  # batches per predictor call: long enough to sort by length, short enough to report
@@ -78,32 +92,27 @@ def evaluate_run(
 ) -> EvalResult:
     """Evaluate a trained run; see the module docstring. Raises EvaluationError/DataError on bad input."""
     started = time.monotonic()
+    store.location(run_id)  # RunNotFoundError for a run that is not there
     info = _training_info(store, run_id)
     settings = resolve_settings(
         info, _run_config(store, run_id), metrics=metrics, slice_by=slice_by,
         hard_examples_n=hard_examples_n, device=device, batch_size=batch_size,
     )
+    examples: Sequence[Example] = ()
     if from_predictions:
+        records: Optional[List[Record]]
         records, test_path, sha = _saved_predictions(store, run_id, test_data, settings)
         check_slice_keys(settings.slice_by, (r.get("tags") for r in records))
-        reused = True
     else:
-        test_path = _test_path(test_data, info, run_id)
-        examples = load_examples(test_path, settings.task)
-        if not examples:
-            raise EvaluationError(f"The test data {test_path} has no rows: nothing to evaluate.")
-        check_slice_keys(settings.slice_by, (ex.tags for ex in examples))
-        sha = sha256_file(test_path)
-        saved = _reusable_predictions(store, run_id, sha, examples, settings) if reuse_predictions else None
-        reused = saved is not None
+        test_path, examples, sha = _test_examples(test_data, info, run_id, settings)
+        records = _reusable_predictions(store, run_id, sha, examples, settings) if reuse_predictions else None
+    reused = records is not None
     _emit(on_event, "eval_start", {"run_id": run_id, "task": settings.task, "test_data_path": test_path,
-                                   "num_examples": len(records if from_predictions else examples)})
-    if not from_predictions:
-        if saved is not None:
-            logger.info("Reusing eval/predictions.jsonl of %s (same test data sha256)", run_id)
-            records = saved
-        else:
-            records = _predict(store, run_id, backend, info, examples, settings, progress)
+                                   "num_examples": len(records) if records is not None else len(examples)})
+    if records is None:
+        records = _predict(store, run_id, backend, info, examples, settings, progress)
+    elif not from_predictions:
+        logger.info("Reusing eval/predictions.jsonl of %s (same test data sha256)", run_id)
     result = _result(run_id, test_path, sha, records, settings, reused)
     result.eval_duration_seconds = round(time.monotonic() - started, 3)
     store.write_jsonl(run_id, PREDICTIONS, records)
@@ -128,7 +137,8 @@ def resolve_settings(
     """Arguments override the run config's ``eval:`` section, which overrides the defaults."""
     task = str(info.get("task") or (config.task if config else ""))
     section = config.eval if config else Eval()
-    names = m.check_metrics(task, metrics if metrics is not None else section.metrics or m.default_metrics(task))
+    requested = metrics if metrics is not None else section.metrics or m.default_metrics(task)
+    names = m.check_metrics(task, requested)
     n = hard_examples_n if hard_examples_n is not None else section.hard_examples
     size = batch_size if batch_size is not None else section.batch_size
     if n < 0:
@@ -169,17 +179,22 @@ def _run_config(store: ArtifactStore, run_id: str) -> Optional[TrainConfig]:
     """The frozen config of the run, or None for a run folder written without one."""
     if not store.exists(run_id, CONFIG_FILE):
         return None
-    return TrainConfig.from_dict(yaml.safe_load(store.read_text(run_id, CONFIG_FILE)), source=None)
+    return TrainConfig.from_dict(yaml.safe_load(store.read_text(run_id, CONFIG_FILE)))
 
 
-def _test_path(test_data: Optional[str], info: Mapping[str, Any], run_id: str) -> str:
+def _test_examples(
+    test_data: Optional[str], info: Mapping[str, Any], run_id: str, settings: EvalSettings,
+) -> tuple[str, List[Example], str]:
+    """The test file (argument, else the run's data_paths.test), its examples and its sha256."""
     path = test_data or (info.get("data_files") or {}).get("test")
     if not path:
         raise EvaluationError(
             f"No test data for run {run_id}: data_paths.test was not set when it was trained.",
             hint="Pass --test-data PATH (or test_data=... in Python).",
         )
-    return str(path)
+    examples = load_examples(path, settings.task)  # DataError for a missing, empty or bad file
+    check_slice_keys(settings.slice_by, (ex.tags for ex in examples))
+    return str(path), examples, sha256_file(path)
 
 
 # ---------------------------------------------------------------------------- predictions
@@ -203,24 +218,26 @@ def _predict(
     run_dir = store.local_dir(run_id)
     if not any((Path(run_dir) / d).is_dir() for d in (ADAPTER_DIR, MODEL_DIR)):
         raise EvaluationError(
-            f"Run folder {run_dir} has no {ADAPTER_DIR}/ or {MODEL_DIR}/ folder: no trained model to evaluate.",
+            f"Run folder {run_dir} has no {ADAPTER_DIR}/ or {MODEL_DIR}/ folder: "
+            "no trained model to evaluate.",
             hint=f"Check that training completed (status: completed in {RUN_META}), or train the run again.",
         )
     needs = _needs(settings)
     predictor = backend.load(Path(run_dir), info, device=settings.device)
+    size = settings.batch_size
+    batched = _Chunked(size * CHUNK_BATCHES, len(examples) * sum(needs.values()), progress)
     try:
         if needs["classify"]:
-            cls = [ex for ex in examples if isinstance(ex, ClassificationExample)]
-            return build_records(examples, class_predictions=_batched(
-                lambda c: predictor.classify(c, batch_size=settings.batch_size), cls, "classify", settings, progress))
+            texts = [ex for ex in examples if isinstance(ex, ClassificationExample)]
+            labels = batched(lambda c: predictor.classify(c, batch_size=size), texts, "classify")
+            return build_records(examples, class_predictions=labels)
         sft = [ex for ex in examples if isinstance(ex, SFTExample)]
-        return build_records(
-            examples,
-            predictions=_batched(lambda c: _generate(predictor, c, settings), sft, "generate", settings, progress)
-            if needs["generate"] else None,
-            losses=_batched(lambda c: predictor.reference_loss(c, batch_size=settings.batch_size),
-                            sft, "perplexity", settings, progress) if needs["perplexity"] else None,
-        )
+        generated = losses = None
+        if needs["generate"]:
+            generated = batched(lambda c: _generate(predictor, c, settings), sft, "generate")
+        if needs["perplexity"]:
+            losses = batched(lambda c: predictor.reference_loss(c, batch_size=size), sft, "perplexity")
+        return build_records(examples, predictions=generated, losses=losses)
     finally:
         predictor.close()
 
@@ -230,24 +247,31 @@ def _generate(predictor: Predictor, chunk: Sequence[SFTExample], settings: EvalS
                               batch_size=settings.batch_size)
 
 
-def _batched(
-    call: Callable[[Sequence[Any]], Sequence[Any]], items: Sequence[Any], stage: str,
-    settings: EvalSettings, progress: Optional[ProgressFn],
-) -> List[Any]:
-    """Call the predictor a chunk at a time so that progress can be reported between chunks."""
-    chunk_size = settings.batch_size * CHUNK_BATCHES
-    out: List[Any] = []
-    if progress:
-        progress(stage, 0, len(items))
-    for start in range(0, len(items), chunk_size):
-        chunk = items[start:start + chunk_size]
-        answers = list(call(chunk))
-        if len(answers) != len(chunk):
-            raise BackendError(f"The model backend returned {len(answers)} {stage} results for {len(chunk)} examples.")
-        out.extend(answers)
+class _Chunked:
+    """Calls the predictor a chunk at a time, so that one progress can be reported across passes."""
+
+    def __init__(self, chunk_size: int, total: int, progress: Optional[ProgressFn]) -> None:
+        self.chunk_size = chunk_size
+        self.total = total
+        self.progress = progress
+        self.done = 0
         if progress:
-            progress(stage, len(out), len(items))
-    return out
+            progress(0, total)
+
+    def __call__(self, call: PredictFn, items: Sequence[Any], stage: str) -> List[Any]:
+        out: List[Any] = []
+        for start in range(0, len(items), self.chunk_size):
+            chunk = items[start:start + self.chunk_size]
+            answers = list(call(chunk))
+            if len(answers) != len(chunk):
+                raise BackendError(
+                    f"The model backend returned {len(answers)} {stage} results for {len(chunk)} examples."
+                )
+            out.extend(answers)
+            self.done += len(chunk)
+            if self.progress:
+                self.progress(self.done, self.total)
+        return out
 
 
 def _missing_outputs(records: Sequence[Record], settings: EvalSettings) -> List[str]:
@@ -279,8 +303,6 @@ def _reusable_predictions(
         isinstance(r, dict) and r.get("reference") == ex.target for r, ex in zip(records, examples))
     if not same_rows or _missing_outputs(records, settings):
         return None
-    for rec, ex in zip(records, examples):
-        rec["tags"] = dict(ex.tags)
     return records
 
 
@@ -311,10 +333,10 @@ def _saved_predictions(
 
 
 def _result(
-    run_id: str, test_path: str, sha: Optional[str], records: List[Record], settings: EvalSettings, reused: bool,
+    run_id: str, test_path: str, sha: Optional[str], records: List[Record], settings: EvalSettings,
+    reused: bool,
 ) -> EvalResult:
     score_records(records, settings.task, settings.metrics)
-    args = dict(task=settings.task, metrics=settings.metrics, labels=settings.labels)
     unseen = unseen_labels(records, settings.labels) if settings.task == "classification" else {}
     if unseen:
         logger.warning("Test labels never seen in training (always wrong): %s",
@@ -323,8 +345,9 @@ def _result(
         run_id=run_id,
         test_data_path=test_path,
         num_examples=len(records),
-        overall=overall_metrics(records, **args),  # type: ignore[arg-type]
-        slices=slice_metrics(records, settings.slice_by, **args),  # type: ignore[arg-type]
+        overall=overall_metrics(records, settings.task, settings.metrics, settings.labels),
+        slices=slice_metrics(records, settings.slice_by, task=settings.task, metrics=settings.metrics,
+                             labels=settings.labels),
         hard_examples=hard_examples(records, settings.hard_examples_n, settings.task),
         task=settings.task,
         metrics=settings.metrics,

@@ -46,7 +46,11 @@ _LABEL_WIDTH = len("Environment hash: ")
 
 
 def verify(store: ArtifactStore, run_id: str, *, environment: Mapping[str, str]) -> ReproduceResult:
-    """Check run ``run_id`` of ``store`` against its ``hashes.json`` without retraining."""
+    """Check run ``run_id`` of ``store`` against its ``hashes.json`` without retraining.
+
+    Artifacts are checked file by file as recorded: a recorded file that changed or vanished
+    fails; a file added to the run folder after it was sealed is not covered.
+    """
     store.location(run_id)  # RunNotFoundError with the store's message when there is no such run
     if not store.exists(run_id, HASHES):
         raise StoreError(

@@ -1,0 +1,46 @@
+"""The ``hf`` ModelBackend: Hugging Face Transformers + PEFT (LoRA/QLoRA) behind the core's port.
+
+This module stays cheap to import (no torch, transformers or peft at import time) so that
+``verifily --help``, ``train --dry-run`` and ``reproduce --verify-only`` never pay for them; the
+heavy modules are imported by the methods that need them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar, Dict, Mapping, Optional
+
+from verifily_core.domain.training import TrainCallbacks, TrainOutcome, TrainRequest
+from verifily_core.errors import BackendError
+from verifily_core.ports.model_backend import ModelBackend, Predictor
+from verifily_adapters.hf_backend.environment import environment
+from verifily_adapters.hf_backend.references import validate_reference
+
+TASKS = ("sft", "classification")
+
+
+class HFModelBackend(ModelBackend):
+    """Causal LMs and seq2seq models for ``sft``, sequence classifiers for ``classification``."""
+
+    PLUGIN_NAME: ClassVar[str] = "hf"
+
+    def supports(self, task: str) -> bool:
+        return task in TASKS
+
+    def environment(self) -> Dict[str, str]:
+        return environment()
+
+    def validate_model(self, base_model: str, task: str) -> None:
+        if task not in TASKS:
+            raise BackendError(f"The hf backend cannot train task {task!r}; it supports {', '.join(TASKS)}.")
+        validate_reference(base_model)
+
+    def train(self, request: TrainRequest, callbacks: TrainCallbacks) -> TrainOutcome:
+        from verifily_adapters.hf_backend.trainer import run_training
+
+        return run_training(request, callbacks)
+
+    def load(self, run_dir: Path, training_info: Mapping[str, Any], *, device: Optional[str] = None) -> Predictor:
+        from verifily_adapters.hf_backend.predictor import load_predictor
+
+        return load_predictor(Path(run_dir), training_info, device)

@@ -1,0 +1,1 @@
+"""TensorBoard tracker: scalar event files in the run's ``logs/`` folder."""

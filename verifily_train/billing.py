@@ -1,0 +1,29 @@
+"""The guide's billing API: ``from verifily_train.billing import BillingTracker, UsageRecord``.
+
+``BillingTracker(run_id="run_abc", artifact_path="runs/run_abc")`` is the core tracker on a local
+run folder: the folder is created if needed and ``end`` saves ``usage_summary.json`` into it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Union
+
+from verifily_adapters.local_store.store import LocalArtifactStore
+from verifily_core.domain.usage import UsageRecord
+from verifily_core.services.billing import BillingTracker as _CoreBillingTracker
+
+__all__ = ["BillingTracker", "UsageRecord"]
+
+
+def _local_store(folder: Path) -> LocalArtifactStore:
+    folder.mkdir(parents=True, exist_ok=True)
+    return LocalArtifactStore(folder.parent)
+
+
+class BillingTracker(_CoreBillingTracker):
+    """The core :class:`~verifily_core.services.billing.BillingTracker`, opened on a local folder."""
+
+    def __init__(self, run_id: str, artifact_path: Union[str, Path, None] = None, **kwargs: Any) -> None:
+        kwargs.setdefault("store_factory", _local_store)
+        super().__init__(run_id, artifact_path=artifact_path, **kwargs)
