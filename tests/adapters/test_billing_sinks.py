@@ -22,7 +22,7 @@ import pytest
 from verifily_adapters.billing_sinks.appendlog import append_jsonl
 from verifily_adapters.billing_sinks.jsonl import JsonlBillingSink
 from verifily_adapters.billing_sinks.outbox import flush_outbox
-from verifily_adapters.billing_sinks.webhook import WebhookBillingSink
+from verifily_adapters.billing_sinks.webhook import WebhookBillingSink, parse_retry_after
 from verifily_core.domain.runs import BILLING_OUTBOX
 from verifily_core.domain.usage import UsageRecord
 from verifily_core.errors import BillingError
@@ -181,7 +181,9 @@ def test_retryable_statuses_are_retried(receiver: Receiver, tmp_path: Path, stat
 
 
 @pytest.mark.parametrize("status", [400, 401, 404, 422])
-def test_other_4xx_are_never_retried_and_the_event_is_kept(receiver: Receiver, tmp_path: Path, status: int) -> None:
+def test_other_4xx_are_never_retried_and_the_event_is_kept(
+    receiver: Receiver, tmp_path: Path, status: int
+) -> None:
     receiver.script = [(status, {})] * 3
     ev = event()
     with pytest.raises(BillingError, match=f"HTTP {status}"):
@@ -260,16 +262,28 @@ def test_flush_keeps_events_appended_while_it_delivers(receiver: Receiver, tmp_p
     assert outbox_ids(tmp_path) == [new["event_id"]]
 
 
-def test_from_environment_reads_url_secret_and_budget(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_from_environment_reads_url_secret_and_budget(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     assert WebhookBillingSink.from_environment(tmp_path) is None
-    monkeypatch.setenv("VERIFILY_BILLING_WEBHOOK", "https://example.invalid/hook")
+    secret = "whsec_" + base64.b64encode(b"k" * 32).decode()
+    monkeypatch.setenv("VERIFILY_BILLING_WEBHOOK", receiver.url)
+    monkeypatch.setenv("VERIFILY_BILLING_WEBHOOK_SECRET", secret)
     monkeypatch.setenv("VERIFILY_BILLING_WEBHOOK_RETRY_BUDGET", "2.5")
     configured = WebhookBillingSink.from_environment(tmp_path)
-    assert configured is not None and configured.url == "https://example.invalid/hook"
-    assert configured.run_dir == tmp_path
+    assert configured is not None and configured.run_dir == tmp_path
+    configured.emit(event())
+    assert signature_is_valid(secret, receiver.requests[0]["headers"], receiver.requests[0]["body"])
     monkeypatch.setenv("VERIFILY_BILLING_WEBHOOK_RETRY_BUDGET", "soon")
     with pytest.raises(BillingError, match="RETRY_BUDGET"):
         WebhookBillingSink.from_environment(tmp_path)
+
+
+def test_retry_after_accepts_seconds_and_http_dates() -> None:
+    assert parse_retry_after("7") == 7.0
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412480.0 - 30) == pytest.approx(30.0)
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412480.0 + 30) == 0.0
+    assert parse_retry_after("whenever") is None and parse_retry_after(None) is None
 
 
 @pytest.mark.parametrize(("url", "secret", "message"), [
@@ -304,7 +318,9 @@ def test_two_processes_appending_1000_events_each_leave_2000_intact_lines(tmp_pa
         assert [r["seq"] for r in rows if r["writer"] == name] == list(range(1000))
 
 
-def test_jsonl_sink_from_environment_and_unwritable_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_jsonl_sink_from_environment_and_unwritable_path(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     assert JsonlBillingSink.from_environment(None) is None
     monkeypatch.setenv("VERIFILY_BILLING_LOG", str(tmp_path / "log.jsonl"))
     configured = JsonlBillingSink.from_environment(None)

@@ -157,7 +157,7 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_temp(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(atomic.os, failing, boom)
-    with pytest.raises((OSError, StoreError)):
+    with pytest.raises(StoreError, match=rf"{run.run_id}/{RUN_META}: No space left"):
         local.write_json(run.run_id, RUN_META, {"status": "completed", "pad": "x" * 100_000})
     monkeypatch.undo()
     assert local.read_json(run.run_id, RUN_META) == {"status": "running"}

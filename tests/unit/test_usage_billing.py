@@ -53,7 +53,7 @@ class ListSink(BillingSink):
         self.fail = fail
 
     @classmethod
-    def from_environment(cls, run_dir: Optional[Any]) -> Optional["ListSink"]:
+    def from_environment(cls, run_dir: Optional[Any]) -> Optional[ListSink]:
         return cls()
 
     def emit(self, event: Mapping[str, Any]) -> None:
@@ -101,13 +101,27 @@ def test_cpu_run_records_device_and_compute_hours_but_no_gpu_hours() -> None:
     assert usage.metadata["compute_hours"] == pytest.approx(2.0)
 
 
-def test_set_compute_changes_what_the_next_end_bills() -> None:
+def test_configure_changes_what_the_next_end_bills() -> None:
     clock = FakeClock()
     tracker = BillingTracker("run_x", FakeStore(), clock=clock)
     tracker.start()
-    tracker.set_compute("cuda", "NVIDIA H100", 4)  # known once the backend started
+    tracker.configure("cuda", "NVIDIA H100", 4)  # known once the backend started
     clock.now += 1800
     assert tracker.end().gpu_hours == pytest.approx(2.0)
+
+
+def test_spans_are_matched_by_name_so_an_eval_inside_training_is_measured_on_its_own() -> None:
+    clock = FakeClock()
+    tracker = BillingTracker("run_x", FakeStore(), device="cuda", num_gpus=1, clock=clock)
+    tracker.start("train_start")
+    clock.now += 3600
+    tracker.start("eval_start")
+    clock.now += 360
+    evaluation = tracker.end("eval_end")
+    clock.now += 36
+    training = tracker.end("train_end")
+    assert evaluation.gpu_hours == pytest.approx(0.1)
+    assert training.gpu_hours == pytest.approx(1.11)
 
 
 def test_eval_events_extend_the_summary_written_by_training() -> None:

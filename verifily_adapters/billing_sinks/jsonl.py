@@ -26,7 +26,7 @@ class JsonlBillingSink(BillingSink):
         self.path = Path(path).expanduser()
 
     @classmethod
-    def from_environment(cls, run_dir: Optional[Path]) -> Optional["JsonlBillingSink"]:
+    def from_environment(cls, run_dir: Optional[Path]) -> Optional[JsonlBillingSink]:
         value = os.environ.get(ENV_LOG, "").strip()
         return cls(Path(value)) if value else None
 

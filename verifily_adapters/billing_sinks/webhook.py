@@ -118,7 +118,7 @@ class WebhookBillingSink(BillingSink):
         self._http: Optional[httpx.Client] = None
 
     @classmethod
-    def from_environment(cls, run_dir: Optional[Path]) -> Optional["WebhookBillingSink"]:
+    def from_environment(cls, run_dir: Optional[Path]) -> Optional[WebhookBillingSink]:
         url = os.environ.get(ENV_URL, "").strip()
         if not url:
             return None
@@ -156,7 +156,8 @@ class WebhookBillingSink(BillingSink):
                 if result.delivered:
                     return
                 if not result.retryable:
-                    raise BillingError(f"Webhook {self.url} refused event {msg_id}: {result.reason} (not retried)")
+                    raise BillingError(f"Webhook {self.url} refused event {msg_id}: {result.reason} "
+                                       "(not retried)")
                 if deadline is None:
                     retries_began = self._clock()
                     deadline = retries_began + max(self._budget_left, 0.0)
@@ -187,11 +188,12 @@ class WebhookBillingSink(BillingSink):
         if 200 <= status < 300:
             return _Attempt(True, False, f"HTTP {status}", None)
         retryable = status in (408, 429) or status >= 500
-        return _Attempt(False, retryable, f"HTTP {status}", parse_retry_after(response.headers.get("retry-after")))
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        return _Attempt(False, retryable, f"HTTP {status}", retry_after)
 
     def _backoff(self, attempt: int) -> float:
         """Exponential backoff with equal jitter: half fixed, half random, so retries spread out."""
-        ceiling = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
+        ceiling = min(self.backoff_max, self.backoff_base * 2.0 ** (attempt - 1))
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
     def _client(self) -> httpx.Client:

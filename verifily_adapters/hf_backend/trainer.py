@@ -170,7 +170,7 @@ def run_train_loss(log_history: Sequence[Mapping[str, Any]]) -> Optional[float]:
 
 def _bridge(callbacks: TrainCallbacks) -> Any:
     """A TrainerCallback forwarding events to ``callbacks`` (main process only) that also makes the
-    Trainer log the final step, so that :func:`run_train_loss` covers every step."""
+    Trainer log the final and checkpoint steps, so that :func:`run_train_loss` covers every step."""
     from transformers import TrainerCallback
 
     class Bridge(TrainerCallback):  # type: ignore[misc]
@@ -183,7 +183,9 @@ def _bridge(callbacks: TrainCallbacks) -> Any:
                 callbacks.start(state.max_steps)
 
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            if state.global_step >= state.max_steps:
+            # log at the last step and at every checkpoint, so that the logged losses cover every step
+            # even when a run resumes from a checkpoint (unlogged loss would die with the process)
+            if state.global_step >= state.max_steps or control.should_save:
                 control.should_log = True
             if state.is_world_process_zero:
                 callbacks.step(state.global_step, state.max_steps)

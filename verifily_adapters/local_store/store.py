@@ -55,9 +55,10 @@ class LocalArtifactStore(ArtifactStore):
         root = self.root.resolve()
         runs = []
         for entry in os.scandir(self.root):
-            if entry.is_dir(follow_symlinks=False) and (Path(entry.path) / RUN_META).is_file():
-                if Path(entry.path).resolve().parent == root:
-                    runs.append(RunLocation(entry.name, Path(entry.path)))
+            path = Path(entry.path)
+            is_run = entry.is_dir(follow_symlinks=False) and (path / RUN_META).is_file()
+            if is_run and path.resolve().parent == root:
+                runs.append(RunLocation(entry.name, path))
         return sorted(runs, key=lambda r: r.run_id)
 
     def _file(self, run_id: str, relpath: str) -> Path:
@@ -67,7 +68,11 @@ class LocalArtifactStore(ArtifactStore):
         return self.location(run_id).path / rel
 
     def write_text(self, run_id: str, relpath: str, text: str) -> Path:
-        return atomic_write_text(self._file(run_id, relpath), text)
+        path = self._file(run_id, relpath)
+        try:
+            return atomic_write_text(path, text)
+        except OSError as exc:
+            raise StoreError(f"Cannot write {path}: {exc.strerror or exc}") from exc
 
     def write_json(self, run_id: str, relpath: str, data: Any) -> Path:
         return self.write_text(run_id, relpath, json.dumps(data, indent=2, ensure_ascii=False) + "\n")

@@ -65,8 +65,9 @@ class TensorBoardTracker(Tracker):
         from tensorboard.compat.proto.summary_pb2 import Summary
 
         values = [Summary.Value(tag=tag, simple_value=value) for tag, value in scalars.items()]
+        event = Event(wall_time=time.time(), step=int(step), summary=Summary(value=values))
         try:
-            self._writer.add_event(Event(wall_time=time.time(), step=int(step), summary=Summary(value=values)))
+            self._writer.add_event(event)
             self._writer.flush()
         except OSError as exc:
             raise TrackerError(f"Cannot write TensorBoard logs to {self.logdir}: {exc}") from exc

@@ -40,7 +40,7 @@ class UsageRecord:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "UsageRecord":
+    def from_dict(cls, data: Mapping[str, Any]) -> UsageRecord:
         """Rebuild a record from its JSON form, ignoring keys added by newer versions."""
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
@@ -73,8 +73,8 @@ def usage_summary(run_id: str, records: Iterable[UsageRecord], storage_bytes: in
 
     Totals are sums over events, because each end event covers only its own span (train, then
     eval, or the two halves of a resumed run): summing never double-counts. ``train_rows`` is the
-    largest count instead, the size of the training set, which a resumed run reports twice. Device, GPU type and GPU count are those of the latest
-    event, the one closest to how the run finished.
+    largest count instead, the size of the training set, which a resumed run reports twice.
+    Device, GPU type and GPU count are those of the latest event, the closest to how the run ended.
     """
     events: List[UsageRecord] = list(records)
     last_meta = events[-1].metadata if events else {}
@@ -87,7 +87,8 @@ def usage_summary(run_id: str, records: Iterable[UsageRecord], storage_bytes: in
         "device": last_meta.get("device", "cpu"),
         "gpu_type": events[-1].gpu_type if events else None,
         "num_gpus": last_meta.get("num_gpus", 0),
-        "compute_hours": round(sum(float(e.metadata.get("compute_hours", 0.0)) for e in events), _HOURS_DIGITS),
+        "compute_hours": round(sum(float(e.metadata.get("compute_hours", 0.0)) for e in events),
+                               _HOURS_DIGITS),
         "train_rows": max((e.train_rows for e in events), default=0),
         "events": [e.to_dict() for e in events],
     }

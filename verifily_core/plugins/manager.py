@@ -19,7 +19,7 @@ import difflib
 import os
 import threading
 from importlib import metadata
-from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import pluggy
 
@@ -120,9 +120,9 @@ class PluginRegistry:
 
     def unregister(self, plugin: Any = None, name: Optional[str] = None) -> None:
         """Remove a plugin registered with :meth:`register` (by object or by name)."""
-        removed = self.pm.unregister(plugin=plugin, name=name)
-        if removed is not None:
-            self._sources.pop(name or self.pm.get_canonical_name(removed), None)
+        name = name or self.pm.get_name(plugin)
+        if name is not None and self.pm.unregister(plugin=plugin, name=name) is not None:
+            self._sources.pop(name, None)
 
     def check_pending(self) -> None:
         """Raise ``PluginError`` for a hookimpl whose name matches no hookspec (a misspelt hook)."""
@@ -243,7 +243,7 @@ def _hook_names() -> List[str]:
     return sorted(n for n in vars(hookspecs) if n.startswith("verifily_register_"))
 
 
-def _object_path(obj: Union[type, Any]) -> str:
+def _object_path(obj: Any) -> str:
     return getattr(obj, "__name__", None) or type(obj).__qualname__
 
 

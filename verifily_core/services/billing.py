@@ -35,7 +35,7 @@ class BillingTracker:
     is its key in the store; ``run_id`` is what events report, and the two may differ.
 
     The compute a span ran on (``device``, ``gpu_type``, ``num_gpus``) is often known only once
-    the backend started: :meth:`set_compute` updates it before :meth:`end`.
+    the backend started: :meth:`configure` updates it before :meth:`end`.
     """
 
     def __init__(
@@ -67,9 +67,9 @@ class BillingTracker:
         self._sinks: List[BillingSink] = list(sinks)
         self._hooks: List[BillingHook] = []
         self._clock = clock
-        self._started: Optional[float] = None
+        self._open_spans: Dict[str, float] = {}
         self._records: List[UsageRecord] = []
-        self.set_compute(device, gpu_type, num_gpus)
+        self.configure(device, gpu_type, num_gpus)
 
     # ------------------------------------------------------------------ public API
     @property
@@ -81,15 +81,15 @@ class BillingTracker:
         """Call ``fn(record)`` on every event; an exception in it is logged, never raised."""
         self._hooks.append(fn)
 
-    def set_compute(self, device: str, gpu_type: Optional[str] = None, num_gpus: int = 0) -> None:
+    def configure(self, device: str, gpu_type: Optional[str] = None, num_gpus: int = 0) -> None:
         """What the current span runs on; GPU-hours of the next ``end`` are computed from it."""
         self.device = device
         self.gpu_type = gpu_type
         self.num_gpus = num_gpus
 
     def start(self, event: str = "train_start") -> UsageRecord:
-        """Open a span and emit its start event."""
-        self._started = self._clock()
+        """Open a span (``train`` for ``train_start``) and emit its start event."""
+        self._open_spans[_span(event)] = self._clock()
         record = self._record(event, wall_seconds=0.0)
         self._records.append(record)
         return self._dispatch(record)
@@ -102,17 +102,19 @@ class BillingTracker:
         *,
         metadata: Optional[Mapping[str, Any]] = None,
     ) -> UsageRecord:
-        """Close the span: emit the end event and write ``usage_summary.json``; returns the event.
+        """Close the matching span (``train_end`` closes ``train_start``), emit the end event and
+        write ``usage_summary.json``; returns the event.
 
-        Without a matching :meth:`start` the span counts as 0 seconds (and a warning is logged)
-        rather than failing the run over a bookkeeping slip.
+        Spans should not overlap (end training before evaluating), since the summary's totals
+        add them up. Without a matching start the span counts as 0 seconds (and a warning is
+        logged) rather than failing the run over a bookkeeping slip.
         """
-        if self._started is None:
+        started = self._open_spans.pop(_span(event), None)
+        if started is None:
             logger.warning("Billing: %s without a start event for run %s; counting 0 s", event, self.run_id)
             wall = 0.0
         else:
-            wall = self._clock() - self._started
-        self._started = None
+            wall = self._clock() - started
         record = self._record(event, wall_seconds=wall, tokens_processed=tokens_processed,
                               train_rows=train_rows, metadata=metadata)
         self._records.append(record)
@@ -191,3 +193,11 @@ class BillingTracker:
         events = [e for e in earlier if e.event_id not in mine] + self._records
         body = usage_summary(self.run_id, events, storage_bytes)
         self._store.write_json(self._store_key, USAGE_SUMMARY, body)
+
+
+def _span(event: str) -> str:
+    """The span an event opens or closes: ``train`` for ``train_start`` and ``train_end``."""
+    for suffix in ("_start", "_end"):
+        if event.endswith(suffix):
+            return event[: -len(suffix)]
+    return event
