@@ -22,5 +22,5 @@ def plugins_command(
         if json_output:
             print_json([asdict(p) for p in report])
             return
-        rows = [[p.name, p.port, p.distribution, p.version, p.status] for p in report]
-        out.print(table("Verifily plugins", ["name", "port", "distribution", "version", "status"], rows))
+        rows = [[p.name, p.port, p.plugin, p.distribution, p.version, p.status] for p in report]
+        out.print(table("Verifily plugins", ["name", "port", "entry point", "distribution", "version", "status"], rows))
