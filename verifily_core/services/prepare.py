@@ -110,17 +110,7 @@ def prepare(
     base_model_path = base_model_path or resolve_base_model(config)
     backend.validate_model(base_model_path, config.task)
     environment = backend.environment()
-    data_hash, records = hashchain.data_hash(hashed_files(files))
-    cfg_hash = hashchain.config_hash(config)
-    env_hash = hashchain.environment_hash(environment)
-    chain = hashchain.HashChain(
-        config_hash=cfg_hash,
-        data_hash=data_hash,
-        environment_hash=env_hash,
-        reproducibility_hash=hashchain.reproducibility_hash(cfg_hash, data_hash, env_hash, config.seed),
-        seed=config.seed,
-        data_files=records,
-    )
+    chain = hashchain.HashChain.build(config, environment, files=hashed_files(files))
     return PreparedRun(config, train, val, test, files, labels, base_model_path, environment, chain)
 
 

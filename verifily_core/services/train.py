@@ -198,6 +198,7 @@ def _execute(
         trackers.start(run_id, config.flat())
         billing.start(event="train_start")
         outcome = deps.backend.train(request, TrainCallbacks(outer.on_start, outer.on_step, on_log))
+        store.sync(run_id)
         billing.configure(device=outcome.device, gpu_type=outcome.gpu_type, num_gpus=outcome.num_gpus)
         summary = summary_of(outcome)
         store.write_json(run_id, TRAIN_SUMMARY, summary)
@@ -209,6 +210,7 @@ def _execute(
             record.metrics["eval"] = dict(eval_result.overall)
         billing.end(event="train_end", tokens_processed=outcome.tokens_processed, train_rows=outcome.train_rows)
         _seal(store, run_id, prepared)
+        store.sync(run_id)
         trackers.finish({**record.metrics, **{k: v for k, v in summary.items() if isinstance(v, (int, float))}},
                         run_dir / ADAPTER_DIR if config.wandb.log_model else None)
     except KeyboardInterrupt:

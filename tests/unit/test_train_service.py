@@ -1,0 +1,197 @@
+"""The train use case on the shipped fakes: run folder life cycle, failures, resume, dry run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, List, Optional
+
+import pytest
+
+from verifily_core.config import TrainConfig
+from verifily_core.domain.training import TrainCallbacks, TrainOutcome, TrainRequest
+from verifily_core.errors import BackendError, DataError
+from verifily_core.services.train import TrainDependencies, latest_checkpoint, train
+from verifily_core.testing import RecordingBillingSink, RecordingTracker, ScriptedModelBackend
+from verifily_adapters.local_store.store import LocalArtifactStore
+
+
+def _write(path: Path, rows: List[dict]) -> str:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return str(path)
+
+
+@pytest.fixture()
+def workspace(tmp_path: Path) -> Path:
+    rows = [{"instruction": "Reverse.", "input": f"a {c}", "output": f"{c} a", "tags": {"source": s}}
+            for c, s in zip("bcdefgh", ["human", "synthetic"] * 4)]
+    _write(tmp_path / "train.jsonl", rows)
+    _write(tmp_path / "test.jsonl", rows[:3])
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "config.json").write_text("{}")
+    return tmp_path
+
+
+def _config(ws: Path, **over: Any) -> TrainConfig:
+    data = {"task": "sft", "base_model": "model", "data_paths": {"train": "train.jsonl", "test": "test.jsonl"},
+            "output": {"dir": "runs"}}
+    cfg_path = ws / "train.yaml"
+    import yaml
+
+    cfg_path.write_text(yaml.safe_dump(data))
+    cfg = TrainConfig.from_yaml(cfg_path)
+    return cfg.apply_overrides(over) if over else cfg
+
+
+class SharedSink(RecordingBillingSink):
+    instance: Optional[RecordingBillingSink] = None
+
+    @classmethod
+    def from_environment(cls, run_dir: Optional[Path]) -> RecordingBillingSink:
+        return cls.instance  # type: ignore[return-value]
+
+
+def _deps(ws: Path, backend: Any = None, trackers: Any = (), evaluate: Any = None) -> TrainDependencies:
+    return TrainDependencies(backend or ScriptedModelBackend(), LocalArtifactStore(ws / "runs"),
+                             list(trackers), [SharedSink], evaluate)
+
+
+def _meta(run_path: str) -> dict:
+    return json.loads((Path(run_path) / "run_meta.json").read_text())
+
+
+@pytest.fixture(autouse=True)
+def sink() -> RecordingBillingSink:
+    SharedSink.instance = RecordingBillingSink()
+    return SharedSink.instance
+
+
+def test_completed_run_writes_every_file_and_seals_artifacts(workspace: Path, sink: RecordingBillingSink) -> None:
+    run = train(_config(workspace), _deps(workspace))
+    folder = Path(run.artifact_path)
+    assert run.status == "completed" and _meta(run.artifact_path)["status"] == "completed"
+    for name in ("config.yaml", "hashes.json", "environment.json", "training_info.json",
+                 "train_summary.json", "usage_summary.json", "adapter"):
+        assert (folder / name).exists(), name
+    hashes = json.loads((folder / "hashes.json").read_text())
+    assert any(k.startswith("adapter/") for k in hashes["artifacts"])
+    assert run.metrics["train_loss"] == pytest.approx(sum((2.0, 1.4, 0.9, 0.6)) / 4)  # the fake reports the mean
+    assert [e["event"] for e in sink.events] == ["train_start", "train_end"]
+    info = json.loads((folder / "training_info.json").read_text())
+    assert info["data_files"]["train"] == [str(workspace / "train.jsonl")]
+
+
+def test_dry_run_validates_without_training(workspace: Path) -> None:
+    backend = ScriptedModelBackend()
+    run = train(_config(workspace), _deps(workspace, backend), dry_run=True)
+    assert run.status == "dry_run" and _meta(run.artifact_path)["status"] == "dry_run"
+    assert not any(call[0] == "train" for call in backend.history)
+    assert not (Path(run.artifact_path) / "train_summary.json").exists()
+
+
+def test_backend_failure_marks_run_failed_with_reason(workspace: Path) -> None:
+    backend = ScriptedModelBackend(error=BackendError("GPU on fire"))
+    with pytest.raises(BackendError):
+        train(_config(workspace), _deps(workspace, backend))
+    [run_dir] = list((workspace / "runs").iterdir())
+    meta = _meta(str(run_dir))
+    assert meta["status"] == "failed" and "GPU on fire" in meta["error"]
+
+
+class InterruptingBackend(ScriptedModelBackend):
+    """Writes a checkpoint, then is interrupted (like Ctrl-C during training)."""
+
+    resumed_from: Optional[Path] = None
+
+    def train(self, request: TrainRequest, callbacks: TrainCallbacks) -> TrainOutcome:
+        if request.resume_from is None:
+            (request.output_dir / "checkpoints" / "checkpoint-2").mkdir(parents=True)
+            (request.output_dir / "checkpoints" / "checkpoint-10").mkdir(parents=True)
+            raise KeyboardInterrupt
+        InterruptingBackend.resumed_from = request.resume_from
+        return super().train(request, callbacks)
+
+
+def test_interrupt_then_resume_in_the_same_folder(workspace: Path) -> None:
+    deps = _deps(workspace, InterruptingBackend())
+    with pytest.raises(KeyboardInterrupt):
+        train(_config(workspace), deps)
+    [run_dir] = list((workspace / "runs").iterdir())
+    meta = _meta(str(run_dir))
+    assert meta["status"] == "interrupted" and "--resume" in meta["resume_hint"]
+    assert latest_checkpoint(run_dir) == run_dir / "checkpoints" / "checkpoint-10"
+    run = train(None, deps, resume_run_id=run_dir.name)  # type: ignore[arg-type]
+    assert run.status == "completed" and Path(run.artifact_path) == run_dir
+    assert InterruptingBackend.resumed_from == run_dir / "checkpoints" / "checkpoint-10"
+
+
+def test_resume_refuses_changed_data(workspace: Path) -> None:
+    deps = _deps(workspace, InterruptingBackend())
+    with pytest.raises(KeyboardInterrupt):
+        train(_config(workspace), deps)
+    [run_dir] = list((workspace / "runs").iterdir())
+    with (workspace / "train.jsonl").open("a") as fh:
+        fh.write(json.dumps({"instruction": "x", "output": "y"}) + "\n")
+    with pytest.raises(DataError, match="changed since it started"):
+        train(None, deps, resume_run_id=run_dir.name)  # type: ignore[arg-type]
+
+
+def test_failing_tracker_and_sink_do_not_fail_the_run(workspace: Path, sink: RecordingBillingSink) -> None:
+    SharedSink.instance = RecordingBillingSink(fail=True)
+
+    class Broken(RecordingTracker):
+        def __init__(self, config: Any, run_dir: Path) -> None:
+            super().__init__(config, run_dir, fail_on=("log", "start"))
+
+    run = train(_config(workspace), _deps(workspace, trackers=[Broken]))
+    assert run.status == "completed"
+
+
+def test_tracker_receives_logs_and_summary(workspace: Path) -> None:
+    seen: List[RecordingTracker] = []
+
+    class Kept(RecordingTracker):
+        def __init__(self, config: Any, run_dir: Path) -> None:
+            super().__init__(config, run_dir)
+            seen.append(self)
+
+    train(_config(workspace), _deps(workspace, trackers=[Kept]))
+    calls = [c[0] for c in seen[0].calls]
+    assert calls[0] == "start" and calls[-1] == "finish" and "log" in calls
+
+
+def test_auto_evaluation_runs_when_test_data_and_enabled(workspace: Path, sink: RecordingBillingSink) -> None:
+    called: List[str] = []
+
+    def fake_evaluate(store: Any, run_id: str, backend: Any) -> Any:
+        called.append(run_id)
+
+        class R:
+            overall = {"f1": 1.0}
+
+        return R()
+
+    run = train(_config(workspace), _deps(workspace, evaluate=fake_evaluate))
+    assert called == [run.run_id] and run.metrics["eval"] == {"f1": 1.0}
+    assert [e["event"] for e in sink.events] == ["train_start", "eval_start", "eval_end", "train_end"]
+    train(_config(workspace, **{"eval.enabled": False}), _deps(workspace, evaluate=fake_evaluate))
+    assert len(called) == 1
+
+
+def test_unseen_validation_label_fails_before_a_run_folder_exists(tmp_path: Path) -> None:
+    _write(tmp_path / "train.jsonl", [{"text": "good", "label": "pos"}, {"text": "bad", "label": "neg"}])
+    _write(tmp_path / "val.jsonl", [{"text": "meh", "label": "neutral"}])
+    cfg = TrainConfig.from_dict({"task": "classification", "base_model": "m",
+                                 "data_paths": {"train": str(tmp_path / "train.jsonl"),
+                                                "val": str(tmp_path / "val.jsonl")},
+                                 "output": {"dir": str(tmp_path / "runs")}})
+    with pytest.raises(DataError) as info:
+        train(cfg, _deps(tmp_path))
+    assert "neutral" in str(info.value) and "val.jsonl:1" in str(info.value) and "neg, pos" in str(info.value)
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_two_runs_in_one_process_get_distinct_folders(workspace: Path) -> None:
+    a = train(_config(workspace), _deps(workspace))
+    b = train(_config(workspace), _deps(workspace))
+    assert a.run_id != b.run_id and a.reproducibility_hash == b.reproducibility_hash
