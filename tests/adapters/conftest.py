@@ -23,8 +23,16 @@ def reverse_rows(n: int, seed: int, file: str = "train.jsonl") -> List[SFTExampl
     rows = []
     for i in range(n):
         seq = [rng.choice(LETTERS) for _ in range(rng.randint(2, 4))]
-        rows.append(SFTExample(instruction="Reverse the letters.", input=" ".join(seq),
-                               output=" ".join(reversed(seq)), tags={"len": len(seq)}, file=file, line=i + 1))
+        rows.append(
+            SFTExample(
+                instruction="Reverse the letters.",
+                input=" ".join(seq),
+                output=" ".join(reversed(seq)),
+                tags={"len": len(seq)},
+                file=file,
+                line=i + 1,
+            )
+        )
     return rows
 
 
@@ -37,8 +45,11 @@ def sentiment_rows(n: int, seed: int) -> List[ClassificationExample]:
     for i in range(n):
         positive = i % 2 == 0
         text = f"This {rng.choice(things)} is {rng.choice(pos if positive else neg)}."
-        rows.append(ClassificationExample(text=text, label="positive" if positive else "negative",
-                                          file="cls.jsonl", line=i + 1))
+        rows.append(
+            ClassificationExample(
+                text=text, label="positive" if positive else "negative", file="cls.jsonl", line=i + 1
+            )
+        )
     return rows
 
 
@@ -48,10 +59,22 @@ def sft_config(base: Path, **sections: Dict[str, Any]) -> TrainConfig:
         "task": "sft",
         "base_model": str(base),
         "seed": 7,
-        "training": {"num_epochs": 1, "batch_size": 8, "gradient_accumulation_steps": 1, "learning_rate": 3e-3,
-                     "lr_scheduler": "constant", "warmup_ratio": 0.0, "logging_steps": 5, "save_steps": 1000,
-                     "max_seq_length": 128},
-        "lora": {"target_modules": "all-linear", "modules_to_save": ["embed_tokens", "lm_head"], "dropout": 0.0},
+        "training": {
+            "num_epochs": 1,
+            "batch_size": 8,
+            "gradient_accumulation_steps": 1,
+            "learning_rate": 3e-3,
+            "lr_scheduler": "constant",
+            "warmup_ratio": 0.0,
+            "logging_steps": 5,
+            "save_steps": 1000,
+            "max_seq_length": 128,
+        },
+        "lora": {
+            "target_modules": "all-linear",
+            "modules_to_save": ["embed_tokens", "lm_head"],
+            "dropout": 0.0,
+        },
         "compute": {"device": "cpu", "bf16": False},
     }
     for key, values in sections.items():
@@ -71,25 +94,46 @@ class Recorder:
     logs: List[Tuple[int, Dict[str, float]]] = field(default_factory=list)
 
     def callbacks(self) -> TrainCallbacks:
-        return TrainCallbacks(on_start=self.starts.append, on_step=lambda s, t: self.steps.append((s, t)),
-                              on_log=lambda s, m: self.logs.append((s, dict(m))))
+        return TrainCallbacks(
+            on_start=self.starts.append,
+            on_step=lambda s, t: self.steps.append((s, t)),
+            on_log=lambda s, m: self.logs.append((s, dict(m))),
+        )
 
 
-def train(config: TrainConfig, out: Path, train_rows: List[Any], val_rows: List[Any] = (),  # type: ignore[assignment]
-          callbacks: TrainCallbacks = None, **request: Any) -> TrainOutcome:  # type: ignore[assignment]
+def train(
+    config: TrainConfig,
+    out: Path,
+    train_rows: List[Any],
+    val_rows: List[Any] = (),  # type: ignore[assignment]
+    callbacks: TrainCallbacks = None,
+    **request: Any,
+) -> TrainOutcome:  # type: ignore[assignment]
     from verifily_adapters.hf_backend.backend import HFModelBackend
 
-    req = TrainRequest(config=config, train_examples=train_rows, val_examples=list(val_rows), output_dir=out,
-                       base_model_path=config.base_model, **request)
+    req = TrainRequest(
+        config=config,
+        train_examples=train_rows,
+        val_examples=list(val_rows),
+        output_dir=out,
+        base_model_path=config.base_model,
+        **request,
+    )
     return HFModelBackend().train(req, callbacks or TrainCallbacks())
 
 
 def info_for(config: TrainConfig, outcome: TrainOutcome) -> Dict[str, Any]:
     """The training_info.json fields the train service writes and the predictor reads."""
-    return {"task": config.task, "base_model": config.base_model, "base_model_path": config.base_model,
-            "architecture": outcome.architecture, "labels": outcome.extra.get("labels", []),
-            "lora_enabled": config.lora.enabled, "quantization": config.lora.quantization,
-            "max_seq_length": config.training.max_seq_length}
+    return {
+        "task": config.task,
+        "base_model": config.base_model,
+        "base_model_path": config.base_model,
+        "architecture": outcome.architecture,
+        "labels": outcome.extra.get("labels", []),
+        "lora_enabled": config.lora.enabled,
+        "quantization": config.lora.quantization,
+        "max_seq_length": config.training.max_seq_length,
+    }
 
 
 @pytest.fixture(scope="session")
@@ -125,12 +169,20 @@ def trained_causal(tiny_causal: Path, tmp_path_factory: pytest.TempPathFactory) 
     config = sft_config(tiny_causal, training={"num_epochs": 25, "eval_steps": 100})
     recorder = Recorder()
     run_dir = tmp_path_factory.mktemp("runs") / "causal"
-    outcome = train(config, run_dir, reverse_rows(64, 1), reverse_rows(8, 3, "val.jsonl"), recorder.callbacks())
+    outcome = train(
+        config, run_dir, reverse_rows(64, 1), reverse_rows(8, 3, "val.jsonl"), recorder.callbacks()
+    )
     return TrainedRun(config, run_dir, outcome, recorder, reverse_rows(24, 2, "test.jsonl"))
 
 
 @pytest.fixture(scope="session")
 def kit() -> SimpleNamespace:
     """The helpers above, for test modules (tests/ is not a package, so they cannot import conftest)."""
-    return SimpleNamespace(reverse_rows=reverse_rows, sentiment_rows=sentiment_rows, sft_config=sft_config,
-                           train=train, info_for=info_for, Recorder=Recorder)
+    return SimpleNamespace(
+        reverse_rows=reverse_rows,
+        sentiment_rows=sentiment_rows,
+        sft_config=sft_config,
+        train=train,
+        info_for=info_for,
+        Recorder=Recorder,
+    )

@@ -50,9 +50,16 @@ def test_reloaded_adapter_predicts_like_the_predictor(predictor: Any, trained_ca
     for row in rows:
         ids = tokenizer(prompt_of(row), return_tensors="pt")
         with torch.no_grad():
-            out = model.generate(**ids, max_new_tokens=10, do_sample=False, pad_token_id=tokenizer.pad_token_id,
-                                 eos_token_id=tokenizer.eos_token_id)
-        expected.append(tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True).strip())
+            out = model.generate(
+                **ids,
+                max_new_tokens=10,
+                do_sample=False,
+                pad_token_id=tokenizer.pad_token_id,
+                eos_token_id=tokenizer.eos_token_id,
+            )
+        expected.append(
+            tokenizer.decode(out[0, ids["input_ids"].shape[1] :], skip_special_tokens=True).strip()
+        )
     assert predictor.generate(rows, max_new_tokens=10, num_beams=1, batch_size=6) == expected
     assert sum(e == r.output for e, r in zip(expected, rows)) > 0
 
@@ -62,8 +69,10 @@ def test_reference_loss_equals_a_manual_forward_pass(predictor: Any, trained_cau
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(trained_causal.config.base_model),
-                                      trained_causal.run_dir / "adapter").eval()
+    model = PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(trained_causal.config.base_model),
+        trained_causal.run_dir / "adapter",
+    ).eval()
     tokenizer = AutoTokenizer.from_pretrained(trained_causal.run_dir / "tokenizer")
     rows = trained_causal.test_rows[:5]
     got = predictor.reference_loss(rows, batch_size=3)

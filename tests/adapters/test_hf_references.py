@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from verifily_core.errors import BackendError, ConfigError, DependencyMissingError
 from verifily_adapters.hf_backend.backend import HFModelBackend
 from verifily_adapters.hf_backend.references import hub_offline, looks_like_path, resolve_reference
+from verifily_core.errors import BackendError, ConfigError, DependencyMissingError
 
 
 def _model_folder(tmp_path: Path, config: object = None) -> Path:
@@ -46,7 +46,9 @@ def test_broken_config_json_names_the_file(tmp_path: Path) -> None:
     assert str(folder / "config.json") in str(err.value)
 
 
-@pytest.mark.parametrize("reference", ["./missing-model", "/no/such/model", "~/no-such-model-xyz", "a/b/c", "bad name!"])
+@pytest.mark.parametrize(
+    "reference", ["./missing-model", "/no/such/model", "~/no-such-model-xyz", "a/b/c", "bad name!"]
+)
 def test_missing_paths_and_malformed_ids_are_rejected(reference: str) -> None:
     with pytest.raises(BackendError, match="Model folder not found"):
         HFModelBackend().validate_model(reference, "sft")
@@ -60,7 +62,9 @@ def test_hub_ids_are_checked_for_form_only(reference: str) -> None:
 
 def test_unknown_task_is_refused() -> None:
     backend = HFModelBackend()
-    assert backend.supports("sft") and backend.supports("classification") and not backend.supports("regression")
+    assert (
+        backend.supports("sft") and backend.supports("classification") and not backend.supports("regression")
+    )
     with pytest.raises(BackendError, match="regression"):
         backend.validate_model("gpt2", "regression")
 
@@ -97,7 +101,8 @@ def test_cheap_paths_never_import_torch(tmp_path: Path) -> None:
         "import sys\n"
         "import verifily_adapters.hf_backend.hooks as hooks\n"
         "cls = hooks.verifily_register_model_backend()\n"
-        f"b = cls(); b.environment(); b.validate_model({str(folder)!r}, 'sft'); b.validate_model('gpt2', 'sft')\n"
+        "b = cls()\n"
+        f"b.environment(); b.validate_model({str(folder)!r}, 'sft'); b.validate_model('gpt2', 'sft')\n"
         "assert cls.PLUGIN_NAME == 'hf'\n"
         "print(sorted(m for m in ('torch', 'transformers', 'peft') if m in sys.modules))\n"
     )
@@ -105,7 +110,9 @@ def test_cheap_paths_never_import_torch(tmp_path: Path) -> None:
     assert result.stdout.strip() == "[]"
 
 
-def test_hub_id_offline_fails_fast_with_a_clear_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kit: Any) -> None:
+def test_hub_id_offline_fails_fast_with_a_clear_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kit: Any
+) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     config = kit.sft_config(Path("no-such-org/no-such-model-xyz"))
     start = time.perf_counter()
@@ -120,15 +127,26 @@ def test_missing_model_folder_at_train_time(tmp_path: Path, kit: Any) -> None:
         kit.train(kit.sft_config(tmp_path / "gone"), tmp_path / "run", kit.reverse_rows(4, 0))
 
 
-def test_qlora_without_bitsandbytes_names_the_extra(tiny_causal: Path, tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch, kit: Any) -> None:
+def test_qlora_without_bitsandbytes_names_the_extra(
+    tiny_causal: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kit: Any
+) -> None:
     real = __import__("importlib.util").util.find_spec
-    monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: None if name == "bitsandbytes" else real(name, *a))
+    monkeypatch.setattr(
+        "importlib.util.find_spec", lambda name, *a: None if name == "bitsandbytes" else real(name, *a)
+    )
     with pytest.raises(DependencyMissingError) as err:
-        kit.train(kit.sft_config(tiny_causal, lora={"quantization": "4bit"}), tmp_path / "run", kit.reverse_rows(4, 0))
-    assert '.[qlora]' in (err.value.hint or "")
+        kit.train(
+            kit.sft_config(tiny_causal, lora={"quantization": "4bit"}),
+            tmp_path / "run",
+            kit.reverse_rows(4, 0),
+        )
+    assert ".[qlora]" in (err.value.hint or "")
 
 
 def test_quantized_full_finetune_is_a_config_error(tiny_causal: Path, tmp_path: Path, kit: Any) -> None:
     with pytest.raises(ConfigError, match="lora.enabled"):
-        kit.train(kit.sft_config(tiny_causal, lora={"quantization": "8bit", "enabled": False}), tmp_path / "r", kit.reverse_rows(4, 0))
+        kit.train(
+            kit.sft_config(tiny_causal, lora={"quantization": "8bit", "enabled": False}),
+            tmp_path / "r",
+            kit.reverse_rows(4, 0),
+        )

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from verifily_core.errors import DataError
 from verifily_core.domain.prompts import prompt_of
+from verifily_core.errors import DataError
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +33,11 @@ def test_causal_sft_learns_and_reports(trained_causal: Any) -> None:
     assert outcome.device == "cpu" and outcome.world_size == 1 and outcome.global_batch_size == 8
     assert 0 < outcome.trainable_parameters < outcome.total_parameters
     assert outcome.extra["mfu"] > 0
-    for name in ("adapter/adapter_config.json", "adapter/adapter_model.safetensors", "tokenizer/tokenizer_config.json"):
+    for name in (
+        "adapter/adapter_config.json",
+        "adapter/adapter_model.safetensors",
+        "tokenizer/tokenizer_config.json",
+    ):
         assert (run.run_dir / name).is_file(), name
     assert not (run.run_dir / "model").exists()
     assert (run.run_dir / "checkpoints").is_dir()
@@ -56,21 +60,28 @@ def test_train_loss_is_the_whole_run_mean(trained_causal: Any) -> None:
     assert trained_causal.outcome.train_loss == pytest.approx(final["train_loss"], rel=1e-9)
 
 
-def test_same_config_and_seed_give_byte_identical_adapters(tiny_causal: Path, tmp_path: Path, kit: Any) -> None:
+def test_same_config_and_seed_give_byte_identical_adapters(
+    tiny_causal: Path, tmp_path: Path, kit: Any
+) -> None:
     config = kit.sft_config(tiny_causal, training={"num_epochs": 1}, lora={"dropout": 0.1})
     rows = kit.reverse_rows(40, 5)
     a = kit.train(config, tmp_path / "a", rows)
     b = kit.train(config, tmp_path / "b", rows)
     assert a.train_loss == b.train_loss
-    assert _sha(tmp_path / "a/adapter/adapter_model.safetensors") == _sha(tmp_path / "b/adapter/adapter_model.safetensors")
+    assert _sha(tmp_path / "a/adapter/adapter_model.safetensors") == _sha(
+        tmp_path / "b/adapter/adapter_model.safetensors"
+    )
     other = kit.train(config.apply_overrides({"seed": 8}), tmp_path / "c", rows)
-    assert _sha(tmp_path / "c/adapter/adapter_model.safetensors") != _sha(tmp_path / "a/adapter/adapter_model.safetensors")
+    assert _sha(tmp_path / "c/adapter/adapter_model.safetensors") != _sha(
+        tmp_path / "a/adapter/adapter_model.safetensors"
+    )
     assert other.train_loss != a.train_loss
 
 
 def test_resume_from_checkpoint_matches_uninterrupted(tiny_causal: Path, tmp_path: Path, kit: Any) -> None:
-    config = kit.sft_config(tiny_causal, training={"num_epochs": 3, "save_steps": 4, "logging_steps": 3,
-                                                   "save_total_limit": 1})
+    config = kit.sft_config(
+        tiny_causal, training={"num_epochs": 3, "save_steps": 4, "logging_steps": 3, "save_total_limit": 1}
+    )
     rows = kit.reverse_rows(40, 6)
     full = kit.train(config, tmp_path / "full", rows)
 
@@ -92,7 +103,9 @@ def test_resume_from_checkpoint_matches_uninterrupted(tiny_causal: Path, tmp_pat
     assert resumed.global_step == full.global_step == 15
     assert resumed.train_loss == pytest.approx(full.train_loss, abs=1e-6)
     assert resumed.tokens_processed == full.tokens_processed
-    assert _sha(tmp_path / "cut/adapter/adapter_model.safetensors") == _sha(tmp_path / "full/adapter/adapter_model.safetensors")
+    assert _sha(tmp_path / "cut/adapter/adapter_model.safetensors") == _sha(
+        tmp_path / "full/adapter/adapter_model.safetensors"
+    )
 
 
 def test_truncation_is_counted(tiny_causal: Path, tmp_path: Path, kit: Any) -> None:
@@ -100,12 +113,21 @@ def test_truncation_is_counted(tiny_causal: Path, tmp_path: Path, kit: Any) -> N
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_causal)
     rows = kit.reverse_rows(16, 9)
-    lengths = [len(tokenizer(prompt_of(e))["input_ids"]) + len(tokenizer(e.output, add_special_tokens=False)["input_ids"]) + 1
-               for e in rows]
+    lengths = [
+        len(tokenizer(prompt_of(e))["input_ids"])
+        + len(tokenizer(e.output, add_special_tokens=False)["input_ids"])
+        + 1
+        for e in rows
+    ]
     limit = sorted(lengths)[len(lengths) // 2]
-    assert limit > max(len(tokenizer(prompt_of(e))["input_ids"]) for e in rows)  # every row keeps some response
-    outcome = kit.train(kit.sft_config(tiny_causal, training={"max_seq_length": limit, "num_epochs": 0.5}),
-                        tmp_path / "run", rows)
+    assert limit > max(
+        len(tokenizer(prompt_of(e))["input_ids"]) for e in rows
+    )  # every row keeps some response
+    outcome = kit.train(
+        kit.sft_config(tiny_causal, training={"max_seq_length": limit, "num_epochs": 0.5}),
+        tmp_path / "run",
+        rows,
+    )
     assert outcome.truncated_rows == sum(n > limit for n in lengths) > 0
     assert outcome.truncated_tokens == sum(max(n - limit, 0) for n in lengths)
 
@@ -120,8 +142,9 @@ def test_rows_truncated_to_nothing_are_a_data_error(tiny_causal: Path, tmp_path:
 
 
 def test_bf16_on_cpu_falls_back_with_a_warning(tiny_causal: Path, tmp_path: Path, kit: Any) -> None:
-    config = kit.sft_config(tiny_causal, compute={"device": "cpu", "bf16": True, "fp16": False},
-                            training={"num_epochs": 0.25})
+    config = kit.sft_config(
+        tiny_causal, compute={"device": "cpu", "bf16": True, "fp16": False}, training={"num_epochs": 0.25}
+    )
     outcome = kit.train(config, tmp_path / "run", kit.reverse_rows(16, 11))
     assert outcome.global_step > 0
     assert any("bf16" in w and "fp32" in w for w in outcome.warnings)
@@ -131,13 +154,17 @@ def test_bf16_on_cpu_falls_back_with_a_warning(tiny_causal: Path, tmp_path: Path
 def test_full_finetuning_saves_a_model(tiny_causal: Path, tmp_path: Path, kit: Any) -> None:
     from transformers import AutoModelForCausalLM
 
-    config = kit.sft_config(tiny_causal, lora={"enabled": False}, training={"num_epochs": 1, "learning_rate": 1e-3})
+    config = kit.sft_config(
+        tiny_causal, lora={"enabled": False}, training={"num_epochs": 1, "learning_rate": 1e-3}
+    )
     outcome = kit.train(config, tmp_path / "run", kit.reverse_rows(24, 12))
     assert outcome.trainable_parameters == outcome.total_parameters
     assert not (tmp_path / "run/adapter").exists()
     model = AutoModelForCausalLM.from_pretrained(tmp_path / "run/model")
     base = AutoModelForCausalLM.from_pretrained(tiny_causal)
-    changed = [n for (n, p), (_, q) in zip(model.named_parameters(), base.named_parameters()) if not p.equal(q)]
+    changed = [
+        n for (n, p), (_, q) in zip(model.named_parameters(), base.named_parameters()) if not p.equal(q)
+    ]
     assert changed
 
     from verifily_adapters.hf_backend.backend import HFModelBackend
@@ -154,15 +181,20 @@ def test_merged_model_saved_when_not_adapter_only(tiny_causal: Path, tmp_path: P
     config = kit.sft_config(tiny_causal, output={"save_adapter_only": False}, training={"num_epochs": 0.5})
     kit.train(config, tmp_path / "run", kit.reverse_rows(16, 14))
     merged = AutoModelForCausalLM.from_pretrained(tmp_path / "run/model")
-    peft = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_causal), tmp_path / "run/adapter")
+    peft = PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(tiny_causal), tmp_path / "run/adapter"
+    )
     ids = torch.tensor([[5, 17, 42, 99, 7]])
     with torch.no_grad():
         assert torch.allclose(merged(ids).logits, peft(ids).logits, atol=1e-4)
 
 
 def test_qlora_4bit_trains_on_cpu(tiny_causal: Path, tmp_path: Path, kit: Any) -> None:
-    config = kit.sft_config(tiny_causal, lora={"quantization": "4bit", "bnb_4bit_compute_dtype": "float32"},
-                            training={"num_epochs": 1})
+    config = kit.sft_config(
+        tiny_causal,
+        lora={"quantization": "4bit", "bnb_4bit_compute_dtype": "float32"},
+        training={"num_epochs": 1},
+    )
     outcome = kit.train(config, tmp_path / "run", kit.reverse_rows(24, 15))
     losses = [e["loss"] for e in outcome.log_history if "loss" in e]
     assert outcome.global_step == 3 and all(math.isfinite(x) for x in losses)
@@ -180,8 +212,9 @@ def test_seq2seq_trains_and_reloads(tiny_seq2seq: Path, tmp_path: Path, kit: Any
     from peft import PeftModel
     from transformers import AutoModelForSeq2SeqLM
 
-    config = kit.sft_config(tiny_seq2seq, lora={"modules_to_save": None, "target_modules": "auto"},
-                            training={"num_epochs": 2})
+    config = kit.sft_config(
+        tiny_seq2seq, lora={"modules_to_save": None, "target_modules": "auto"}, training={"num_epochs": 2}
+    )
     outcome = kit.train(config, tmp_path / "run", kit.reverse_rows(32, 17), kit.reverse_rows(8, 18))
     assert outcome.architecture == "seq2seq_lm" and outcome.eval_loss is not None
     assert math.isfinite(outcome.train_loss or math.nan)
@@ -192,19 +225,26 @@ def test_seq2seq_trains_and_reloads(tiny_seq2seq: Path, tmp_path: Path, kit: Any
     predictor = HFModelBackend().load(tmp_path / "run", kit.info_for(config, outcome))
     texts = predictor.generate(rows, max_new_tokens=6, num_beams=2, batch_size=2)
     assert len(texts) == 5 and all(isinstance(t, str) for t in texts)
-    model = PeftModel.from_pretrained(AutoModelForSeq2SeqLM.from_pretrained(tiny_seq2seq), tmp_path / "run/adapter")
+    model = PeftModel.from_pretrained(
+        AutoModelForSeq2SeqLM.from_pretrained(tiny_seq2seq), tmp_path / "run/adapter"
+    )
     lora_b = [p for n, p in model.named_parameters() if "lora_B" in n]
     assert lora_b and any(float(p.abs().max()) > 0 for p in lora_b)
-    assert torch.isfinite(torch.tensor([t.nll_sum for t in predictor.reference_loss(rows, batch_size=3)])).all()
+    assert torch.isfinite(
+        torch.tensor([t.nll_sum for t in predictor.reference_loss(rows, batch_size=3)])
+    ).all()
 
 
 def test_classification_on_minilm_reaches_high_accuracy(tmp_path: Path, kit: Any) -> None:
     from verifily_adapters.hf_backend.backend import HFModelBackend
     from verifily_adapters.hf_backend.tiny import minilm_path
 
-    config = kit.sft_config(minilm_path(), task="classification", lora={"r": 8, "modules_to_save": None,
-                                                                         "target_modules": "auto"},
-                            training={"num_epochs": 3, "learning_rate": 1e-3, "max_seq_length": 64})
+    config = kit.sft_config(
+        minilm_path(),
+        task="classification",
+        lora={"r": 8, "modules_to_save": None, "target_modules": "auto"},
+        training={"num_epochs": 3, "learning_rate": 1e-3, "max_seq_length": 64},
+    )
     train_rows, test_rows = kit.sentiment_rows(40, 20), kit.sentiment_rows(16, 21)
     outcome = kit.train(config, tmp_path / "run", train_rows, labels=["negative", "positive"])
     assert outcome.architecture == "sequence_classification"

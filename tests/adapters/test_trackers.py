@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import logging
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
@@ -167,3 +168,18 @@ def test_wandb_missing_logs_the_message_and_is_a_no_op(
         tracker.finish({"train_loss": 1.0})
     assert [r.getMessage() for r in caplog.records] == [MISSING_MESSAGE]
     assert MISSING_MESSAGE == "wandb not installed, disabling WandB logging"
+
+
+def test_hooks_register_the_adapters_without_importing_their_frameworks() -> None:
+    script = (
+        "import sys\n"
+        "from verifily_adapters.billing_sinks import hooks as billing\n"
+        "from verifily_adapters.tensorboard_tracker import hooks as tb\n"
+        "from verifily_adapters.wandb_tracker import hooks as wb\n"
+        "names = [c.PLUGIN_NAME for c in billing.verifily_register_billing_sink()]\n"
+        "names += [tb.verifily_register_tracker().PLUGIN_NAME, wb.verifily_register_tracker().PLUGIN_NAME]\n"
+        "heavy = sorted(m for m in ('httpx', 'wandb', 'tensorboard', 'torch') if m in sys.modules)\n"
+        "print(names, heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "['jsonl', 'webhook', 'tensorboard', 'wandb'] []"

@@ -10,11 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar, Dict, Mapping, Optional
 
+from verifily_adapters.hf_backend.environment import environment
+from verifily_adapters.hf_backend.references import validate_reference
 from verifily_core.domain.training import TrainCallbacks, TrainOutcome, TrainRequest
 from verifily_core.errors import BackendError
 from verifily_core.ports.model_backend import ModelBackend, Predictor
-from verifily_adapters.hf_backend.environment import environment
-from verifily_adapters.hf_backend.references import validate_reference
 
 TASKS = ("sft", "classification")
 
@@ -40,7 +40,9 @@ class HFModelBackend(ModelBackend):
 
         return run_training(request, callbacks)
 
-    def load(self, run_dir: Path, training_info: Mapping[str, Any], *, device: Optional[str] = None) -> Predictor:
+    def load(
+        self, run_dir: Path, training_info: Mapping[str, Any], *, device: Optional[str] = None
+    ) -> Predictor:
         from verifily_adapters.hf_backend.predictor import load_predictor
 
         return load_predictor(Path(run_dir), training_info, device)

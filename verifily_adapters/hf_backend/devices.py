@@ -31,16 +31,23 @@ def resolve_device(requested: str = "auto") -> Any:
     device = torch.device(requested)
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise BackendError(f"Device '{requested}' requested but this torch build sees no CUDA GPU.",
-                               hint="Use compute.device: auto (or --device cpu).")
+            raise BackendError(
+                f"Device '{requested}' requested but this torch build sees no CUDA GPU.",
+                hint="Use compute.device: auto (or --device cpu).",
+            )
         index = device.index or 0
         if index >= torch.cuda.device_count():
-            raise BackendError(f"Device '{requested}' requested but only {torch.cuda.device_count()} "
-                               "CUDA device(s) are visible.", hint="Pick cuda:0 .. cuda:N-1 or auto.")
+            raise BackendError(
+                f"Device '{requested}' requested but only {torch.cuda.device_count()} "
+                "CUDA device(s) are visible.",
+                hint="Pick cuda:0 .. cuda:N-1 or auto.",
+            )
         return torch.device("cuda", index)
     if device.type == "mps" and not has_mps:
-        raise BackendError("Device 'mps' requested but MPS (Apple Silicon) is not available here.",
-                           hint="Use compute.device: auto (or --device cpu).")
+        raise BackendError(
+            "Device 'mps' requested but MPS (Apple Silicon) is not available here.",
+            hint="Use compute.device: auto (or --device cpu).",
+        )
     return device
 
 
@@ -62,14 +69,16 @@ def choose_precision(device: Any, bf16: bool, fp16: bool) -> Precision:
         elif bf16:
             precision.fp16 = True
             precision.warnings.append(
-                f"bf16 requested but {torch.cuda.get_device_name(device)} does not support it; using fp16.")
+                f"bf16 requested but {torch.cuda.get_device_name(device)} does not support it; using fp16."
+            )
         precision.fp16 = precision.fp16 or fp16
         return precision
     for flag, name in ((bf16, "bf16"), (fp16, "fp16")):
         if flag:
             precision.warnings.append(
                 f"compute.{name} requested but the {device.type} device has no native {name} training; "
-                "training in fp32 instead.")
+                "training in fp32 instead."
+            )
     return precision
 
 

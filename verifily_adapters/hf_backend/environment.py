@@ -14,8 +14,16 @@ import subprocess
 from importlib import metadata
 from typing import Dict
 
-PACKAGES = ("torch", "transformers", "peft", "accelerate", "bitsandbytes", "tokenizers", "safetensors",
-            "verifily-train")
+PACKAGES = (
+    "torch",
+    "transformers",
+    "peft",
+    "accelerate",
+    "bitsandbytes",
+    "tokenizers",
+    "safetensors",
+    "verifily-train",
+)
 NOT_INSTALLED = "not installed"
 
 
@@ -32,8 +40,13 @@ def gpu_names() -> str:
     if binary is None:
         return "none"
     try:
-        result = subprocess.run([binary, "--query-gpu=name", "--format=csv,noheader"],
-                                capture_output=True, text=True, timeout=10, check=False)
+        result = subprocess.run(
+            [binary, "--query-gpu=name", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
     except (OSError, subprocess.SubprocessError):
         return "none"
     names = [line.strip() for line in result.stdout.splitlines() if line.strip()]

@@ -10,9 +10,9 @@ import importlib.util
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
+from verifily_adapters.hf_backend.references import ModelRef, not_loadable, read_local_config
 from verifily_core.config import Lora
 from verifily_core.errors import BackendError, ConfigError, DependencyMissingError
-from verifily_adapters.hf_backend.references import ModelRef, not_loadable, read_local_config
 
 CAUSAL_LM = "causal_lm"
 SEQ2SEQ_LM = "seq2seq_lm"
@@ -53,15 +53,19 @@ def load_tokenizer(source: Union[str, Path], ref: Optional[ModelRef] = None) -> 
     from transformers import AutoTokenizer
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(source), local_files_only=ref.local_files_only if ref else True)
+        tokenizer = AutoTokenizer.from_pretrained(
+            str(source), local_files_only=ref.local_files_only if ref else True
+        )
     except Exception as exc:  # noqa: BLE001
         if ref is not None:
             raise not_loadable(ref, exc) from exc
         raise BackendError(f"Could not load the tokenizer in {source}: {type(exc).__name__}: {exc}") from exc
     if tokenizer.pad_token_id is None:
         if tokenizer.eos_token_id is None:
-            raise BackendError(f"The tokenizer of {source} has neither a pad nor an EOS token.",
-                               hint="Save a tokenizer with special tokens (pad_token or eos_token).")
+            raise BackendError(
+                f"The tokenizer of {source} has neither a pad nor an EOS token.",
+                hint="Save a tokenizer with special tokens (pad_token or eos_token).",
+            )
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
 
@@ -108,8 +112,11 @@ def load_model(
     if architecture == SEQUENCE_CLASSIFICATION:
         if not labels:
             raise BackendError("A classification model needs its label list (training_info.json 'labels').")
-        kwargs.update(num_labels=len(labels), id2label=dict(enumerate(labels)),
-                      label2id={label: i for i, label in enumerate(labels)})
+        kwargs.update(
+            num_labels=len(labels),
+            id2label=dict(enumerate(labels)),
+            label2id={label: i for i, label in enumerate(labels)},
+        )
     auto = {
         CAUSAL_LM: transformers.AutoModelForCausalLM,
         SEQ2SEQ_LM: transformers.AutoModelForSeq2SeqLM,
@@ -134,7 +141,9 @@ def lora_targets(lora: Lora, model_type: str) -> Union[str, List[str], None]:
     return None if model_type in defaults else "all-linear"
 
 
-def apply_lora(model: Any, lora: Lora, architecture: str, *, quantized: bool, gradient_checkpointing: bool) -> Any:
+def apply_lora(
+    model: Any, lora: Lora, architecture: str, *, quantized: bool, gradient_checkpointing: bool
+) -> Any:
     """Wrap ``model`` in a LoRA PeftModel (after k-bit preparation when quantized)."""
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
@@ -151,16 +160,22 @@ def apply_lora(model: Any, lora: Lora, architecture: str, *, quantized: bool, gr
     try:
         return get_peft_model(model, config)
     except ValueError as exc:
-        raise ConfigError(f"LoRA could not be applied to {model.config.model_type}: {exc}", key="lora.target_modules",
-                          hint="List module names that exist in the model, or use 'all-linear'.") from exc
+        raise ConfigError(
+            f"LoRA could not be applied to {model.config.model_type}: {exc}",
+            key="lora.target_modules",
+            hint="List module names that exist in the model, or use 'all-linear'.",
+        ) from exc
 
 
 def check_quantization(lora: Lora) -> None:
     """Quantized weights cannot be trained directly: QLoRA needs LoRA on."""
     if lora.quantization != "none" and not lora.enabled:
-        raise ConfigError(f"lora.quantization: {lora.quantization} needs lora.enabled: true "
-                          "(quantized weights are frozen; only LoRA adapters can train on them).",
-                          key="lora.quantization", hint="Set lora.quantization: none for full fine-tuning.")
+        raise ConfigError(
+            f"lora.quantization: {lora.quantization} needs lora.enabled: true "
+            "(quantized weights are frozen; only LoRA adapters can train on them).",
+            key="lora.quantization",
+            hint="Set lora.quantization: none for full fine-tuning.",
+        )
 
 
 def parameter_counts(model: Any) -> Tuple[int, int]:
@@ -182,6 +197,6 @@ def translate(exc: BaseException, default: BackendError) -> BackendError:
         return BackendError(
             f"Out of memory: {exc}",
             hint="Lower training.batch_size (raise gradient_accumulation_steps to compensate), lower "
-                 "training.max_seq_length, or enable QLoRA with lora.quantization: 4bit.",
+            "training.max_seq_length, or enable QLoRA with lora.quantization: 4bit.",
         )
     return default

@@ -11,15 +11,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, List, Mapping, Optional, Sequence, TypeVar
 
+from verifily_adapters.hf_backend import devices, loading
+from verifily_adapters.hf_backend.references import ModelRef, resolve_reference
+from verifily_adapters.hf_backend.tensors import IGNORE_INDEX, Collator, Encoder, Feature
+from verifily_adapters.hf_backend.trainer import ADAPTER_DIR, MODEL_DIR, TOKENIZER_DIR
 from verifily_core.domain.examples import ClassificationExample, SFTExample
 from verifily_core.domain.prompts import prompt_of
 from verifily_core.domain.training import ClassPrediction, TokenLoss
 from verifily_core.errors import BackendError
 from verifily_core.ports.model_backend import Predictor
-from verifily_adapters.hf_backend import devices, loading
-from verifily_adapters.hf_backend.references import ModelRef, resolve_reference
-from verifily_adapters.hf_backend.tensors import IGNORE_INDEX, Collator, Encoder, Feature
-from verifily_adapters.hf_backend.trainer import ADAPTER_DIR, MODEL_DIR, TOKENIZER_DIR
 
 T = TypeVar("T")
 
@@ -27,25 +27,37 @@ T = TypeVar("T")
 class HFPredictor(Predictor):
     """A loaded model (base + adapter, or full weights) with its tokenizer, in eval mode."""
 
-    def __init__(self, model: Any, tokenizer: Any, architecture: str, labels: Sequence[str],
-                 max_length: int, device: Any) -> None:
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        architecture: str,
+        labels: Sequence[str],
+        max_length: int,
+        device: Any,
+    ) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.architecture = architecture
         self.labels = list(labels)
         self.device = device
-        self.encoder = Encoder(tokenizer, architecture, max_length, {label: i for i, label in enumerate(labels)})
+        self.encoder = Encoder(
+            tokenizer, architecture, max_length, {label: i for i, label in enumerate(labels)}
+        )
 
     # ------------------------------------------------------------------ port
-    def generate(self, examples: Sequence[SFTExample], *, max_new_tokens: int, num_beams: int,
-                 batch_size: int) -> List[str]:
+    def generate(
+        self, examples: Sequence[SFTExample], *, max_new_tokens: int, num_beams: int, batch_size: int
+    ) -> List[str]:
         import torch
 
         self._require(generative=True)
         causal = self.architecture == loading.CAUSAL_LM
         if causal:
             # keep the end of an over-long prompt: it holds the response header the answer follows
-            prompts = [{"input_ids": self.encoder.prompt_ids(e)[-self.encoder.max_length:]} for e in examples]
+            prompts = [
+                {"input_ids": self.encoder.prompt_ids(e)[-self.encoder.max_length :]} for e in examples
+            ]
         else:
             prompts = [{"input_ids": self.encoder.encoder_ids(prompt_of(e))[0]} for e in examples]
         collate = Collator(self.tokenizer.pad_token_id, side="left" if causal else "right")
@@ -54,14 +66,21 @@ class HFPredictor(Predictor):
             batch = self._to_device(collate(features))
             with torch.no_grad():
                 out = self.model.generate(
-                    **batch, max_new_tokens=max_new_tokens, num_beams=num_beams, do_sample=False,
-                    pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.tokenizer.eos_token_id)
-            new = out[:, batch["input_ids"].shape[1]:] if causal else out
+                    **batch,
+                    max_new_tokens=max_new_tokens,
+                    num_beams=num_beams,
+                    do_sample=False,
+                    pad_token_id=self.tokenizer.pad_token_id,
+                    eos_token_id=self.tokenizer.eos_token_id,
+                )
+            new = out[:, batch["input_ids"].shape[1] :] if causal else out
             return [t.strip() for t in self.tokenizer.batch_decode(new, skip_special_tokens=True)]
 
         return sorted_batches(prompts, batch_size, run)
 
-    def classify(self, examples: Sequence[ClassificationExample], *, batch_size: int) -> List[ClassPrediction]:
+    def classify(
+        self, examples: Sequence[ClassificationExample], *, batch_size: int
+    ) -> List[ClassPrediction]:
         import torch
 
         if self.architecture != loading.SEQUENCE_CLASSIFICATION:
@@ -73,9 +92,13 @@ class HFPredictor(Predictor):
             batch = self._to_device(collate(features))
             with torch.no_grad():
                 probs = torch.softmax(self.model(**batch).logits.float(), dim=-1).cpu()
-            return [ClassPrediction(label=self.labels[int(row.argmax())],
-                                    probabilities={name: float(p) for name, p in zip(self.labels, row)})
-                    for row in probs]
+            return [
+                ClassPrediction(
+                    label=self.labels[int(row.argmax())],
+                    probabilities={name: float(p) for name, p in zip(self.labels, row)},
+                )
+                for row in probs
+            ]
 
         return sorted_batches(inputs, batch_size, run)
 
@@ -97,7 +120,8 @@ class HFPredictor(Predictor):
                     logits = self.model(**batch).logits.float()[:, :-1]
                     labels = labels[:, 1:]
             nll = torch.nn.functional.cross_entropy(
-                logits.transpose(1, 2), labels, ignore_index=IGNORE_INDEX, reduction="none")
+                logits.transpose(1, 2), labels, ignore_index=IGNORE_INDEX, reduction="none"
+            )
             mask = labels != IGNORE_INDEX
             return [TokenLoss(float(n.sum()), int(m.sum())) for n, m in zip(nll.cpu(), mask.cpu())]
 
@@ -115,26 +139,32 @@ class HFPredictor(Predictor):
         return {k: v.to(self.device) for k, v in batch.items()}
 
 
-def sorted_batches(features: Sequence[Feature], batch_size: int, run: Callable[[List[Feature]], List[T]]) -> List[T]:
+def sorted_batches(
+    features: Sequence[Feature], batch_size: int, run: Callable[[List[Feature]], List[T]]
+) -> List[T]:
     """Call ``run`` on batches of features ordered longest-first; results come back in input order."""
     order = sorted(range(len(features)), key=lambda i: -len(features[i]["input_ids"]))
     results: List[Any] = [None] * len(features)
     step = max(batch_size, 1)
     for start in range(0, len(order), step):
-        chunk = order[start:start + step]
+        chunk = order[start : start + step]
         for i, result in zip(chunk, run([features[i] for i in chunk])):
             results[i] = result
     return results
 
 
-def load_predictor(run_dir: Path, training_info: Mapping[str, Any], device: Optional[str] = None) -> HFPredictor:
+def load_predictor(
+    run_dir: Path, training_info: Mapping[str, Any], device: Optional[str] = None
+) -> HFPredictor:
     """Base model + ``adapter/`` (or ``model/``) and ``tokenizer/`` of a finished run."""
     loading.quiet()
     run_dir = Path(run_dir)
     base = str(training_info.get("base_model_path") or training_info.get("base_model") or "")
     task = str(training_info.get("task", "sft"))
     ref = resolve_reference(base)
-    architecture = training_info.get("architecture") or loading.detect_architecture(task, loading.model_config(ref))
+    architecture = training_info.get("architecture") or loading.detect_architecture(
+        task, loading.model_config(ref)
+    )
     labels = _labels(training_info)
     target = devices.resolve_device(device or "auto")
     quantization = str(training_info.get("quantization") or "none")
@@ -146,18 +176,32 @@ def load_predictor(run_dir: Path, training_info: Mapping[str, Any], device: Opti
         try:
             model = PeftModel.from_pretrained(model, str(adapter))
         except Exception as exc:  # noqa: BLE001
-            raise BackendError(f"Could not load the adapter in {adapter}: {type(exc).__name__}: {exc}") from exc
+            raise BackendError(
+                f"Could not load the adapter in {adapter}: {type(exc).__name__}: {exc}"
+            ) from exc
     elif full.is_dir():
         model = loading.load_model(ModelRef(str(full), True, True), architecture, labels=labels)
     else:
-        raise BackendError(f"Run folder {run_dir} has neither adapter/ nor model/: nothing to load.",
-                           hint="Check that training completed (status: completed in run_meta.json).")
+        raise BackendError(
+            f"Run folder {run_dir} has neither adapter/ nor model/: nothing to load.",
+            hint="Check that training completed (status: completed in run_meta.json).",
+        )
     if quantization == "none":
         model = model.to(target)
     tokenizer_dir = run_dir / TOKENIZER_DIR
-    tokenizer = loading.load_tokenizer(tokenizer_dir) if tokenizer_dir.is_dir() else loading.load_tokenizer(ref.name, ref)
-    return HFPredictor(model.eval(), tokenizer, architecture, labels,
-                       int(training_info.get("max_seq_length") or 2048), target)
+    tokenizer = (
+        loading.load_tokenizer(tokenizer_dir)
+        if tokenizer_dir.is_dir()
+        else loading.load_tokenizer(ref.name, ref)
+    )
+    return HFPredictor(
+        model.eval(),
+        tokenizer,
+        architecture,
+        labels,
+        int(training_info.get("max_seq_length") or 2048),
+        target,
+    )
 
 
 def _labels(training_info: Mapping[str, Any]) -> List[str]:

@@ -49,20 +49,24 @@ def looks_like_path(reference: str) -> bool:
 def read_local_config(folder: Path) -> Dict[str, Any]:
     """The folder's ``config.json`` as a dict; BackendError naming what is missing or broken."""
     if not folder.is_dir():
-        raise BackendError(f"Model path {folder} is not a folder.",
-                           hint="Point base_model at a folder saved with save_pretrained, or a hub id.")
+        raise BackendError(
+            f"Model path {folder} is not a folder.",
+            hint="Point base_model at a folder saved with save_pretrained, or a hub id.",
+        )
     config_file = folder / "config.json"
     if not config_file.is_file():
         raise BackendError(
             f"Model folder {folder} has no config.json, so it is not a Hugging Face model folder.",
-            hint="Save the model with save_pretrained(), or point base_model at the folder holding config.json.",
+            hint="Save the model with save_pretrained(), or point base_model at the folder with config.json.",
         )
     try:
         data = json.loads(config_file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BackendError(f"{config_file} is not valid JSON: {exc}") from exc
     if not isinstance(data, dict) or not data.get("model_type"):
-        raise BackendError(f"{config_file} has no 'model_type', so transformers cannot tell which model it is.")
+        raise BackendError(
+            f"{config_file} has no 'model_type', so transformers cannot tell which model it is."
+        )
     return data
 
 
@@ -76,7 +80,7 @@ def validate_reference(base_model: str) -> None:
         raise BackendError(
             f"Model folder not found: {base_model}",
             hint="Check the path (relative paths are read from the config file's folder), "
-                 "or give a hub id such as 'org/model'.",
+            "or give a hub id such as 'org/model'.",
         )
 
 
@@ -105,14 +109,18 @@ def resolve_reference(base_model: str) -> ModelRef:
 def not_loadable(ref: ModelRef, exc: BaseException) -> BackendError:
     """The one message for a model that failed to load, naming the likely cause."""
     if ref.is_local:
-        return BackendError(f"Could not load the model in {ref.name}: {type(exc).__name__}: {exc}",
-                            hint="Check that the folder was written by save_pretrained() and is complete.")
+        return BackendError(
+            f"Could not load the model in {ref.name}: {type(exc).__name__}: {exc}",
+            hint="Check that the folder was written by save_pretrained() and is complete.",
+        )
     if ref.local_files_only:
         return BackendError(
             f"Model '{ref.name}' is not a local folder and is not in the Hugging Face cache, and the hub "
             f"cannot be used (offline: HF_HUB_OFFLINE is set or {HUB_HOST} is unreachable).",
             hint="Download it once with network access (huggingface-cli download ...), or point base_model "
-                 "at a local folder. Set VERIFILY_ALLOW_HUB=1 if the hub is reachable through a proxy.",
+            "at a local folder. Set VERIFILY_ALLOW_HUB=1 if the hub is reachable through a proxy.",
         )
-    return BackendError(f"Could not load model '{ref.name}' from the hub: {type(exc).__name__}: {exc}",
-                        hint="Check the model id and your network/authentication (HF_TOKEN).")
+    return BackendError(
+        f"Could not load model '{ref.name}' from the hub: {type(exc).__name__}: {exc}",
+        hint="Check the model id and your network/authentication (HF_TOKEN).",
+    )

@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
+from verifily_adapters.hf_backend.loading import CAUSAL_LM, SEQ2SEQ_LM, SEQUENCE_CLASSIFICATION
 from verifily_core.domain.examples import ClassificationExample, Example, SFTExample, where
 from verifily_core.domain.prompts import prompt_of
 from verifily_core.errors import BackendError, DataError
-from verifily_adapters.hf_backend.loading import CAUSAL_LM, SEQ2SEQ_LM, SEQUENCE_CLASSIFICATION
 
 IGNORE_INDEX = -100
 MAX_LISTED_ROWS = 20
@@ -34,11 +34,14 @@ class EncodedSet:
 class Encoder:
     """Turns examples into token ids for one architecture and ``max_length``."""
 
-    def __init__(self, tokenizer: Any, architecture: str, max_length: int,
-                 label2id: Optional[Mapping[str, int]] = None) -> None:
+    def __init__(
+        self, tokenizer: Any, architecture: str, max_length: int, label2id: Optional[Mapping[str, int]] = None
+    ) -> None:
         if architecture != SEQUENCE_CLASSIFICATION and tokenizer.eos_token_id is None:
-            raise BackendError("The tokenizer has no EOS token, so generated answers could never end.",
-                               hint="Use a tokenizer with an eos_token.")
+            raise BackendError(
+                "The tokenizer has no EOS token, so generated answers could never end.",
+                hint="Use a tokenizer with an eos_token.",
+            )
         self.tokenizer = tokenizer
         self.architecture = architecture
         self.max_length = max_length
@@ -51,23 +54,26 @@ class Encoder:
 
     def _response_ids(self, example: SFTExample) -> List[int]:
         return list(self.tokenizer(example.output, add_special_tokens=False)["input_ids"]) + [
-            self.tokenizer.eos_token_id]
+            self.tokenizer.eos_token_id
+        ]
 
-    def encoder_ids(self, text: str) -> "tuple[List[int], int]":
+    def encoder_ids(self, text: str) -> tuple[List[int], int]:
         """Encoder-side ids truncated by the tokenizer (so closing special tokens survive), and the cut."""
         full = len(self.tokenizer(text)["input_ids"])
         ids = list(self.tokenizer(text, truncation=True, max_length=self.max_length)["input_ids"])
         return ids, full - len(ids)
 
     # ------------------------------------------------------------------ one example
-    def encode(self, example: Example) -> "tuple[Feature, int]":
+    def encode(self, example: Example) -> tuple[Feature, int]:
         """(feature, tokens cut by truncation) for one example."""
         if self.architecture == SEQUENCE_CLASSIFICATION:
             assert isinstance(example, ClassificationExample)
             ids, cut = self.encoder_ids(example.text)
             if example.label not in self.label2id:
-                raise DataError(f"{where(example) or 'a row'}: label {example.label!r} is not one of the "
-                                f"training labels {sorted(self.label2id)}.")
+                raise DataError(
+                    f"{where(example) or 'a row'}: label {example.label!r} is not one of the "
+                    f"training labels {sorted(self.label2id)}."
+                )
             return {"input_ids": ids, "labels": self.label2id[example.label]}, cut
         assert isinstance(example, SFTExample)
         if self.architecture == SEQ2SEQ_LM:
@@ -103,7 +109,9 @@ def require_supervision(split: str, encoded: EncodedSet, max_length: int) -> Non
     if not encoded.unsupervised:
         return
     rows = encoded.unsupervised
-    listed = rows[:MAX_LISTED_ROWS] + ([f"... and {len(rows) - MAX_LISTED_ROWS} more"] if len(rows) > MAX_LISTED_ROWS else [])
+    listed = rows[:MAX_LISTED_ROWS] + (
+        [f"... and {len(rows) - MAX_LISTED_ROWS} more"] if len(rows) > MAX_LISTED_ROWS else []
+    )
     raise DataError(
         f"{len(rows)} {split} row(s) have no response tokens left after truncation to "
         f"max_seq_length={max_length} (the prompt alone fills it):",

@@ -20,8 +20,12 @@ from verifily_core.errors import DependencyMissingError
 SPECIAL_TOKENS = ("<pad>", "<s>", "</s>", "<unk>")
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 _PHRASES = (
-    "Reverse the letters.", "Copy the letters.", "Answer with the letters reversed.",
-    INSTRUCTION_HEADER, INPUT_HEADER, RESPONSE_HEADER,
+    "Reverse the letters.",
+    "Copy the letters.",
+    "Answer with the letters reversed.",
+    INSTRUCTION_HEADER,
+    INPUT_HEADER,
+    RESPONSE_HEADER,
     "Classify the sentiment of the text. positive negative neutral",
     "Below is an instruction that describes a task. Write a response that completes the request.",
 )

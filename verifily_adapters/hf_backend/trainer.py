@@ -20,13 +20,13 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
+from verifily_adapters.hf_backend import devices, loading
+from verifily_adapters.hf_backend.references import ModelRef, resolve_reference
+from verifily_adapters.hf_backend.tensors import Collator, EncodedSet, Encoder, require_supervision
 from verifily_core.config import TrainConfig
 from verifily_core.domain.examples import ClassificationExample
 from verifily_core.domain.training import TrainCallbacks, TrainOutcome, TrainRequest
 from verifily_core.errors import BackendError, DataError, VerifilyError
-from verifily_adapters.hf_backend import devices, loading
-from verifily_adapters.hf_backend.references import ModelRef, resolve_reference
-from verifily_adapters.hf_backend.tensors import Collator, Encoder, EncodedSet, require_supervision
 
 ADAPTER_DIR, MODEL_DIR, TOKENIZER_DIR, CHECKPOINTS_DIR = "adapter", "model", "tokenizer", "checkpoints"
 
@@ -46,8 +46,9 @@ def run_training(request: TrainRequest, callbacks: TrainCallbacks) -> TrainOutco
     labels = _labels(request)
 
     tokenizer = loading.load_tokenizer(ref.name, ref)
-    encoder = Encoder(tokenizer, architecture, config.training.max_seq_length,
-                      {label: i for i, label in enumerate(labels)})
+    encoder = Encoder(
+        tokenizer, architecture, config.training.max_seq_length, {label: i for i, label in enumerate(labels)}
+    )
     train_set = encoder.encode_all(request.train_examples)
     val_set = encoder.encode_all(request.val_examples)
     if not train_set.features:
@@ -59,17 +60,30 @@ def run_training(request: TrainRequest, callbacks: TrainCallbacks) -> TrainOutco
     if device.type == "cuda":
         torch.cuda.set_device(device)
     transformers.set_seed(config.seed)
-    model = loading.load_model(ref, architecture, labels=labels, quantization=config.lora.quantization,
-                               compute_dtype=config.lora.bnb_4bit_compute_dtype, device=device)
+    model = loading.load_model(
+        ref,
+        architecture,
+        labels=labels,
+        quantization=config.lora.quantization,
+        compute_dtype=config.lora.bnb_4bit_compute_dtype,
+        device=device,
+    )
     if config.lora.enabled:
-        model = loading.apply_lora(model, config.lora, architecture, quantized=config.lora.quantization != "none",
-                                   gradient_checkpointing=device.type == "cuda")
+        model = loading.apply_lora(
+            model,
+            config.lora,
+            architecture,
+            quantized=config.lora.quantization != "none",
+            gradient_checkpointing=device.type == "cuda",
+        )
     trainable, total = loading.parameter_counts(model)
 
     bridge = _bridge(callbacks)
     trainer = transformers.Trainer(
         model=model,
-        args=training_arguments(config, request.output_dir, device, precision, has_val=bool(val_set.features)),
+        args=training_arguments(
+            config, request.output_dir, device, precision, has_val=bool(val_set.features)
+        ),
         train_dataset=train_set.features,
         eval_dataset=val_set.features or None,
         data_collator=Collator(tokenizer.pad_token_id),
@@ -79,8 +93,9 @@ def run_training(request: TrainRequest, callbacks: TrainCallbacks) -> TrainOutco
     trainer.remove_callback(transformers.trainer_callback.PrinterCallback)  # the backend never prints
     wall = _train(trainer, request.resume_from)
     state = trainer.state
-    if val_set.features and not any(e.get("step") == state.global_step and "eval_loss" in e
-                                     for e in state.log_history):
+    if val_set.features and not any(
+        e.get("step") == state.global_step and "eval_loss" in e for e in state.log_history
+    ):
         trainer.evaluate()
     _save(trainer, model, tokenizer, config, request.output_dir, ref, architecture, labels)
 
@@ -118,8 +133,9 @@ def run_training(request: TrainRequest, callbacks: TrainCallbacks) -> TrainOutco
     )
 
 
-def training_arguments(config: TrainConfig, output_dir: Path, device: Any, precision: devices.Precision,
-                       *, has_val: bool) -> Any:
+def training_arguments(
+    config: TrainConfig, output_dir: Path, device: Any, precision: devices.Precision, *, has_val: bool
+) -> Any:
     """Every ``training.*`` key (and ``seed``) mapped onto TrainingArguments."""
     from transformers import TrainingArguments
 
@@ -190,11 +206,15 @@ def _bridge(callbacks: TrainCallbacks) -> Any:
             if state.is_world_process_zero:
                 callbacks.step(state.global_step, state.max_steps)
 
-        def on_log(self, args: Any, state: Any, control: Any, logs: Optional[Dict[str, Any]] = None,
-                   **kwargs: Any) -> None:
+        def on_log(
+            self, args: Any, state: Any, control: Any, logs: Optional[Dict[str, Any]] = None, **kwargs: Any
+        ) -> None:
             if state.is_world_process_zero and logs:
-                numbers = {k: float(v) for k, v in logs.items()
-                           if isinstance(v, (int, float)) and not isinstance(v, bool)}
+                numbers = {
+                    k: float(v)
+                    for k, v in logs.items()
+                    if isinstance(v, (int, float)) and not isinstance(v, bool)
+                }
                 callbacks.log(state.global_step, numbers)
 
     return Bridge()
@@ -214,8 +234,16 @@ def _train(trainer: Any, resume_from: Optional[Path]) -> float:
     return time.perf_counter() - start
 
 
-def _save(trainer: Any, model: Any, tokenizer: Any, config: TrainConfig, output_dir: Path, ref: ModelRef,
-          architecture: str, labels: List[str]) -> None:
+def _save(
+    trainer: Any,
+    model: Any,
+    tokenizer: Any,
+    config: TrainConfig,
+    output_dir: Path,
+    ref: ModelRef,
+    architecture: str,
+    labels: List[str],
+) -> None:
     out = Path(output_dir)
     if not config.lora.enabled:
         trainer.save_model(str(out / MODEL_DIR))
@@ -253,5 +281,7 @@ def _last(log_history: Sequence[Mapping[str, Any]], key: str) -> Optional[float]
 def _val_truncation_warning(val_set: EncodedSet, max_length: int) -> List[str]:
     if not val_set.truncated_rows:
         return []
-    return [f"{val_set.truncated_rows} validation row(s) were truncated to max_seq_length={max_length} "
-            f"({val_set.truncated_tokens} tokens cut)."]
+    return [
+        f"{val_set.truncated_rows} validation row(s) were truncated to max_seq_length={max_length} "
+        f"({val_set.truncated_tokens} tokens cut)."
+    ]

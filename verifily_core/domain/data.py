@@ -177,7 +177,7 @@ def _parse_file(path: PathLike, task: str, problems: _Problems) -> List[Example]
             try:
                 row = json.loads(text)
             except json.JSONDecodeError as exc:
-                problems.add(file, line, "<json>", f"invalid JSON: {exc.msg} at column {exc.colno}")
+                problems.add(file, line, "<json>", f"invalid JSON: {exc.msg.removesuffix(' at')} (column {exc.colno})")
                 continue
             if not isinstance(row, dict):
                 problems.add(file, line, "<row>", f"expected a JSON object {{...}}, got {_kind(row)}")
