@@ -187,7 +187,12 @@ def test_check_metrics_dedups_and_names_unknown_ones_with_the_available_list() -
         m.available_metrics("regression")
 
 
-def test_aggregate_skips_metrics_whose_columns_are_absent() -> None:
-    cols = {"exact_match": [1.0, 0.0], "f1": [1.0, 0.5], "nll_sum": [2.0, 2.0], "num_tokens": [1, 3]}
-    got = m.aggregate("sft", ["exact_match", "f1", "perplexity", "rouge1"], cols)
+def test_aggregate_finishes_metrics_from_group_statistics_and_skips_what_is_absent() -> None:
+    stats = m.GroupStats(n=2, sums={"exact_match": 1.0, "f1": 1.5, "nll_sum": 4.0, "num_tokens": 4.0})
+    got = m.aggregate("sft", ["exact_match", "f1", "perplexity", "rouge1"], stats)
     assert got == pytest.approx({"exact_match": 0.5, "f1": 0.75, "perplexity": math.exp(1.0)})
+    pairs = {("pos", "pos"): 2, ("pos", "neg"): 1, ("neg", "neg"): 1}
+    cls = m.aggregate("classification", ["accuracy", "confusion_matrix"], m.GroupStats(4, pairs=pairs), ["x"])
+    assert cls["accuracy"] == pytest.approx(0.75)
+    assert cls["confusion_matrix"] == {"labels": ["neg", "pos", "x"], "matrix": [[1, 0, 0], [1, 2, 0], [0, 0, 0]]}
+    assert m.aggregate("classification", ["accuracy"], m.GroupStats(4)) == {}

@@ -173,7 +173,7 @@ def test_auto_evaluation_runs_when_test_data_and_enabled(workspace: Path, sink: 
 
     run = train(_config(workspace), _deps(workspace, evaluate=fake_evaluate))
     assert called == [run.run_id] and run.metrics["eval"] == {"f1": 1.0}
-    assert [e["event"] for e in sink.events] == ["train_start", "eval_start", "eval_end", "train_end"]
+    assert [e["event"] for e in sink.events] == ["train_start", "train_end", "eval_start", "eval_end"]
     train(_config(workspace, **{"eval.enabled": False}), _deps(workspace, evaluate=fake_evaluate))
     assert len(called) == 1
 

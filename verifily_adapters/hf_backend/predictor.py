@@ -9,7 +9,7 @@ one at a time (tested).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, List, Mapping, Optional, Sequence, TypeVar
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, TypeVar
 
 from verifily_adapters.hf_backend import devices, loading
 from verifily_adapters.hf_backend.references import ModelRef, resolve_reference
@@ -135,7 +135,7 @@ class HFPredictor(Predictor):
         if generative and self.architecture == loading.SEQUENCE_CLASSIFICATION:
             raise BackendError("generate()/reference_loss() need an SFT run; this one is a classifier.")
 
-    def _to_device(self, batch: Mapping[str, Any]) -> dict:
+    def _to_device(self, batch: Mapping[str, Any]) -> Dict[str, Any]:
         return {k: v.to(self.device) for k, v in batch.items()}
 
 

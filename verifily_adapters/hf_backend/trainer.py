@@ -189,7 +189,7 @@ def _bridge(callbacks: TrainCallbacks) -> Any:
     Trainer log the final and checkpoint steps, so that :func:`run_train_loss` covers every step."""
     from transformers import TrainerCallback
 
-    class Bridge(TrainerCallback):  # type: ignore[misc]
+    class Bridge(TrainerCallback):
         def __init__(self) -> None:
             self.start_tokens = 0
 

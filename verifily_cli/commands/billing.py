@@ -19,7 +19,11 @@ def flush_command(
     """Re-deliver every event in runs/*/billing_outbox.jsonl to VERIFILY_BILLING_WEBHOOK (same ids)."""
     with guarded(verbose):
         from verifily_adapters.billing_sinks.outbox import flush_outbox
-        from verifily_cli.render import out
+        from verifily_cli.render import err, out
 
         report = flush_outbox(runs_dir)
-        out.print(str(report))
+        out.print(f"Delivered {report.delivered} event(s) from {report.outboxes} outbox(es); {report.failed} still waiting.")
+        for problem in report.problems:
+            err.print(f"  {problem}", markup=False)
+    if not report.ok:
+        raise typer.Exit(1)

@@ -26,7 +26,7 @@ import math
 import re
 import string
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from verifily_core.domain.training import TokenLoss
@@ -101,10 +101,10 @@ def _perplexity(nll_sum: float, num_tokens: int) -> float:
 # ---------------------------------------------------------------------------- classification
 
 
-PairCounts = Counter[Tuple[str, str]]
+Pairs = Mapping[Tuple[str, str], int]
 
 
-def _pair_counts(y_true: Sequence[str], y_pred: Sequence[str]) -> PairCounts:
+def _pair_counts(y_true: Sequence[str], y_pred: Sequence[str]) -> Pairs:
     if len(y_true) != len(y_pred):
         raise EvaluationError(f"{len(y_true)} true labels but {len(y_pred)} predictions.")
     if not y_true:
@@ -112,7 +112,7 @@ def _pair_counts(y_true: Sequence[str], y_pred: Sequence[str]) -> PairCounts:
     return Counter(zip(y_true, y_pred))
 
 
-def _per_class(pairs: PairCounts, labels: Sequence[str]) -> Tuple[Dict[str, float], Dict[str, float]]:
+def _per_class(pairs: Pairs, labels: Sequence[str]) -> Tuple[Dict[str, float], Dict[str, float]]:
     """Precision and recall of every label in ``labels`` from (true, predicted) pair counts."""
     hits: Counter[str] = Counter()
     true_n: Counter[str] = Counter()
@@ -127,18 +127,24 @@ def _per_class(pairs: PairCounts, labels: Sequence[str]) -> Tuple[Dict[str, floa
     return precision, recall
 
 
-def _seen_labels(pairs: PairCounts) -> List[str]:
+def _seen_labels(pairs: Pairs) -> List[str]:
     return sorted({lab for pair in pairs for lab in pair})
 
 
 def accuracy(y_true: Sequence[str], y_pred: Sequence[str]) -> float:
-    pairs = _pair_counts(y_true, y_pred)
-    return sum(n for (t, p), n in pairs.items() if t == p) / len(y_true)
+    return _accuracy_of(_pair_counts(y_true, y_pred))
+
+
+def _accuracy_of(pairs: Pairs) -> float:
+    return sum(n for (t, p), n in pairs.items() if t == p) / sum(pairs.values())
 
 
 def macro_f1(y_true: Sequence[str], y_pred: Sequence[str]) -> float:
     """Unweighted mean F1 over the union of true and predicted labels (scikit-learn's default)."""
-    pairs = _pair_counts(y_true, y_pred)
+    return _macro_f1_of(_pair_counts(y_true, y_pred))
+
+
+def _macro_f1_of(pairs: Pairs) -> float:
     labels = _seen_labels(pairs)
     precision, recall = _per_class(pairs, labels)
     f1s = [_f1(precision[lab], recall[lab]) for lab in labels]
@@ -173,74 +179,82 @@ def confusion_matrix(
     The order is the sorted union of ``labels`` (typically the training labels) and every label
     seen in ``y_true``/``y_pred``, so that an unseen test label still gets its row.
     """
-    pairs = _pair_counts(y_true, y_pred)
-    order = _label_order(pairs, labels)
-    return {"labels": order, "matrix": [[pairs.get((t, p), 0) for p in order] for t in order]}
+    return _matrix_of(_pair_counts(y_true, y_pred), labels or ())
 
 
-def _label_order(pairs: PairCounts, labels: Optional[Sequence[str]]) -> List[str]:
+def _label_order(pairs: Pairs, labels: Optional[Sequence[str]]) -> List[str]:
     return sorted(set(labels or ()) | set(_seen_labels(pairs)))
 
 
 # ---------------------------------------------------------------------------- registry
 
-Columns = Mapping[str, Sequence[Any]]
+
+@dataclass(frozen=True)
+class GroupStats:
+    """What every metric of a group of examples is computed from, so that groups (overall, one
+    slice value) are summarised in one pass and then finished here.
+
+    ``sums`` holds the sum of each numeric per-example field over the group; ``pairs`` the
+    (true label, predicted label) counts for classification.
+    """
+
+    n: int
+    sums: Mapping[str, float] = field(default_factory=dict)
+    pairs: Optional[Pairs] = None
 
 
 @dataclass(frozen=True)
 class MetricSpec:
-    """How one metric is aggregated from per-example record columns.
+    """How one metric is finished from a group's statistics.
 
-    ``columns`` names the record fields it reads; ``scalar`` metrics are also computed per slice;
-    ``aggregate(columns, labels)`` gets the columns of one group and the label order (classification).
+    ``fields`` are the per-example numeric fields it needs summed; ``pairs`` whether it needs the
+    label pair counts; ``scalar`` metrics are also computed per slice; ``finish(stats, labels)``
+    gets the group's statistics and the label order (classification).
     """
 
     name: str
-    columns: Tuple[str, ...]
+    fields: Tuple[str, ...]
+    pairs: bool
     scalar: bool
-    aggregate: Callable[[Columns, Sequence[str]], Any]
+    finish: Callable[[GroupStats, Sequence[str]], Any]
 
 
-def _mean_of(field: str) -> Callable[[Columns, Sequence[str]], float]:
-    def aggregate(cols: Columns, _labels: Sequence[str]) -> float:
-        values = cols[field]
-        if not values:
-            raise EvaluationError(f"No examples to compute {field} on.")
-        return math.fsum(values) / len(values)
-
-    return aggregate
+def _mean_of(name: str) -> MetricSpec:
+    return MetricSpec(name, (name,), False, True, lambda st, _labels: st.sums[name] / st.n)
 
 
-def _labels_metric(fn: Callable[..., Any], with_order: bool) -> Callable[[Columns, Sequence[str]], Any]:
-    def aggregate(cols: Columns, labels: Sequence[str]) -> Any:
-        if with_order:
-            return fn(cols["reference"], cols["prediction"], labels)
-        return fn(cols["reference"], cols["prediction"])
-
-    return aggregate
+def _from_pairs(name: str, scalar: bool, fn: Callable[[Pairs], Any]) -> MetricSpec:
+    return MetricSpec(name, (), True, scalar, lambda st, _labels: fn(st.pairs or {}))
 
 
-_LABEL_COLUMNS = ("reference", "prediction")
+def _per_label(name: str, fn: Callable[[Pairs, Sequence[str]], Any]) -> MetricSpec:
+    return MetricSpec(name, (), True, False, lambda st, labels: fn(st.pairs or {}, labels))
+
+
+def _matrix_of(pairs: Pairs, labels: Sequence[str]) -> Dict[str, Any]:
+    order = _label_order(pairs, labels)
+    return {"labels": order, "matrix": [[pairs.get((t, p), 0) for p in order] for t in order]}
+
+
 REGISTRY: Dict[str, Dict[str, MetricSpec]] = {
     "sft": {
-        "exact_match": MetricSpec("exact_match", ("exact_match",), True, _mean_of("exact_match")),
-        "f1": MetricSpec("f1", ("f1",), True, _mean_of("f1")),
+        "exact_match": _mean_of("exact_match"),
+        "f1": _mean_of("f1"),
         "perplexity": MetricSpec(
-            "perplexity", ("nll_sum", "num_tokens"), True,
-            lambda cols, _labels: _perplexity(math.fsum(cols["nll_sum"]), sum(cols["num_tokens"])),
+            "perplexity", ("nll_sum", "num_tokens"), False, True,
+            lambda st, _labels: _perplexity(st.sums["nll_sum"], int(st.sums["num_tokens"])),
         ),
-        "rouge1": MetricSpec("rouge1", ("rouge1",), True, _mean_of("rouge1")),
-        "rougeL": MetricSpec("rougeL", ("rougeL",), True, _mean_of("rougeL")),
+        "rouge1": _mean_of("rouge1"),
+        "rougeL": _mean_of("rougeL"),
     },
     "classification": {
-        "accuracy": MetricSpec("accuracy", _LABEL_COLUMNS, True, _labels_metric(accuracy, False)),
-        "macro_f1": MetricSpec("macro_f1", _LABEL_COLUMNS, True, _labels_metric(macro_f1, False)),
-        "precision_per_class": MetricSpec(
-            "precision_per_class", _LABEL_COLUMNS, False, _labels_metric(precision_per_class, True)),
-        "recall_per_class": MetricSpec(
-            "recall_per_class", _LABEL_COLUMNS, False, _labels_metric(recall_per_class, True)),
-        "confusion_matrix": MetricSpec(
-            "confusion_matrix", _LABEL_COLUMNS, False, _labels_metric(confusion_matrix, True)),
+        "accuracy": _from_pairs("accuracy", True, _accuracy_of),
+        "macro_f1": _from_pairs("macro_f1", True, _macro_f1_of),
+        "precision_per_class": _per_label(
+            "precision_per_class", lambda pairs, labels: _per_class(pairs, _label_order(pairs, labels))[0]),
+        "recall_per_class": _per_label(
+            "recall_per_class", lambda pairs, labels: _per_class(pairs, _label_order(pairs, labels))[1]),
+        "confusion_matrix": _per_label("confusion_matrix", _matrix_of),
     },
 }
 TEXT_METRICS = frozenset({"exact_match", "f1", "rouge1", "rougeL"})
@@ -293,12 +307,14 @@ def scalar_metrics(task: str, names: Sequence[str]) -> List[str]:
 
 
 def aggregate(
-    task: str, names: Sequence[str], columns: Columns, labels: Sequence[str] = ()
+    task: str, names: Sequence[str], stats: GroupStats, labels: Sequence[str] = ()
 ) -> Dict[str, Any]:
-    """Every metric of ``names`` whose columns are present, from the columns of one group."""
+    """Every metric of ``names`` that the group's statistics can give (the others are skipped:
+    their per-example scores were not computed, e.g. ROUGE without rouge-score)."""
     specs = _task_specs(task)
-    return {
-        n: specs[n].aggregate(columns, labels)
-        for n in names
-        if all(c in columns for c in specs[n].columns)
-    }
+    out: Dict[str, Any] = {}
+    for name in names:
+        spec = specs[name]
+        if all(f in stats.sums for f in spec.fields) and (not spec.pairs or stats.pairs is not None):
+            out[name] = spec.finish(stats, labels)
+    return out

@@ -43,7 +43,7 @@ from verifily_core.domain.runs import (
     RUN_META,
     TRAINING_INFO,
 )
-from verifily_core.domain.slicing import check_slice_keys, hard_examples, overall_metrics, slice_metrics
+from verifily_core.domain.slicing import PredictionTable, check_slice_keys
 from verifily_core.errors import BackendError, EvaluationError, StoreError
 from verifily_core.ports.artifact_store import ArtifactStore
 from verifily_core.ports.model_backend import ModelBackend, Predictor
@@ -102,7 +102,7 @@ def evaluate_run(
     if from_predictions:
         records: Optional[List[Record]]
         records, test_path, sha = _saved_predictions(store, run_id, test_data, settings)
-        check_slice_keys(settings.slice_by, (r.get("tags") for r in records))
+        check_slice_keys(settings.slice_by, [r.get("tags") for r in records])
     else:
         test_path, examples, sha = _test_examples(test_data, info, run_id, settings)
         records = _reusable_predictions(store, run_id, sha, examples, settings) if reuse_predictions else None
@@ -193,7 +193,7 @@ def _test_examples(
             hint="Pass --test-data PATH (or test_data=... in Python).",
         )
     examples = load_examples(path, settings.task)  # DataError for a missing, empty or bad file
-    check_slice_keys(settings.slice_by, (ex.tags for ex in examples))
+    check_slice_keys(settings.slice_by, [ex.tags for ex in examples])
     return str(path), examples, sha256_file(path)
 
 
@@ -337,6 +337,7 @@ def _result(
     reused: bool,
 ) -> EvalResult:
     score_records(records, settings.task, settings.metrics)
+    table = PredictionTable(records, settings.task, settings.metrics)
     unseen = unseen_labels(records, settings.labels) if settings.task == "classification" else {}
     if unseen:
         logger.warning("Test labels never seen in training (always wrong): %s",
@@ -345,10 +346,9 @@ def _result(
         run_id=run_id,
         test_data_path=test_path,
         num_examples=len(records),
-        overall=overall_metrics(records, settings.task, settings.metrics, settings.labels),
-        slices=slice_metrics(records, settings.slice_by, task=settings.task, metrics=settings.metrics,
-                             labels=settings.labels),
-        hard_examples=hard_examples(records, settings.hard_examples_n, settings.task),
+        overall=table.overall(settings.labels),
+        slices=table.slices(settings.slice_by, settings.labels),
+        hard_examples=table.hard_examples(settings.hard_examples_n),
         task=settings.task,
         metrics=settings.metrics,
         slice_by=settings.slice_by,

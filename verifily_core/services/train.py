@@ -94,6 +94,20 @@ def _open_trackers(config: TrainConfig, run_dir: Path, types: Sequence[type[Trac
     return _Trackers(trackers)
 
 
+def _open_sinks(types: Sequence[type[BillingSink]], run_dir: Path) -> List[BillingSink]:
+    """Sinks asked for by the environment; a misconfigured one is reported, never fails the run."""
+    sinks: List[BillingSink] = []
+    for cls in types:
+        try:
+            sink = cls.from_environment(run_dir)
+        except VerifilyError as exc:
+            log.warning("billing sink %s disabled: %s", getattr(cls, "PLUGIN_NAME", cls.__name__), exc)
+            continue
+        if sink is not None:
+            sinks.append(sink)
+    return sinks
+
+
 def summary_of(outcome: TrainOutcome) -> Dict[str, Any]:
     """``train_summary.json``: the figures a user checks after a run."""
     return {
@@ -180,8 +194,7 @@ def _execute(
     record.resume_hint = None
     store.write_json(run_id, RUN_META, record.to_dict())
     trackers = _open_trackers(config, run_dir, deps.tracker_types)
-    sinks = [s for s in (cls.from_environment(run_dir) for cls in deps.sink_types) if s is not None]
-    billing = BillingTracker(run_id, store, sinks=sinks)
+    billing = BillingTracker(run_id, store, sinks=_open_sinks(deps.sink_types, run_dir))
     outer = callbacks or TrainCallbacks()
 
     def on_log(step: int, metrics: Mapping[str, float]) -> None:
@@ -205,10 +218,10 @@ def _execute(
         record.device = outcome.device
         record.metrics = _metrics_of(outcome)
         record.warnings = list(dict.fromkeys(record.warnings + outcome.warnings))
+        billing.end(event="train_end", tokens_processed=outcome.tokens_processed, train_rows=outcome.train_rows)
         eval_result = _auto_evaluate(prepared, deps, run_id, billing)
         if eval_result is not None:
             record.metrics["eval"] = dict(eval_result.overall)
-        billing.end(event="train_end", tokens_processed=outcome.tokens_processed, train_rows=outcome.train_rows)
         _seal(store, run_id, prepared)
         store.sync(run_id)
         trackers.finish({**record.metrics, **{k: v for k, v in summary.items() if isinstance(v, (int, float))}},
@@ -222,6 +235,8 @@ def _execute(
     except Exception as exc:
         _close(store, record, started, "failed", f"{type(exc).__name__}: {exc}")
         raise
+    finally:
+        billing.close()
     _close(store, record, started, "completed", None)
     return TrainRun(
         run_id, str(run_dir), "completed", prepared.chain.reproducibility_hash, record.metrics,
