@@ -21,7 +21,7 @@ import time
 from typing import Any, Callable, Dict, List, Tuple
 
 from verifily_core.domain import metrics as m
-from verifily_core.domain.slicing import hard_examples, overall_metrics, slice_metrics
+from verifily_core.domain.slicing import PredictionTable
 
 SOURCES = ("human", "synthetic", "web", "forum")
 DIFFICULTY = ("easy", "medium", "hard")
@@ -62,12 +62,9 @@ def classification_rows(n: int, seed: int = 0) -> List[Row]:
 
 
 def ours(rows: List[Row], task: str) -> Dict[str, Any]:
-    names = m.available_metrics(task)
-    return {
-        "overall": overall_metrics(rows, task, names, LABELS),
-        "slices": slice_metrics(rows, KEYS, task=task, metrics=names, labels=LABELS),
-        "hard": hard_examples(rows, 50, task),
-    }
+    """What the evaluate service does with its records once the model has answered."""
+    table = PredictionTable(rows, task, m.available_metrics(task))
+    return {"overall": table.overall(LABELS), "slices": table.slices(KEYS, LABELS), "hard": table.hard_examples(50)}
 
 
 def _naive_sft(sub: List[Row]) -> Dict[str, Any]:

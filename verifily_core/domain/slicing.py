@@ -81,6 +81,7 @@ class PredictionTable:
         self.n = len(records)
         self._numeric: Dict[str, Optional[Floats]] = {}
         self._tags: Optional[List[Mapping[str, Any]]] = None
+        self._score_rows: Optional[List[Mapping[str, Any]]] = None
         specs = [m.metric_spec(task, name) for name in self.metrics]
         wanted = dict.fromkeys(f for s in specs for f in s.fields)
         self.fields = [f for f in wanted if self.column(f) is not None]
@@ -93,12 +94,17 @@ class PredictionTable:
     def column(self, name: str) -> Optional[Floats]:
         """A numeric per-example field as floats (scores live under ``scores``), or None."""
         if name not in self._numeric:
-            rows = list(map(itemgetter(SCORES), self.records)) if name in SCORE_FIELDS else self.records
             try:
+                rows = self._scores() if name in SCORE_FIELDS else self.records
                 self._numeric[name] = np.fromiter(map(itemgetter(name), rows), dtype=np.float64, count=self.n)
             except (KeyError, TypeError):
                 self._numeric[name] = None
         return self._numeric[name]
+
+    def _scores(self) -> Sequence[Mapping[str, Any]]:
+        if self._score_rows is None:
+            self._score_rows = list(map(itemgetter(SCORES), self.records))
+        return self._score_rows
 
     def _encode_labels(self) -> None:
         """(true, predicted) label pairs as one code each: true_index * L + predicted_index."""
