@@ -64,7 +64,8 @@ def classification_rows(n: int, seed: int = 0) -> List[Row]:
 def ours(rows: List[Row], task: str) -> Dict[str, Any]:
     """What the evaluate service does with its records once the model has answered."""
     table = PredictionTable(rows, task, m.available_metrics(task))
-    return {"overall": table.overall(LABELS), "slices": table.slices(KEYS, LABELS), "hard": table.hard_examples(50)}
+    return {"overall": table.overall(LABELS), "slices": table.slices(KEYS, LABELS),
+            "hard": table.hard_examples(50)}
 
 
 def _naive_sft(sub: List[Row]) -> Dict[str, Any]:
@@ -88,7 +89,8 @@ def baseline(rows: List[Row], task: str) -> Dict[str, Any]:
     slices: Dict[str, Dict[str, Any]] = {}
     for key in KEYS:
         values = sorted({r["tags"].get(key, "(missing)") for r in rows})
-        slices[key] = {v: per_slice([r for r in rows if r["tags"].get(key, "(missing)") == v]) for v in values}
+        slices[key] = {v: per_slice([r for r in rows if r["tags"].get(key, "(missing)") == v])
+                       for v in values}
     if task == "sft":
         hard = sorted(rows, key=lambda r: r["scores"]["f1"])[:50]
     else:

@@ -13,9 +13,9 @@ def run_comparison(
     output: Optional[Path], runs_dir: Path,
 ) -> None:
     from verifily_adapters.local_store.atomic import atomic_write_text
-    from verifily_core.services.compare import compare
-    from verifily_core.domain.compare import format_comparison
     from verifily_adapters.local_store.store import LocalArtifactStore
+    from verifily_core.domain.compare import format_comparison
+    from verifily_core.services.compare import compare
 
     result = compare(runs, metric=metric, slice_by=slice_by, runs_dir=runs_dir, store_factory=LocalArtifactStore)
     text = format_comparison(result, fmt=fmt)

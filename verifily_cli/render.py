@@ -12,7 +12,14 @@ from contextlib import contextmanager
 from typing import Any, Iterator, Mapping, Optional
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 out = Console(highlight=False, soft_wrap=True)
@@ -50,7 +57,7 @@ def relative(path: str) -> str:
 
 
 @contextmanager
-def progress(description: str, *, enabled: bool = True) -> Iterator["StepProgress"]:
+def progress(description: str, *, enabled: bool = True) -> Iterator[StepProgress]:
     bar = Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
         TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),

@@ -276,9 +276,9 @@ class TrainConfig(_Section):
             for part in parts[:-1]:
                 node = node[part]
             parsed = _parse_scalar(value)
-            # text fields keep the text given: `--name 2024` is "2024", not a number
-            keep_text = isinstance(value, str) and parsed is not None and not isinstance(parsed, str)
-            node[parts[-1]] = value if keep_text and _is_text(type(self), parts) else parsed
+            # text fields keep the text given (`--name 2024` is "2024"); only null means None
+            keep_text = isinstance(value, str) and parsed is not None and _is_text(type(self), parts)
+            node[parts[-1]] = value if keep_text else parsed
         try:
             config = type(self).model_validate(data)
         except ValidationError as exc:

@@ -7,14 +7,14 @@ loaded.
 
 from __future__ import annotations
 
-from verifily_train.api import evaluate, train, verify
-from verifily_train.billing import BillingTracker
-from verifily_train.compare import compare, format_comparison
-from verifily_train.tuner import run_tuning
 from verifily_core.config import TrainConfig
 from verifily_core.domain.compare import CompareResult
 from verifily_core.domain.evaluation import EvalResult
 from verifily_core.domain.hashchain import ReproduceResult
+from verifily_train.api import evaluate, train, verify
+from verifily_train.billing import BillingTracker
+from verifily_train.compare import compare, format_comparison
+from verifily_train.tuner import run_tuning
 
 __version__ = "1.1.0"
 

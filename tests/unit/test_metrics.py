@@ -194,5 +194,6 @@ def test_aggregate_finishes_metrics_from_group_statistics_and_skips_what_is_abse
     pairs = {("pos", "pos"): 2, ("pos", "neg"): 1, ("neg", "neg"): 1}
     cls = m.aggregate("classification", ["accuracy", "confusion_matrix"], m.GroupStats(4, pairs=pairs), ["x"])
     assert cls["accuracy"] == pytest.approx(0.75)
-    assert cls["confusion_matrix"] == {"labels": ["neg", "pos", "x"], "matrix": [[1, 0, 0], [1, 2, 0], [0, 0, 0]]}
+    assert cls["confusion_matrix"] == {
+        "labels": ["neg", "pos", "x"], "matrix": [[1, 0, 0], [1, 2, 0], [0, 0, 0]]}
     assert m.aggregate("classification", ["accuracy"], m.GroupStats(4)) == {}

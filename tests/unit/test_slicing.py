@@ -4,9 +4,11 @@ recomputation from the strings (SQuAD functions) or scikit-learn, group by group
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn import metrics as skm
 
 from verifily_core.domain import metrics as m
@@ -19,7 +21,7 @@ from verifily_core.domain.evaluation import (
     unseen_labels,
 )
 from verifily_core.domain.examples import ClassificationExample, SFTExample
-from verifily_core.domain.slicing import MISSING, hard_examples, overall_metrics, slice_metrics
+from verifily_core.domain.slicing import MISSING, hard_examples, overall_metrics, slice_metrics, slice_value
 from verifily_core.domain.training import ClassPrediction, TokenLoss
 from verifily_core.errors import EvaluationError
 
@@ -183,3 +185,37 @@ def test_eval_result_round_trips_with_the_guides_keys_first() -> None:
     cls = _result("classification")
     cls.unseen_labels = {"maybe": 2}
     assert cls.to_dict()["unseen_labels"] == {"maybe": 2}
+
+
+_tag = st.one_of(st.none(), st.sampled_from(["x", "y", "(z)"]), st.booleans(), st.integers(0, 2))
+_cls_row = st.tuples(st.sampled_from(["a", "b", "c"]), st.sampled_from(["a", "b", "c"]), _tag)
+
+
+@pytest.mark.filterwarnings("ignore:A single label was found:UserWarning")
+@settings(max_examples=100, deadline=None)
+@given(st.lists(_cls_row, min_size=1, max_size=40), st.lists(st.floats(0, 1), min_size=40, max_size=40))
+def test_slices_equal_a_naive_per_group_computation(
+    rows: List[Tuple[str, str, Any]], f1s: List[float]
+) -> None:
+    records = [
+        {"reference": t, "prediction": p, "tags": {} if tag is None else {"k": tag},
+         "scores": {"f1": f1s[i], "exact_match": float(f1s[i] > 0.5)}}
+        for i, (t, p, tag) in enumerate(rows)
+    ]
+    if all(not r["tags"] for r in records):
+        return
+    groups: Dict[str, List[int]] = {}
+    for i, (_, _, tag) in enumerate(rows):
+        groups.setdefault(slice_value(tag), []).append(i)
+    if MISSING in groups:  # the missing bucket comes last
+        groups[MISSING] = groups.pop(MISSING)
+    cls = slice_metrics(records, ["k"], task="classification", metrics=["accuracy", "macro_f1"])["k"]
+    sft = slice_metrics(records, ["k"], task="sft", metrics=["f1", "exact_match"])["k"]
+    assert list(cls) == list(groups) == list(sft)
+    for name, idx in groups.items():
+        y_true = [rows[i][0] for i in idx]
+        y_pred = [rows[i][1] for i in idx]
+        macro = skm.f1_score(y_true, y_pred, average="macro", zero_division=0)
+        want = {"n": len(idx), "accuracy": skm.accuracy_score(y_true, y_pred), "macro_f1": macro}
+        assert cls[name] == pytest.approx(want)
+        assert sft[name]["f1"] == pytest.approx(sum(f1s[i] for i in idx) / len(idx))

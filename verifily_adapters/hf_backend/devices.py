@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -24,9 +25,10 @@ def resolve_device(requested: str = "auto") -> Any:
     import torch
 
     has_mps = bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
+    if requested in ("auto", "cuda") and torch.cuda.is_available():
+        # one rank of a distributed launch owns the GPU of its local rank
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", torch.cuda.current_device())))
     if requested == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", torch.cuda.current_device())
         return torch.device("mps") if has_mps else torch.device("cpu")
     device = torch.device(requested)
     if device.type == "cuda":

@@ -111,6 +111,9 @@ def build_tiny_seq2seq(output_dir: Union[str, Path], seed: int = 0) -> Path:
 
 
 def _save(model: Any, tokenizer: Any, output_dir: Union[str, Path]) -> Path:
+    from verifily_adapters.hf_backend.loading import quiet
+
+    quiet()
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)

@@ -15,6 +15,7 @@ Choices worth knowing:
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from pathlib import Path
@@ -28,6 +29,7 @@ from verifily_core.domain.examples import ClassificationExample
 from verifily_core.domain.training import TrainCallbacks, TrainOutcome, TrainRequest
 from verifily_core.errors import BackendError, DataError, VerifilyError
 
+logger = logging.getLogger(__name__)
 ADAPTER_DIR, MODEL_DIR, TOKENIZER_DIR, CHECKPOINTS_DIR = "adapter", "model", "tokenizer", "checkpoints"
 
 
@@ -43,6 +45,7 @@ def run_training(request: TrainRequest, callbacks: TrainCallbacks) -> TrainOutco
     device = devices.resolve_device(config.compute.device)
     precision = devices.choose_precision(device, config.compute.bf16, config.compute.fp16)
     architecture = loading.detect_architecture(config.task, loading.model_config(ref))
+    logger.info("Model %s: %s architecture, device %s", ref.name, architecture, device)
     labels = _labels(request)
 
     tokenizer = loading.load_tokenizer(ref.name, ref)

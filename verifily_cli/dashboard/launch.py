@@ -1,13 +1,108 @@
-"""Start the dashboard (issue 9 builds the app)."""
+"""Start the dashboard: safety checks first, then Gradio, then one line saying where it runs.
+
+Safe by default: it binds to loopback; any other interface needs ``--auth`` (a runs folder holds
+configs, data paths and model outputs); ``--share`` is warned about (it publishes the runs to a
+public URL) and fails clearly when the tunnel cannot be made, which is always the case offline,
+instead of quietly serving locally. Run folders are blocked from Gradio's file routes on top of
+never being handed to Gradio as files.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional, Tuple
+
+from verifily_core.errors import DependencyMissingError, VerifilyError
+
+INSTALL_HINT = 'pip install -e ".[web]"  (or: pip install gradio)'
+AUTH_ENV = "VERIFILY_DASHBOARD_AUTH"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only (127.0.0.0/8, ::1, localhost)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_auth(auth: Optional[str]) -> Optional[Tuple[str, str]]:
+    """``user:password`` -> ``(user, password)``; the password may itself contain ``:``."""
+    if auth is None or auth == "":
+        return None
+    user, sep, password = auth.partition(":")
+    if not sep or not user or not password:
+        raise VerifilyError(
+            "--auth must be user:password, with a non-empty user and password.",
+            hint=f"For example --auth admin:s3cret (or set {AUTH_ENV}=admin:s3cret).",
+        )
+    return user, password
+
+
+def check_safety(host: str, credentials: Optional[Tuple[str, str]]) -> None:
+    """Refuse to expose the runs on a non-loopback interface without a password."""
+    if not is_loopback(host) and credentials is None:
+        raise VerifilyError(
+            f"Refusing to serve the dashboard on {host} without --auth: anyone who can reach this "
+            "machine would see every run (configs, data paths, predictions).",
+            hint=f"Add --auth user:password (or set {AUTH_ENV}), or keep the default --host 127.0.0.1.",
+        )
+
+
+def check_runs_dir(runs_dir: Path) -> Path:
+    if not runs_dir.is_dir():
+        raise VerifilyError(
+            f"Runs folder not found: {runs_dir}",
+            hint="Pass the folder that holds your run folders with --runs-dir (default: runs/), "
+                 "or train a run first with `verifily train --config <file>`.",
+        )
+    return runs_dir.resolve()
+
+
+def require_gradio() -> Any:
+    """The gradio module, or the install hint (exit 2) when the [web] extra is not installed."""
+    try:
+        import gradio
+    except ImportError:
+        raise DependencyMissingError("Gradio is required for the web UI", hint=INSTALL_HINT) from None
+    return gradio
 
 
 def launch(*, runs_dir: Path, port: int, share: bool, host: str, auth: Optional[str]) -> None:
-    from verifily_core.errors import VerifilyError
+    """Serve the dashboard over ``runs_dir`` until Ctrl-C."""
+    from verifily_cli.render import err, out
 
-    raise VerifilyError("The web dashboard is not available yet in this build.",
-                        hint="Use `verifily compare-cmd` and `verifily eval-cmd` meanwhile.")
+    credentials = parse_auth(auth)
+    check_safety(host, credentials)
+    if not 0 < port < 65536:
+        raise VerifilyError(f"--port must be between 1 and 65535, got {port}.")
+    root = check_runs_dir(Path(runs_dir).expanduser())
+    require_gradio()
+    from verifily_cli.dashboard.app import build_app
+
+    if share:
+        err.print("[bold yellow]Warning:[/bold yellow] --share publishes this dashboard on a public "
+                  "gradio.live URL: anyone with the link sees every run in the folder"
+                  + ("" if credentials else " (no --auth is set)") + ". It needs internet access.")
+    app = build_app(root)
+    try:
+        app.launch(server_name=host, server_port=port, share=share, auth=credentials, quiet=True,
+                   prevent_thread_lock=True, ssr_mode=False, blocked_paths=[str(root)], show_error=False)
+    except OSError as exc:
+        raise VerifilyError(f"Cannot serve the dashboard on {host}:{port}: {exc}",
+                            hint="Is another program using that port? Pick another with --port.") from None
+    if share and not app.share_url:
+        app.close()
+        raise VerifilyError(
+            "Could not create the public share link: --share needs internet access to Gradio's "
+            "tunnelling service, and this machine could not reach it (offline?).",
+            hint="Run without --share; to reach the dashboard from another machine use "
+                 "--host 0.0.0.0 --auth user:password on a network you trust.",
+        )
+    shown = "localhost" if host in ("127.0.0.1", "::1") else host
+    out.print(f"Dashboard on http://{shown}:{port}/ over {root}" +
+              (f" and {app.share_url}" if app.share_url else "") + "  (Ctrl-C to stop)")
+    app.block_thread()

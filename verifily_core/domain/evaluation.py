@@ -47,19 +47,21 @@ def build_records(
     """One record per example with the model outputs that were computed (not yet scored)."""
     records: List[Record] = []
     for i, ex in enumerate(examples):
-        rec: Record = {"index": i, "input": example_input(ex), "reference": ex.target, "tags": dict(ex.tags)}
-        if isinstance(ex, SFTExample):
-            rec[SCORES] = {}
+        rec: Record = {"index": i, "input": example_input(ex)}
         if predictions is not None:
             rec["prediction"] = predictions[i]
-        if losses is not None:
-            rec[SCORES].update(nll_sum=losses[i].nll_sum, num_tokens=losses[i].num_tokens)
         if class_predictions is not None:
             pred = class_predictions[i]
             rec["prediction"] = pred.label
             rec["probabilities"] = dict(pred.probabilities)
             rec["true_label_probability"] = float(pred.probabilities.get(ex.target, 0.0))
             rec["correct"] = pred.label == ex.target
+        rec["reference"] = ex.target
+        rec["tags"] = dict(ex.tags)
+        if isinstance(ex, SFTExample):
+            rec[SCORES] = {}
+            if losses is not None:
+                rec[SCORES].update(nll_sum=losses[i].nll_sum, num_tokens=losses[i].num_tokens)
         records.append(rec)
     return records
 

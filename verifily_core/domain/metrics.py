@@ -5,7 +5,7 @@ all need the score of every example, so each example is scored once (``exact_mat
 for SFT; the predicted and true label for classification) and every overall or per-slice number is
 an aggregate over those columns. Aggregating is cheap; re-scoring strings per slice is not.
 
-Definitions (documented for users in docs/metrics.md):
+Definitions (the user docs must state the same):
 
 * ``exact_match``, ``f1``: the official SQuAD v1.1 evaluation script. Both sides are normalised
   (lower case, ASCII punctuation removed, the articles a/an/the removed, white space collapsed);
@@ -78,8 +78,8 @@ def rouge_scores(predictions: Sequence[str], references: Sequence[str]) -> Optio
     out: Dict[str, List[float]] = {"rouge1": [], "rougeL": []}
     for pred, ref in zip(predictions, references):
         scores = scorer.score(ref, pred)  # rouge-score's order: (target, prediction)
-        out["rouge1"].append(scores["rouge1"].fmeasure)
-        out["rougeL"].append(scores["rougeL"].fmeasure)
+        out["rouge1"].append(float(scores["rouge1"].fmeasure))  # rouge-score gives int 0 when nothing matches
+        out["rougeL"].append(float(scores["rougeL"].fmeasure))
     return out
 
 

@@ -23,7 +23,7 @@ class BillingSink(ABC):
 
     @classmethod
     @abstractmethod
-    def from_environment(cls, run_dir: Optional[Path]) -> Optional["BillingSink"]:
+    def from_environment(cls, run_dir: Optional[Path]) -> Optional[BillingSink]:
         """A configured sink, or None when the environment does not ask for this sink."""
 
     @abstractmethod

@@ -27,7 +27,13 @@ from pathlib import Path
 from typing import Any, ClassVar, Dict, Mapping, Optional, Sequence
 
 from verifily_core.domain.examples import ClassificationExample, SFTExample
-from verifily_core.domain.training import ClassPrediction, TokenLoss, TrainCallbacks, TrainOutcome, TrainRequest
+from verifily_core.domain.training import (
+    ClassPrediction,
+    TokenLoss,
+    TrainCallbacks,
+    TrainOutcome,
+    TrainRequest,
+)
 
 
 class Predictor(ABC):

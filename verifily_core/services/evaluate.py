@@ -47,6 +47,7 @@ from verifily_core.domain.slicing import PredictionTable, check_slice_keys
 from verifily_core.errors import BackendError, EvaluationError, StoreError
 from verifily_core.ports.artifact_store import ArtifactStore
 from verifily_core.ports.model_backend import ModelBackend, Predictor
+from verifily_core.services.seal import seal_artifacts
 
 logger = logging.getLogger("verifily")
 
@@ -118,6 +119,7 @@ def evaluate_run(
     store.write_jsonl(run_id, PREDICTIONS, records)
     store.write_jsonl(run_id, HARD_EXAMPLES, result.hard_examples)
     store.write_json(run_id, EVAL_RESULTS, result.to_dict())
+    seal_artifacts(store, run_id, [EVAL_RESULTS], only_if_sealed=True)
     _emit(on_event, "eval_end", {"run_id": run_id, "task": settings.task, "num_examples": result.num_examples,
                                  "eval_duration_seconds": result.eval_duration_seconds,
                                  "from_predictions": reused})

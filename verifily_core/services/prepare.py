@@ -15,7 +15,16 @@ from verifily_core.domain import hashchain
 from verifily_core.domain.data import load_examples, load_training_examples
 from verifily_core.domain.examples import ClassificationExample, Example
 from verifily_core.domain.prompts import PROMPT_FORMAT_NAME
-from verifily_core.domain.runs import CONFIG_FILE, ENVIRONMENT, HASHES, RUN_META, TRAINING_INFO, RunRecord, iso, utc_now
+from verifily_core.domain.runs import (
+    CONFIG_FILE,
+    ENVIRONMENT,
+    HASHES,
+    RUN_META,
+    TRAINING_INFO,
+    RunRecord,
+    iso,
+    utc_now,
+)
 from verifily_core.errors import ConfigError, DataError
 from verifily_core.ports.artifact_store import ArtifactStore, RunLocation
 from verifily_core.ports.model_backend import ModelBackend

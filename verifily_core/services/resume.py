@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from verifily_core.services.train import TrainDependencies
 
 
-def load_for_resume(run_id: str, deps: "TrainDependencies") -> tuple[PreparedRun, RunRecord]:
+def load_for_resume(run_id: str, deps: TrainDependencies) -> tuple[PreparedRun, RunRecord]:
     store = deps.store
     record = RunRecord.from_dict(store.read_json(run_id, RUN_META))
     if record.status == "completed":

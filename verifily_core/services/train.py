@@ -14,10 +14,17 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 from verifily_core.config import TrainConfig
-from verifily_core.domain import hashchain
 from verifily_core.domain.runs import (
-    ADAPTER_DIR, CHECKPOINTS_DIR, EVAL_RESULTS, HASHES, MODEL_DIR, RUN_META, TOKENIZER_DIR,
-    TRAIN_SUMMARY, RunRecord, iso, utc_now,
+    ADAPTER_DIR,
+    CHECKPOINTS_DIR,
+    EVAL_RESULTS,
+    MODEL_DIR,
+    RUN_META,
+    TOKENIZER_DIR,
+    TRAIN_SUMMARY,
+    RunRecord,
+    iso,
+    utc_now,
 )
 from verifily_core.domain.training import TrainCallbacks, TrainOutcome, TrainRequest
 from verifily_core.errors import TrackerError, VerifilyError
@@ -27,6 +34,7 @@ from verifily_core.ports.model_backend import ModelBackend
 from verifily_core.ports.tracker import Tracker
 from verifily_core.services.billing import BillingTracker
 from verifily_core.services.prepare import PreparedRun, prepare, write_run_folder
+from verifily_core.services.seal import seal_artifacts
 
 log = logging.getLogger("verifily")
 ARTIFACTS = (ADAPTER_DIR, MODEL_DIR, TOKENIZER_DIR, EVAL_RESULTS)
@@ -147,7 +155,11 @@ def latest_checkpoint(run_dir: Path) -> Optional[Path]:
     folder = run_dir / CHECKPOINTS_DIR
     if not folder.is_dir():
         return None
-    steps = [(int(p.name.split("-")[-1]), p) for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
+    steps = [
+        (int(p.name.split("-")[-1]), p)
+        for p in folder.glob("checkpoint-*")
+        if p.name.split("-")[-1].isdigit()
+    ]
     return max(steps)[1] if steps else None
 
 
@@ -165,7 +177,9 @@ def train(
     if resume_run_id is not None:
         return _resume(resume_run_id, deps, callbacks)
     prepared = prepare(config, deps.backend)
-    location, record = write_run_folder(store, prepared, status="dry_run" if dry_run else "running", name=config.name)
+    location, record = write_run_folder(
+        store, prepared, status="dry_run" if dry_run else "running", name=config.name
+    )
     if dry_run:
         return TrainRun(location.run_id, str(location.path), "dry_run", prepared.chain.reproducibility_hash)
     return _execute(prepared, record, deps, callbacks, resume_from=None)
@@ -202,8 +216,12 @@ def _execute(
         outer.log(step, metrics)
 
     request = TrainRequest(
-        config=config, train_examples=prepared.train_examples, val_examples=prepared.val_examples,
-        output_dir=run_dir, labels=prepared.labels, resume_from=resume_from,
+        config=config,
+        train_examples=prepared.train_examples,
+        val_examples=prepared.val_examples,
+        output_dir=run_dir,
+        labels=prepared.labels,
+        resume_from=resume_from,
         base_model_path=prepared.base_model_path,
     )
     started = time.monotonic()
@@ -218,14 +236,18 @@ def _execute(
         record.device = outcome.device
         record.metrics = _metrics_of(outcome)
         record.warnings = list(dict.fromkeys(record.warnings + outcome.warnings))
-        billing.end(event="train_end", tokens_processed=outcome.tokens_processed, train_rows=outcome.train_rows)
+        billing.end(
+            event="train_end", tokens_processed=outcome.tokens_processed, train_rows=outcome.train_rows
+        )
         eval_result = _auto_evaluate(prepared, deps, run_id, billing)
         if eval_result is not None:
             record.metrics["eval"] = dict(eval_result.overall)
-        _seal(store, run_id, prepared)
+        seal_artifacts(store, run_id, ARTIFACTS)
         store.sync(run_id)
-        trackers.finish({**record.metrics, **{k: v for k, v in summary.items() if isinstance(v, (int, float))}},
-                        run_dir / ADAPTER_DIR if config.wandb.log_model else None)
+        trackers.finish(
+            {**record.metrics, **{k: v for k, v in summary.items() if isinstance(v, (int, float))}},
+            run_dir / ADAPTER_DIR if config.wandb.log_model else None,
+        )
     except KeyboardInterrupt:
         _close(store, record, started, "interrupted", "interrupted by the user (Ctrl-C or SIGTERM)")
         raise
@@ -239,12 +261,21 @@ def _execute(
         billing.close()
     _close(store, record, started, "completed", None)
     return TrainRun(
-        run_id, str(run_dir), "completed", prepared.chain.reproducibility_hash, record.metrics,
-        record.duration_seconds or 0.0, summary, record.warnings, eval_result,
+        run_id,
+        str(run_dir),
+        "completed",
+        prepared.chain.reproducibility_hash,
+        record.metrics,
+        record.duration_seconds or 0.0,
+        summary,
+        record.warnings,
+        eval_result,
     )
 
 
-def _auto_evaluate(prepared: PreparedRun, deps: TrainDependencies, run_id: str, billing: BillingTracker) -> Any:
+def _auto_evaluate(
+    prepared: PreparedRun, deps: TrainDependencies, run_id: str, billing: BillingTracker
+) -> Any:
     """Evaluation at the end of training when the config asks for it and a test set exists."""
     config = prepared.config
     if deps.evaluate is None or not config.eval.enabled or not prepared.test_examples:
@@ -255,14 +286,9 @@ def _auto_evaluate(prepared: PreparedRun, deps: TrainDependencies, run_id: str, 
     return result
 
 
-def _seal(store: ArtifactStore, run_id: str, prepared: PreparedRun) -> None:
-    """Extend the hash chain with the outputs, so that tampering with them is detected too."""
-    chain = prepared.chain
-    chain.artifacts = hashchain.hash_artifacts(store.local_dir(run_id), ARTIFACTS)
-    store.write_json(run_id, HASHES, chain.to_dict())
-
-
-def _close(store: ArtifactStore, record: RunRecord, started: float, status: str, error: Optional[str]) -> None:
+def _close(
+    store: ArtifactStore, record: RunRecord, started: float, status: str, error: Optional[str]
+) -> None:
     record.status = status  # type: ignore[assignment]
     record.error = error
     record.completed_at = iso(utc_now())

@@ -1,0 +1,85 @@
+"""The Compare tab: the same ``services.compare`` as ``compare-cmd``, laid out as tables.
+
+Run ids are checked against the folder's listing first and then passed to the service as paths
+under the one store, so the numbers on the page are exactly those ``compare-cmd`` prints.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, List, Mapping, Optional, Sequence, Tuple
+
+from verifily_cli.dashboard.data import checked_run_id, number, rounded
+from verifily_core.domain.compare import CompareResult
+from verifily_core.domain.runs import EVAL_RESULTS
+from verifily_core.errors import StoreError
+from verifily_core.ports.artifact_store import ArtifactStore
+from verifily_core.services.compare import compare
+
+OVERALL_HEADERS = ("Run", "Overall", "Delta vs first", "n")
+SLICE_HEADERS = ("Slice", "Run", "Value", "Delta vs first", "n")
+Table = Tuple[List[str], List[List[Any]]]
+
+
+def _overall_and_slices(store: ArtifactStore, run_id: str) -> Tuple[Mapping[str, Any], List[str]]:
+    try:
+        results = store.read_json(run_id, EVAL_RESULTS) if store.exists(run_id, EVAL_RESULTS) else None
+    except StoreError:
+        results = None
+    if not isinstance(results, Mapping):
+        return {}, []
+    overall = results.get("overall") if isinstance(results.get("overall"), Mapping) else {}
+    slices = results.get("slices") if isinstance(results.get("slices"), Mapping) else {}
+    return overall, [str(k) for k in slices]
+
+
+def metric_choices(store: ArtifactStore, run_ids: Sequence[str]) -> List[str]:
+    """Scalar overall metrics that every chosen (evaluated) run has, in the first run's order."""
+    overalls = [_overall_and_slices(store, checked_run_id(store, r))[0] for r in run_ids]
+    overalls = [o for o in overalls if o]
+    if not overalls:
+        return []
+    return [m for m in overalls[0] if number(overalls[0][m]) is not None
+            and all(number(o.get(m)) is not None for o in overalls[1:])]
+
+
+def shared_slice_keys(store: ArtifactStore, run_ids: Sequence[str]) -> List[str]:
+    """Slice keys present in every chosen run's results (recorded ones, in the first run's order)."""
+    key_lists = [_overall_and_slices(store, r)[1] for r in run_ids]
+    if not key_lists:
+        return []
+    return [k for k in key_lists[0] if all(k in keys for keys in key_lists[1:])]
+
+
+def compare_runs(store: ArtifactStore, run_ids: Sequence[str], metric: Optional[str]) -> CompareResult:
+    """Compare the chosen runs (the first is the baseline); CompareError as ``compare-cmd`` raises it."""
+    ids = [checked_run_id(store, r) for r in run_ids]
+    root = Path(store.root)
+    return compare([root / r for r in ids], metric or None, shared_slice_keys(store, ids),
+                   store_factory=lambda _root: store)
+
+
+def overall_table(result: CompareResult) -> Table:
+    rows = [[r, rounded(result.overall[r]), rounded(result.deltas[r]), result.num_examples.get(r)]
+            for r in result.runs]
+    return list(OVERALL_HEADERS), rows
+
+
+def slice_table(result: CompareResult) -> Table:
+    rows = [[f"{key}={value}", run, rounded(cell["value"]), rounded(cell["delta"]), cell["n"]]
+            for key, table in result.slices.items() for value, row in table.items()
+            for run, cell in row.items()]
+    return list(SLICE_HEADERS), rows
+
+
+def config_diff_table(result: CompareResult) -> Table:
+    runs = [r for r in result.runs if any(r in values for values in result.config_diff.values())]
+    rows = [[key, *(_shown(values.get(r)) for r in runs)] for key, values in result.config_diff.items()]
+    return ["Config key", *runs], rows
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "(not set)"
+    return value if isinstance(value, str) else json.dumps(value)
