@@ -18,10 +18,28 @@ INTERNAL_ERROR = 1
 def configure_logging(verbose: bool) -> None:
     """DEBUG for our logger with --verbose; warnings otherwise, and quiet third-party chatter."""
     level = logging.DEBUG if verbose else logging.WARNING
+    if not verbose:
+        quiet_frameworks()
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
     logging.getLogger("verifily").setLevel(logging.DEBUG if verbose else logging.INFO)
     for noisy in ("httpx", "urllib3", "filelock", "matplotlib", "PIL", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def quiet_frameworks() -> None:
+    """Keep library chatter (load reports, deprecation notices) out of a user's terminal.
+
+    Set before the frameworks are imported; ``--verbose`` leaves everything on.
+    """
+    import os
+    import warnings
+
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    for category in (FutureWarning, DeprecationWarning, UserWarning):
+        warnings.filterwarnings("ignore", category=category)
 
 
 def fail(exc: BaseException, verbose: bool) -> NoReturn:

@@ -46,6 +46,7 @@ def run_training(
         _print_dry_run(run, config, json_output)
         return
 
+    _interrupt_on_sigterm()
     with progress("Training", enabled=not json_output) as bar:
         callbacks = TrainCallbacks(on_start=bar.start, on_step=bar.step, on_log=bar.log)
         if run_id is not None:
@@ -54,6 +55,18 @@ def run_training(
         else:
             run = train(config, deps, callbacks=callbacks)
     _print_result(run, json_output)
+
+
+def _interrupt_on_sigterm() -> None:
+    """SIGTERM (a scheduler stopping the job) ends the run like Ctrl-C: status ``interrupted``."""
+    import signal
+    import threading
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
 
 
 def _print_dry_run(run: Any, config: Any, json_output: bool) -> None:

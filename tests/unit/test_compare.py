@@ -277,6 +277,21 @@ def test_perplexity_slices_are_token_weighted_from_predictions(tmp_path: Path) -
     assert human[runs[0].name]["n"] == 2
 
 
+def test_boolean_tag_slices_are_named_as_the_evaluator_names_them(tmp_path: Path) -> None:
+    rows = [{"index": i, "input": "x", "prediction": "p", "reference": "r", "tags": {"verified": i % 3 == 0},
+             "scores": {"f1": i / 10}} for i in range(9)]
+    stored = {"verified": {"true": {"n": 3, "f1": 0.9}, "false": {"n": 6, "f1": 0.1}}}
+    a = make_run(tmp_path, "a", slices=stored)
+    b = make_run(tmp_path, "b", predictions=rows)
+    table = _compare([a, b], slice_by="verified").slices["verified"]
+    assert set(table) == {"true", "false"}  # the stored and the recomputed slices share their names
+    for name, flag in (("true", True), ("false", False)):
+        f1s = [r["scores"]["f1"] for r in rows if r["tags"]["verified"] is flag]
+        mean = sum(f1s) / len(f1s)
+        assert table[name][b.name]["value"] == pytest.approx(mean)
+        assert table[name][b.name]["delta"] == pytest.approx(mean - stored["verified"][name]["f1"])
+
+
 # ---------------------------------------------------------------------- clear errors
 
 

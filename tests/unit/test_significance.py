@@ -173,6 +173,25 @@ def test_compare_with_bootstrap_carries_intervals_in_every_format(tmp_path: Path
     assert overall_b["significant"] == "True"
 
 
+def test_boolean_tag_slices_get_intervals(tmp_path: Path) -> None:
+    rng = random.Random(8)
+    a = [rng.random() for _ in range(60)]
+    runs = []
+    for name, f1s in (("a", a), ("b", [x + 0.3 for x in a])):
+        rows = sft_rows(f1s)
+        for i, r in enumerate(rows):
+            r["tags"] = {"verified": i % 2 == 0}
+        runs.append(_run(tmp_path, name, rows))
+    result = compare([str(p) for p in runs], slice_by="verified", bootstrap=100,
+                     store_factory=LocalArtifactStore)
+    by_value = result.significance["slices"]["verified"]
+    assert set(by_value) == {"true", "false"}
+    for value in ("true", "false"):
+        cell = by_value[value][runs[1].name]
+        assert cell is not None and cell["n"] == 30 and cell["paired"] is True
+        assert cell["low"] == pytest.approx(0.3) and cell["high"] == pytest.approx(0.3)
+
+
 def test_without_bootstrap_there_is_no_significance(tmp_path: Path) -> None:
     paths = [_run(tmp_path, n, sft_rows([0.5] * 5)) for n in "ab"]
     result = compare([str(p) for p in paths], store_factory=LocalArtifactStore)

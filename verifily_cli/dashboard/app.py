@@ -115,10 +115,10 @@ class Handlers:
 
     def metrics(self, run_ids: Optional[List[str]]) -> Any:
         try:
-            choices = comparison.metric_choices(self.store, run_ids or [])
+            choices, preferred = comparison.metric_choices(self.store, run_ids or [])
         except Exception:  # noqa: BLE001 - an unknown id simply offers no metric
-            choices = []
-        return gr.Dropdown(choices=choices, value=choices[0] if choices else None)
+            choices, preferred = [], None
+        return gr.Dropdown(choices=choices, value=preferred)
 
     def compare(self, run_ids: Optional[List[str]], metric: Optional[str]) -> Tuple[Any, ...]:
         try:

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
-from verifily_cli.dashboard.data import checked_run_id, number, rounded
+from verifily_cli.dashboard.data import checked_run_id, main_metric, number, rounded
 from verifily_core.domain.compare import CompareResult
 from verifily_core.domain.runs import EVAL_RESULTS
 from verifily_core.errors import StoreError
@@ -22,31 +22,34 @@ SLICE_HEADERS = ("Slice", "Run", "Value", "Delta vs first", "n")
 Table = Tuple[List[str], List[List[Any]]]
 
 
-def _overall_and_slices(store: ArtifactStore, run_id: str) -> Tuple[Mapping[str, Any], List[str]]:
+def _results(store: ArtifactStore, run_id: str) -> Mapping[str, Any]:
     try:
         results = store.read_json(run_id, EVAL_RESULTS) if store.exists(run_id, EVAL_RESULTS) else None
     except StoreError:
         results = None
-    if not isinstance(results, Mapping):
-        return {}, []
-    overall = results.get("overall") if isinstance(results.get("overall"), Mapping) else {}
-    slices = results.get("slices") if isinstance(results.get("slices"), Mapping) else {}
-    return overall, [str(k) for k in slices]
+    return results if isinstance(results, Mapping) else {}
 
 
-def metric_choices(store: ArtifactStore, run_ids: Sequence[str]) -> List[str]:
-    """Scalar overall metrics that every chosen (evaluated) run has, in the first run's order."""
-    overalls = [_overall_and_slices(store, checked_run_id(store, r))[0] for r in run_ids]
-    overalls = [o for o in overalls if o]
-    if not overalls:
-        return []
-    return [m for m in overalls[0] if number(overalls[0][m]) is not None
-            and all(number(o.get(m)) is not None for o in overalls[1:])]
+def _part(results: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    part = results.get(key)
+    return part if isinstance(part, Mapping) else {}
+
+
+def metric_choices(store: ArtifactStore, run_ids: Sequence[str]) -> Tuple[List[str], Optional[str]]:
+    """Scalar overall metrics that every chosen (evaluated) run has, in the first run's order, and
+    the one to preselect: the task's headline metric (``compare-cmd``'s default) when shared."""
+    evaluated = [r for r in (_results(store, checked_run_id(store, i)) for i in run_ids) if _part(r, "overall")]
+    if not evaluated:
+        return [], None
+    overalls = [_part(r, "overall") for r in evaluated]
+    choices = [m for m in overalls[0] if all(number(o.get(m)) is not None for o in overalls)]
+    preferred = main_metric(str(evaluated[0].get("task") or ""), {m: overalls[0][m] for m in choices})
+    return choices, preferred
 
 
 def shared_slice_keys(store: ArtifactStore, run_ids: Sequence[str]) -> List[str]:
     """Slice keys present in every chosen run's results (recorded ones, in the first run's order)."""
-    key_lists = [_overall_and_slices(store, r)[1] for r in run_ids]
+    key_lists = [[str(k) for k in _part(_results(store, r), "slices")] for r in run_ids]
     if not key_lists:
         return []
     return [k for k in key_lists[0] if all(k in keys for keys in key_lists[1:])]

@@ -2,7 +2,9 @@
 
 Why: a run evaluated without ``--slice-by source`` can still be compared by ``source`` when its
 predictions file holds each example's tags and scores, with no model to load. The aggregation is
-the evaluator's own (``domain.slicing``), so a recomputed slice equals what ``eval-cmd`` would write.
+the evaluator's own (``domain.slicing``), so a recomputed slice equals what ``eval-cmd`` would write,
+down to the slice names (``slicing.slice_value``: a boolean tag is ``true``/``false``), which is
+what lets a recomputed slice line up with another run's stored one.
 """
 
 from __future__ import annotations

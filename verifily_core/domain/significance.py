@@ -34,19 +34,26 @@ Stat = Callable[[np.ndarray], np.ndarray]  # (boots x n) row indices -> one valu
 
 
 def statistic(rows: Rows, task: str, metric: str) -> Optional[Stat]:
-    """The metric over resampled rows, vectorised; None when the rows lack what it needs."""
+    """The metric over resampled rows, vectorised; None when the rows lack what it needs.
+
+    The per-example fields come from the evaluator's own extraction (``slicing.PredictionTable``),
+    so a bootstrap reads the same numbers that the metric itself was aggregated from.
+    """
     spec = metrics.REGISTRY.get(task, {}).get(metric)
     if spec is None or not spec.scalar or not rows:
         return None
-    cols = slicing.columns_of(rows, spec.columns)
-    if any(c not in cols for c in spec.columns):
+    if spec.pairs:
+        if not all("reference" in r and "prediction" in r for r in rows):
+            return None
+        return _label_statistic([r["reference"] for r in rows], [r["prediction"] for r in rows], metric)
+    table = slicing.PredictionTable(rows, task, ())
+    cols = [c for c in map(table.column, spec.fields) if c is not None]
+    if not cols or len(cols) < len(spec.fields):
         return None
     if metric == "perplexity":
-        nll, tok = np.asarray(cols["nll_sum"], float), np.asarray(cols["num_tokens"], float)
+        nll, tok = cols
         return lambda idx: np.exp(nll[idx].sum(axis=1) / np.maximum(tok[idx].sum(axis=1), 1.0))
-    if task == "classification":
-        return _label_statistic(cols["reference"], cols["prediction"], metric)
-    values = np.asarray(cols[spec.columns[0]], float)
+    values = cols[0]
     return lambda idx: values[idx].mean(axis=1)
 
 

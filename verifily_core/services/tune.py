@@ -50,6 +50,7 @@ from verifily_core.services.train import TrainDependencies, train
 DepsFactory = Callable[[TrainConfig], TrainDependencies]
 HEARTBEAT_S = 30  # a worker's running trial is declared dead after GRACE_S without a heartbeat
 GRACE_S = 120
+_RACE_ERRORS = ("OperationalError", "IntegrityError")  # SQLAlchemy's, seen when workers race
 
 
 @dataclass
@@ -147,20 +148,28 @@ def _requeue_stale(study: Any, trial: Any) -> None:
         study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number})
 
 
-def _storage(url: str) -> Any:
+def _storage(url: str, attempts: int = 3) -> Any:
+    """Optuna's RDB storage with heartbeats; retried because workers starting together on a fresh
+    database race to create its tables, and the loser's first attempt fails."""
     optuna = _optuna()
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return optuna.storages.RDBStorage(
-                url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-                heartbeat_stale_trial_callback=_requeue_stale,
-            )
-    except Exception as exc:  # noqa: BLE001 - SQLAlchemy and drivers raise many kinds
-        raise TuneError(f"Cannot open the study storage {_redact(url)}: {type(exc).__name__}: {exc}",
-                        hint="Give an Optuna RDB URL such as sqlite:///runs/study.db or "
-                             "postgresql://user@host/db (with its driver, e.g. psycopg2-binary).") from None
+    for attempt in range(1, attempts + 1):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return optuna.storages.RDBStorage(
+                    url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+                    heartbeat_stale_trial_callback=_requeue_stale,
+                )
+        except Exception as exc:  # noqa: BLE001 - SQLAlchemy and drivers raise many kinds
+            if attempt < attempts and type(exc).__name__ in _RACE_ERRORS:
+                time.sleep(0.2 * attempt + random.random() * 0.3)
+                continue
+            reason = (str(exc).strip().splitlines() or [""])[0][:300]
+            raise TuneError(f"Cannot open the study storage {_redact(url)}: {type(exc).__name__}: {reason}",
+                            hint="Give an Optuna RDB URL such as sqlite:///runs/study.db or "
+                                 "postgresql://user@host/db (with its driver, e.g. psycopg2-binary).") from None
+    raise AssertionError("unreachable")
 
 
 def _redact(url: str) -> str:

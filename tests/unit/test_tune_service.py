@@ -1,0 +1,362 @@
+"""The tune use case on the shipped fakes: the study on Optuna, trials as full runs, failures that do
+not stop the search, the checks made before any trial, resume, and workers sharing one study."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Dict, List, Optional, Tuple
+
+import optuna
+import pytest
+import yaml
+
+from verifily_core.config import TrainConfig
+from verifily_core.domain.search import space_from_specs
+from verifily_core.domain.tuning import TUNE_RESULTS, TUNE_SPEC, TuneSettings, TuneSpec
+from verifily_core.errors import TuneError
+from verifily_core.services.train import TrainDependencies
+from verifily_core.services.tune import resume, tune
+from verifily_core.testing import InMemoryArtifactStore, ScriptedModelBackend
+
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+GRID = ["training.learning_rate=0.001,0.005", "lora.r=4,8"]
+
+
+def loss_of(config: TrainConfig) -> float:
+    """The scripted eval_loss of a trial: a known function of its values (minimum at lr 0.001, r 8)."""
+    return round(config.training.learning_rate * 100 + 1.0 / config.lora.r, 6)
+
+
+class Lab:
+    """A deps factory over the fakes: one store for every trial, a scripted backend per trial whose
+    losses follow ``loss_of``; ``fail`` / ``interrupt`` / ``die`` pick trials (by lora.r) that raise an
+    error, Ctrl-C, or SystemExit (which Optuna does not catch: the trial stays RUNNING, as when a worker
+    is killed)."""
+
+    def __init__(self, tmp_path: Path, *, fail: Optional[int] = None, interrupt: Optional[int] = None,
+                 die: Optional[int] = None, delay: float = 0.0, evaluate: Any = None) -> None:
+        self.store = InMemoryArtifactStore(tmp_path / "runs", local_root=tmp_path / "local")
+        self.fail, self.interrupt, self.die, self.delay, self.evaluate = fail, interrupt, die, delay, evaluate
+        self.trained: List[Tuple[float, int]] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, config: TrainConfig) -> TrainDependencies:
+        lab = self
+
+        class Backend(ScriptedModelBackend):
+            def train(self, request: Any, callbacks: Any) -> Any:
+                with lab._lock:
+                    lab.trained.append((config.training.learning_rate, config.lora.r))
+                time.sleep(lab.delay)
+                if config.lora.r == lab.interrupt:
+                    raise KeyboardInterrupt
+                if config.lora.r == lab.die:
+                    raise SystemExit(9)
+                if config.lora.r == lab.fail:
+                    raise RuntimeError("CUDA out of memory (scripted)")
+                return super().train(request, callbacks)
+
+        return TrainDependencies(Backend(losses=(3.0, loss_of(config))), self.store, (), (), self.evaluate)
+
+    def run_ids(self) -> List[str]:
+        return sorted(r for r in self.store.files if r.startswith("run_"))
+
+
+def write_data(tmp_path: Path) -> Dict[str, str]:
+    rows = [{"instruction": "Reverse the letters.", "input": f"a {c}", "output": f"{c} a"} for c in "bcdef"]
+    paths = {}
+    for split in ("train", "val", "test"):
+        path = tmp_path / f"{split}.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        paths[split] = str(path)
+    return paths
+
+
+def make_config(tmp_path: Path, **data_paths: Optional[str]) -> TrainConfig:
+    paths: Dict[str, Optional[str]] = {**write_data(tmp_path), "test": None}
+    paths.update(data_paths)
+    return TrainConfig.from_dict({
+        "task": "sft", "base_model": "scripted-model", "backend": "scripted", "store": "memory", "trackers": [],
+        "data_paths": paths, "output": {"dir": str(tmp_path / "runs")}, "seed": 7,
+    })
+
+
+def run(lab: Lab, config: TrainConfig, specs: List[str] = GRID, **settings: Any) -> Any:
+    return tune(config, space_from_specs(specs, config), TuneSettings(**settings), store=lab.store, deps_factory=lab)
+
+
+def results(lab: Lab, tune_id: str) -> Dict[str, Any]:
+    return dict(lab.store.read_json(tune_id, TUNE_RESULTS))
+
+
+def combos(trials: List[Any], status: str = "completed") -> List[Tuple[float, int]]:
+    return sorted((t.params["training.learning_rate"], t.params["lora.r"]) for t in trials if t.status == status)
+
+
+ALL = [(0.001, 4), (0.001, 8), (0.005, 4), (0.005, 8)]
+
+
+# ---------------------------------------------------------------------- grid, random, tpe
+
+
+def test_grid_runs_every_combination_once_and_picks_the_minimum(tmp_path: Path) -> None:
+    lab, config = Lab(tmp_path), make_config(tmp_path)
+    report = run(lab, config)
+    assert sorted(lab.trained) == ALL
+    assert combos(report.trials) == ALL
+    expected = {c: loss_of(config.apply_overrides({"training.learning_rate": c[0], "lora.r": c[1]})) for c in ALL}
+    best = report.best
+    assert (best.params["training.learning_rate"], best.params["lora.r"]) == min(expected, key=expected.get)
+    assert best.score == pytest.approx(min(expected.values()))
+    for trial in report.trials:  # every trial is a full run named after its trial number
+        assert re.fullmatch(rf"run_\d{{8}}_tune_trial_{trial.number}", trial.run_id)
+        meta = lab.store.read_json(trial.run_id, "run_meta.json")
+        assert meta["status"] == "completed" and meta["metrics"]["eval_loss"] == pytest.approx(trial.score)
+        frozen = yaml.safe_load(lab.store.read_text(trial.run_id, "config.yaml"))
+        assert frozen["lora"]["r"] == trial.params["lora.r"]
+        assert frozen["name"] == f"tune_trial_{trial.number}"
+    assert report.as_dict() == {"run_id": best.run_id, "score": best.score, "params": best.params,
+                                "artifact_path": best.run_path, "tune_dir": report.tune_dir, "trials": 4}
+    assert list(best.params) == ["training.learning_rate", "lora.r"]  # the user's order
+
+
+def test_tune_folder_holds_spec_results_and_study(tmp_path: Path) -> None:
+    lab, config = Lab(tmp_path), make_config(tmp_path)
+    report = run(lab, config)
+    assert re.fullmatch(r"tune_\d{8}_\d{6}_[0-9a-f]{6}", report.tune_id)
+    doc = results(lab, report.tune_id)
+    assert [t["number"] for t in doc["trials"]] == [0, 1, 2, 3]
+    assert doc["best"]["run_id"] == report.best.run_id and doc["finished"] is True
+    assert doc["counts"]["completed"] == 4
+    spec = TuneSpec.from_dict(lab.store.read_json(report.tune_id, TUNE_SPEC), where="spec")
+    assert spec.params == {"training.learning_rate": [0.001, 0.005], "lora.r": [4, 8]}
+    assert (spec.strategy, spec.metric, spec.direction, spec.n_trials, spec.seed) == ("grid", "eval_loss", "minimize", 4, 7)
+    assert TrainConfig.from_dict(spec.base_config) == config
+    assert (Path(report.tune_dir) / "study.db").is_file()
+    assert lab.store.list_runs() and all(loc.run_id.startswith("run_") for loc in lab.store.list_runs())
+
+
+def test_results_are_written_after_each_trial(tmp_path: Path) -> None:
+    from verifily_core.services.tune import TuneCallbacks
+
+    lab, config = Lab(tmp_path), make_config(tmp_path)
+    seen: List[Tuple[int, int]] = []
+    begun: List[str] = []
+
+    def on_end(record: Any) -> None:
+        doc = results(lab, begun[0])
+        listed = {t["number"]: t["status"] for t in doc["trials"]}
+        assert listed[record.number] == "completed"
+        seen.append((record.number, sum(1 for s in listed.values() if s == "completed")))
+
+    callbacks = TuneCallbacks(on_begin=lambda r: begun.append(r.tune_id), on_trial_end=on_end)
+    tune(config, space_from_specs(GRID, config), TuneSettings(), store=lab.store, deps_factory=lab,
+         callbacks=callbacks)
+    assert [n for _, n in seen] == [1, 2, 3, 4]
+
+
+def test_maximize_picks_the_highest_evaluation_metric(tmp_path: Path) -> None:
+    def evaluate(store: Any, run_id: str, backend: Any) -> Any:
+        frozen = yaml.safe_load(store.read_text(run_id, "config.yaml"))
+        return SimpleNamespace(overall={"f1": frozen["lora"]["r"] / 10 - frozen["training"]["learning_rate"]})
+
+    lab = Lab(tmp_path, evaluate=evaluate)
+    config = make_config(tmp_path, test=write_data(tmp_path)["test"])
+    report = run(lab, config, metric="f1", direction="maximize")
+    assert report.best.params == {"training.learning_rate": 0.001, "lora.r": 8}
+    assert report.best.score == pytest.approx(0.8 - 0.001)
+    assert report.best.metrics["eval.f1"] == pytest.approx(report.best.score)
+
+
+def test_random_samples_distinct_combinations_up_to_max_trials(tmp_path: Path) -> None:
+    lab, config = Lab(tmp_path), make_config(tmp_path)
+    report = run(lab, config, strategy="random", max_trials=3)
+    picked = combos(report.trials)
+    assert len(picked) == 3 == len(set(picked)) and set(picked) <= set(ALL)
+    again = Lab(tmp_path / "again")
+    assert combos(run(again, config, strategy="random", max_trials=3).trials) == picked  # seeded
+
+
+def test_max_trials_is_capped_at_the_grid_size(tmp_path: Path) -> None:
+    lab, config = Lab(tmp_path), make_config(tmp_path)
+    report = run(lab, config, strategy="random", max_trials=50)
+    assert combos(report.trials) == ALL and report.spec.n_trials == 4
+
+
+def test_tpe_never_repeats_a_combination(tmp_path: Path) -> None:
+    lab, config = Lab(tmp_path), make_config(tmp_path)
+    report = run(lab, config, strategy="tpe", max_trials=4)
+    assert combos(report.trials) == ALL
+    assert sorted(lab.trained) == ALL
+
+
+# ---------------------------------------------------------------------- failures
+
+
+def test_a_failing_trial_is_recorded_and_the_search_goes_on(tmp_path: Path) -> None:
+    lab, config = Lab(tmp_path, fail=4), make_config(tmp_path)
+    report = run(lab, config)
+    assert combos(report.trials) == [(0.001, 8), (0.005, 8)]
+    failed = [t for t in report.trials if t.status == "failed"]
+    assert len(failed) == 2 and all("CUDA out of memory" in (t.error or "") for t in failed)
+    for t in failed:  # the failed run folder is found and says so
+        assert t.run_id and lab.store.read_json(t.run_id, "run_meta.json")["status"] == "failed"
+    assert report.best.params["lora.r"] == 8
+    assert results(lab, report.tune_id)["counts"] == {"completed": 2, "failed": 2, "interrupted": 0,
+                                                      "running": 0, "queued": 0}
+
+
+def test_a_metric_that_no_trial_produces_fails_each_trial_clearly(tmp_path: Path) -> None:
+    lab = Lab(tmp_path, evaluate=lambda store, run_id, backend: SimpleNamespace(overall={"exact_match": 0.5}))
+    config = make_config(tmp_path, test=write_data(tmp_path)["test"])
+    with pytest.raises(TuneError, match=r"No trial completed.*produced no f1 \(it has: .*exact_match"):
+        run(lab, config, metric="f1", direction="maximize")
+    assert len(lab.trained) == 4
+
+
+@pytest.mark.parametrize(("settings", "data", "expected"), [
+    ({}, {"val": None}, r"eval_loss needs a validation set, but data_paths\.val is not set"),
+    ({"strategy": "random"}, {}, r"--strategy random needs --max-trials"),
+    ({"strategy": "tpe"}, {}, r"--strategy tpe needs --max-trials"),
+    ({"strategy": "bayes"}, {}, r"Unknown strategy 'bayes'"),
+    ({"direction": "down"}, {}, r"Unknown direction 'down'"),
+    ({"max_trials": 0}, {}, r"--max-trials must be at least 1"),
+    ({"metric": "accuracy"}, {}, r"Unknown metric 'accuracy' for task sft"),
+    ({"metric": "f1"}, {}, r"--metric f1 comes from each trial's evaluation.*data_paths\.test is not set"),
+    ({"storage": "nosuchdb://x"}, {}, r"Cannot open the study storage nosuchdb://x"),
+])
+def test_bad_searches_fail_before_any_trial(tmp_path: Path, settings: Dict[str, Any], data: Dict[str, Any],
+                                            expected: str) -> None:
+    lab, config = Lab(tmp_path), make_config(tmp_path, **data)
+    with pytest.raises(TuneError, match=expected):
+        run(lab, config, **settings)
+    assert lab.trained == [] and lab.run_ids() == []
+
+
+def test_a_missing_data_file_fails_before_any_trial(tmp_path: Path) -> None:
+    from verifily_core.errors import DataError
+
+    lab, config = Lab(tmp_path), make_config(tmp_path, train=str(tmp_path / "missing.jsonl"))
+    with pytest.raises(DataError, match="missing.jsonl"):
+        run(lab, config)
+    assert lab.trained == [] and not lab.store.files
+
+
+def test_storage_passwords_never_appear_in_errors(tmp_path: Path) -> None:
+    lab, config = Lab(tmp_path), make_config(tmp_path)
+    with pytest.raises(TuneError) as info:
+        run(lab, config, storage="nosuchdb://alice:s3cret@db.example/tune")
+    assert "s3cret" not in info.value.message and "alice:***@db.example" in info.value.message
+
+
+# ---------------------------------------------------------------------- resume
+
+
+def test_an_interrupted_search_resumes_without_repeating_finished_trials(tmp_path: Path) -> None:
+    lab, config = Lab(tmp_path, interrupt=8), make_config(tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        run(lab, config)
+    tune_id = next(r for r in lab.store.files if r.startswith("tune_"))
+    before = results(lab, tune_id)
+    assert before["counts"]["interrupted"] == 1 and before["finished"] is False
+    done_before = [tuple(t["params"].values()) for t in before["trials"] if t["status"] == "completed"]
+    lab.interrupt, lab.trained = None, []
+    report = resume(tune_id, store=lab.store, deps_factory=lab)
+    assert combos(report.trials) == ALL  # one completed trial per combination
+    assert sorted(lab.trained + done_before) == ALL  # finished trials were not trained again
+    retry = next(t for t in report.trials if t.retry_of is not None)
+    assert next(t for t in report.trials if t.number == retry.retry_of).status == "interrupted"
+    assert resume(tune_id, store=lab.store, deps_factory=lab).as_dict() == report.as_dict()  # nothing left
+
+
+def killed_search(tmp_path: Path) -> Tuple[Lab, str, Any]:
+    """A grid search whose worker "died" in its trial with lora.r 8 (left RUNNING in the study)."""
+    lab, config = Lab(tmp_path, die=8), make_config(tmp_path)
+    with pytest.raises(SystemExit):
+        run(lab, config)
+    tune_id = next(r for r in lab.store.files if r.startswith("tune_"))
+    spec = TuneSpec.from_dict(lab.store.read_json(tune_id, TUNE_SPEC), where="spec")
+    study = optuna.load_study(study_name=spec.study_name,
+                              storage=f"sqlite:///{lab.store.local_dir(tune_id) / 'study.db'}")
+    (ghost,) = study.get_trials(states=(optuna.trial.TrialState.RUNNING,))
+    lab.die, lab.trained = None, []
+    return lab, tune_id, (study, ghost)
+
+
+def test_a_trial_left_running_by_a_dead_worker_runs_again(tmp_path: Path) -> None:
+    lab, tune_id, (study, ghost) = killed_search(tmp_path)
+    done = combos(resume_report_before(lab, tune_id))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    host = ghost.user_attrs["worker"].rpartition(":")[0]
+    study._storage.set_trial_user_attr(ghost._trial_id, "worker", f"{host}:{int(dead.stdout)}")
+    report = resume(tune_id, store=lab.store, deps_factory=lab)
+    assert {t.number: t.status for t in report.trials}[ghost.number] == "interrupted"
+    assert "worker process" in (next(t for t in report.trials if t.number == ghost.number).error or "")
+    assert combos(report.trials) == ALL
+    assert sorted(lab.trained + done) == ALL  # the ghost's values ran again, finished ones did not
+
+
+def test_a_trial_of_a_live_worker_is_left_to_it(tmp_path: Path) -> None:
+    lab, tune_id, (_, ghost) = killed_search(tmp_path)  # its worker is this very (live) process
+    report = resume(tune_id, store=lab.store, deps_factory=lab)
+    assert {t.number: t.status for t in report.trials}[ghost.number] == "running"
+    assert (ghost.params["training.learning_rate"], ghost.params["lora.r"]) not in lab.trained
+    assert len(combos(report.trials)) == 3 and not report.finished
+
+
+def resume_report_before(lab: Lab, tune_id: str) -> List[Any]:
+    doc = results(lab, tune_id)
+    return [SimpleNamespace(status=t["status"], params=t["params"]) for t in doc["trials"]]
+
+
+def test_resume_refuses_a_folder_that_is_not_a_tune(tmp_path: Path) -> None:
+    lab = Lab(tmp_path)
+    run_id = lab.store.create_run("x").run_id
+    with pytest.raises(TuneError, match="is not a tune folder"):
+        resume(run_id, store=lab.store, deps_factory=lab)
+
+
+# ---------------------------------------------------------------------- several workers
+
+
+def test_workers_on_one_study_split_the_trials_without_duplicates(tmp_path: Path) -> None:
+    lab, config = Lab(tmp_path, delay=0.05), make_config(tmp_path)
+    specs = ["training.learning_rate=0.001,0.002,0.005", "lora.r=4,8,16"]
+    storage = f"sqlite:///{tmp_path / 'shared.db'}"
+    reports: List[Any] = []
+    errors: List[BaseException] = []
+
+    def worker() -> None:
+        try:
+            reports.append(run(lab, config, specs, storage=storage))
+        except BaseException as exc:  # noqa: BLE001 - surfaced by the assert below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    assert len(lab.trained) == 9 == len(set(lab.trained))  # every combination trained exactly once
+    final = resume(reports[0].tune_id, store=lab.store, deps_factory=lab)
+    assert len(combos(final.trials)) == 9 == len(set(combos(final.trials)))
+    assert len(lab.trained) == 9
+
+
+def test_a_worker_joining_a_finished_shared_study_runs_nothing(tmp_path: Path) -> None:
+    lab, config = Lab(tmp_path), make_config(tmp_path)
+    storage = f"sqlite:///{tmp_path / 'shared.db'}"
+    first = run(lab, config, storage=storage)
+    lab.trained = []
+    second = run(lab, config, storage=storage)
+    assert lab.trained == []
+    assert second.tune_id == first.tune_id and second.as_dict() == first.as_dict()
