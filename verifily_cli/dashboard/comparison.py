@@ -38,7 +38,8 @@ def _part(results: Mapping[str, Any], key: str) -> Mapping[str, Any]:
 def metric_choices(store: ArtifactStore, run_ids: Sequence[str]) -> Tuple[List[str], Optional[str]]:
     """Scalar overall metrics that every chosen (evaluated) run has, in the first run's order, and
     the one to preselect: the task's headline metric (``compare-cmd``'s default) when shared."""
-    evaluated = [r for r in (_results(store, checked_run_id(store, i)) for i in run_ids) if _part(r, "overall")]
+    results = [_results(store, checked_run_id(store, i)) for i in run_ids]
+    evaluated = [r for r in results if _part(r, "overall")]
     if not evaluated:
         return [], None
     overalls = [_part(r, "overall") for r in evaluated]

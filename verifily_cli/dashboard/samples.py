@@ -51,7 +51,7 @@ class SampleRun:
 
 DEMO_RUNS = (
     SampleRun("baseline"),
-    SampleRun("lower-lr", {"training.learning_rate": 5e-5, "lora.r": 16},
+    SampleRun("lower-lr", {"training.learning_rate": 5e-5, "lora.r": 32},
               losses=(2.4, 2.0, 1.6, 1.25, 0.98, 0.8, 0.66, 0.58), skill={"human": 0.8, "synthetic": 0.35}),
     SampleRun("dry", dry_run=True),
     SampleRun("oom", {"training.batch_size": 64}, fail_with="CUDA out of memory (sample failure)"),

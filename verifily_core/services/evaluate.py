@@ -106,6 +106,7 @@ def evaluate_run(
         check_slice_keys(settings.slice_by, [r.get("tags") for r in records])
     else:
         test_path, examples, sha = _test_examples(test_data, info, run_id, settings)
+        _check_weights(store, run_id)  # reused predictions still belong to a model that must exist
         records = _reusable_predictions(store, run_id, sha, examples, settings) if reuse_predictions else None
     reused = records is not None
     _emit(on_event, "eval_start", {"run_id": run_id, "task": settings.task, "test_data_path": test_path,
@@ -213,17 +214,23 @@ def _needs(settings: EvalSettings) -> Dict[str, bool]:
     }
 
 
-def _predict(
-    store: ArtifactStore, run_id: str, backend: ModelBackend, info: Mapping[str, Any],
-    examples: Sequence[Example], settings: EvalSettings, progress: Optional[ProgressFn],
-) -> List[Record]:
-    run_dir = store.local_dir(run_id)
-    if not any((Path(run_dir) / d).is_dir() for d in (ADAPTER_DIR, MODEL_DIR)):
+def _check_weights(store: ArtifactStore, run_id: str) -> Path:
+    """The run's folder, if it holds trained weights; a run without them has nothing to evaluate."""
+    run_dir = Path(store.local_dir(run_id))
+    if not any((run_dir / d).is_dir() for d in (ADAPTER_DIR, MODEL_DIR)):
         raise EvaluationError(
             f"Run folder {run_dir} has no {ADAPTER_DIR}/ or {MODEL_DIR}/ folder: "
             "no trained model to evaluate.",
             hint=f"Check that training completed (status: completed in {RUN_META}), or train the run again.",
         )
+    return run_dir
+
+
+def _predict(
+    store: ArtifactStore, run_id: str, backend: ModelBackend, info: Mapping[str, Any],
+    examples: Sequence[Example], settings: EvalSettings, progress: Optional[ProgressFn],
+) -> List[Record]:
+    run_dir = _check_weights(store, run_id)
     needs = _needs(settings)
     predictor = backend.load(Path(run_dir), info, device=settings.device)
     size = settings.batch_size

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from verifily_core.config import TrainConfig
-from verifily_core.domain import hashchain
+from verifily_core.domain import distributed, hashchain
 from verifily_core.domain.data import load_examples, load_training_examples
 from verifily_core.domain.examples import ClassificationExample, Example
 from verifily_core.domain.prompts import PROMPT_FORMAT_NAME
@@ -144,6 +144,11 @@ def training_info(prepared: PreparedRun, run_id: str) -> Dict[str, Any]:
         "lora_enabled": config.lora.enabled,
         "quantization": config.lora.quantization,
         "seed": config.seed,
+        "distributed": {
+            "enabled": config.compute.distributed or distributed.world_size() > 1,
+            "world_size": distributed.world_size(),
+            "num_gpus": config.compute.num_gpus,
+        },
     }
 
 

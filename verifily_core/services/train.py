@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 from verifily_core.config import TrainConfig
+from verifily_core.domain import distributed
 from verifily_core.domain.runs import (
     ADAPTER_DIR,
     CHECKPOINTS_DIR,
@@ -171,18 +172,57 @@ def train(
     dry_run: bool = False,
     resume_run_id: Optional[str] = None,
     run_id: Optional[str] = None,
+    data_files: Optional[Mapping[str, Any]] = None,
+    base_model_path: Optional[str] = None,
 ) -> TrainRun:
-    """Train one run (or validate it with ``dry_run``) and return the guide's run object."""
+    """Train one run (or validate it with ``dry_run``) and return the guide's run object.
+
+    ``data_files``/``base_model_path`` re-use another run's recorded resolution (``reproduce``).
+    """
     store = deps.store
     if resume_run_id is not None:
         return _resume(resume_run_id, deps, callbacks)
-    prepared = prepare(config, deps.backend)
+    prepared = prepare(config, deps.backend, data_files=data_files, base_model_path=base_model_path)
     location, record = write_run_folder(
         store, prepared, status="dry_run" if dry_run else "running", name=config.name
     )
     if dry_run:
         return TrainRun(location.run_id, str(location.path), "dry_run", prepared.chain.reproducibility_hash)
     return _execute(prepared, record, deps, callbacks, resume_from=None)
+
+
+def _train_rank(config: TrainConfig, deps: TrainDependencies, callbacks: Optional[TrainCallbacks]) -> TrainRun:
+    """One rank of a distributed launch: rank 0 owns the run folder (and trackers, billing, every
+    file); the others prepare the same data, learn the run id (see ``domain.distributed``) and train."""
+    prepared = prepare(config, deps.backend)
+    root, key = deps.store.root, distributed.launch_key()
+    if not distributed.is_main_process():
+        run_id = distributed.await_run_id(root, key)
+        run_dir = deps.store.local_dir(run_id)
+        outcome = deps.backend.train(_request(prepared, run_dir, None), TrainCallbacks())
+        return TrainRun(
+            run_id, str(run_dir), "completed", prepared.chain.reproducibility_hash, _metrics_of(outcome),
+            outcome.wall_seconds, summary_of(outcome), outcome.warnings,
+        )
+    location, record = write_run_folder(deps.store, prepared, status="running", name=config.name)
+    distributed.publish_run_id(root, key, location.run_id)
+    try:
+        return _execute(prepared, record, deps, callbacks, resume_from=None)
+    finally:
+        if not distributed.launched_by_parent():  # else the parent still needs it, and removes it
+            distributed.withdraw_run_id(root, key)
+
+
+def _request(prepared: PreparedRun, run_dir: Path, resume_from: Optional[Path]) -> TrainRequest:
+    return TrainRequest(
+        config=prepared.config,
+        train_examples=prepared.train_examples,
+        val_examples=prepared.val_examples,
+        output_dir=run_dir,
+        labels=prepared.labels,
+        resume_from=resume_from,
+        base_model_path=prepared.base_model_path,
+    )
 
 
 def _resume(run_id: str, deps: TrainDependencies, callbacks: Optional[TrainCallbacks]) -> TrainRun:
@@ -215,15 +255,7 @@ def _execute(
         trackers.log(metrics, step)
         outer.log(step, metrics)
 
-    request = TrainRequest(
-        config=config,
-        train_examples=prepared.train_examples,
-        val_examples=prepared.val_examples,
-        output_dir=run_dir,
-        labels=prepared.labels,
-        resume_from=resume_from,
-        base_model_path=prepared.base_model_path,
-    )
+    request = _request(prepared, run_dir, resume_from)
     started = time.monotonic()
     try:
         trackers.start(run_id, config.flat())
@@ -296,3 +328,21 @@ def _close(
     if status == "interrupted":
         record.resume_hint = f"verifily train --resume {store.local_dir(record.run_id)}"
     store.write_json(record.run_id, RUN_META, record.to_dict())
+
+
+def mark_failed(store: ArtifactStore, run_id: str, error: str) -> bool:
+    """Record a run whose training processes died (a crashed rank) as ``failed``; True if changed.
+
+    Called by the launcher's parent process: a rank killed by the launcher may never have written
+    its own end, so ``run_meta.json`` could still say ``running``, or ``interrupted``.
+    """
+    record = RunRecord.from_dict(store.read_json(run_id, RUN_META))
+    stopped = record.status == "failed" and (record.error or "").startswith(distributed.STOPPED_BY_LAUNCHER)
+    if record.status not in ("running", "interrupted") and not stopped:
+        return False
+    record.status = "failed"
+    record.error = error
+    record.resume_hint = None
+    record.completed_at = iso(utc_now())
+    store.write_json(run_id, RUN_META, record.to_dict())
+    return True
