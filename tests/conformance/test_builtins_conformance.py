@@ -57,6 +57,8 @@ class TestHFBackend(ModelBackendConformance):
 
 
 class TestScriptedFakeBackend(ModelBackendConformance):
+    refuses_missing_folders = False
+
     @pytest.fixture
     def backend_class(self) -> type:
         return ScriptedModelBackend
