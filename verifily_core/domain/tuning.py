@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import random
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Mapping, Optional
 
@@ -92,6 +93,19 @@ def trial_config(base: TrainConfig, params: Mapping[str, Scalar], number: int) -
     return base.apply_overrides({**params, "name": trial_run_name(number)})
 
 
+def trial_plan(
+    space: SearchSpace, strategy: str, n_trials: int, seed: int,
+) -> Optional[List[Dict[str, Scalar]]]:
+    """The trials of a grid search (every combination, first key slowest, cut at ``n_trials``) or of
+    a random one (a sample without repeats, seeded); None for TPE, which proposes values as it goes."""
+    if strategy == "tpe":
+        return None
+    combos = space.combinations()
+    if strategy == "random":
+        random.Random(seed).shuffle(combos)
+    return combos[:n_trials]
+
+
 def metric_value(metrics: Mapping[str, Any], metric: str) -> float:
     """The score of a finished run: a loss from the run's metrics, anything else from its evaluation."""
     source = metrics if metric in LOSS_METRICS else (metrics.get("eval") or {})
@@ -126,6 +140,10 @@ class TuneSpec:
     @property
     def space(self) -> SearchSpace:
         return SearchSpace.from_dict(self.params)
+
+    @property
+    def plan(self) -> Optional[List[Dict[str, Scalar]]]:
+        return trial_plan(self.space, self.strategy, self.n_trials, self.seed)
 
     @property
     def study_name(self) -> str:
@@ -245,5 +263,5 @@ class TuneReport:
 __all__ = [
     "DIRECTIONS", "LOSS_METRICS", "STRATEGIES", "STUDY_DB", "TUNE_PREFIX", "TUNE_RESULTS", "TUNE_SPEC",
     "TrialRecord", "TuneReport", "TuneSettings", "TuneSpec", "best_trial", "check_metric", "metric_value",
-    "plan_trials", "trial_config", "trial_run_name",
+    "plan_trials", "trial_config", "trial_plan", "trial_run_name",
 ]

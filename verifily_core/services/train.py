@@ -182,6 +182,8 @@ def train(
     store = deps.store
     if resume_run_id is not None:
         return _resume(resume_run_id, deps, callbacks)
+    if not dry_run and distributed.world_size() > 1:
+        return _train_rank(config, deps, callbacks)
     prepared = prepare(config, deps.backend, data_files=data_files, base_model_path=base_model_path)
     location, record = write_run_folder(
         store, prepared, status="dry_run" if dry_run else "running", name=config.name

@@ -15,14 +15,11 @@ A trial that fails is recorded with its error and the search goes on; a trial wh
 
 from __future__ import annotations
 
-import os
 import random
-import socket
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence
 
 from verifily_core.config import TrainConfig
 from verifily_core.domain.runs import iso, utc_now
@@ -44,13 +41,11 @@ from verifily_core.domain.tuning import (
 )
 from verifily_core.errors import ConfigError, TuneError, VerifilyError
 from verifily_core.ports.artifact_store import ArtifactStore
+from verifily_core.services import tune_study as ts
 from verifily_core.services.prepare import prepare
 from verifily_core.services.train import TrainDependencies, train
 
 DepsFactory = Callable[[TrainConfig], TrainDependencies]
-HEARTBEAT_S = 30  # a worker's running trial is declared dead after GRACE_S without a heartbeat
-GRACE_S = 120
-_RACE_ERRORS = ("OperationalError", "IntegrityError")  # SQLAlchemy's, seen when workers race
 
 
 @dataclass
@@ -129,78 +124,7 @@ def resume(
     return _Search(spec, store, deps_factory, callbacks or TuneCallbacks()).run(tune_id=tune_id)
 
 
-# ---------------------------------------------------------------------- the study
-
-
-def _optuna() -> Any:
-    import optuna
-
-    return optuna
-
-
-def _worker() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _requeue_stale(study: Any, trial: Any) -> None:
-    """Optuna's callback for a trial whose worker stopped sending heartbeats: run it again."""
-    if trial.params:
-        study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number})
-
-
-def _storage(url: str, attempts: int = 3) -> Any:
-    """Optuna's RDB storage with heartbeats; retried because workers starting together on a fresh
-    database race to create its tables, and the loser's first attempt fails."""
-    optuna = _optuna()
-    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
-    for attempt in range(1, attempts + 1):
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                return optuna.storages.RDBStorage(
-                    url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-                    heartbeat_stale_trial_callback=_requeue_stale,
-                )
-        except Exception as exc:  # noqa: BLE001 - SQLAlchemy and drivers raise many kinds
-            if attempt < attempts and type(exc).__name__ in _RACE_ERRORS:
-                time.sleep(0.2 * attempt + random.random() * 0.3)
-                continue
-            reason = (str(exc).strip().splitlines() or [""])[0][:300]
-            raise TuneError(f"Cannot open the study storage {_redact(url)}: {type(exc).__name__}: {reason}",
-                            hint="Give an Optuna RDB URL such as sqlite:///runs/study.db or "
-                                 "postgresql://user@host/db (with its driver, e.g. psycopg2-binary).") from None
-    raise AssertionError("unreachable")
-
-
-def _redact(url: str) -> str:
-    head, sep, tail = url.partition("://")
-    if "@" not in tail or ":" not in tail.split("@", 1)[0]:
-        return url
-    user = tail.split("@", 1)[0].split(":", 1)[0]
-    return f"{head}{sep}{user}:***@{tail.split('@', 1)[1]}"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _superseded(trials: Sequence[Any]) -> Set[int]:
-    """Numbers of interrupted trials that a later trial runs again."""
-    pruned = _optuna().trial.TrialState.PRUNED
-    return {t.user_attrs["retry_of"] for t in trials if "retry_of" in t.user_attrs and t.state != pruned}
-
-
-def _effective(trials: Sequence[Any]) -> List[Any]:
-    """Trials that spend the budget: not skipped (PRUNED) and not superseded by a retry."""
-    pruned = _optuna().trial.TrialState.PRUNED
-    gone = _superseded(trials)
-    return [t for t in trials if t.state != pruned and t.number not in gone]
+# ---------------------------------------------------------------------- one worker
 
 
 class _Search:
@@ -210,18 +134,18 @@ class _Search:
                  callbacks: TuneCallbacks) -> None:
         self.spec = spec
         self.space = spec.space
+        self.plan = spec.plan
         self.base = TrainConfig.from_dict(spec.base_config, source=Path(spec.source_dir) / TUNE_SPEC)
         self.store = store
         self.deps_factory = deps_factory
         self.callbacks = callbacks
         self.tune_id = ""
-        self._storage: Any = None
+        self.storage: Any = None
 
     def run(self, *, tune_id: Optional[str]) -> TuneReport:
-        optuna = _optuna()
         study = None
         if tune_id is None and self.spec.storage:
-            study = self._study(self.spec.storage, create=True)
+            study = self._open(self.spec.storage, create=True)
             tune_id = self._shared_folder(study)
         new_folder = tune_id is None
         if tune_id is None:
@@ -230,10 +154,13 @@ class _Search:
         self.tune_id = tune_id
         if study is None:
             url = self.spec.storage or f"sqlite:///{self.store.local_dir(tune_id) / STUDY_DB}"
-            study = self._study(url, create=new_folder)
+            study = self._open(url, create=new_folder)
         if "tune_id" not in study.user_attrs:
             study.set_user_attr("tune_id", tune_id)
-        self._recover(study)
+        ts.register(study)
+        ts.recover(study, self.storage, self.spec.study_name, self.plan)
+        if self.plan is not None:
+            ts.ensure_plan(study, self.plan)
         trials = study.get_trials(deepcopy=False)
         self._write(trials)
         if self.callbacks.on_begin:
@@ -245,93 +172,67 @@ class _Search:
         finally:
             trials = study.get_trials(deepcopy=False)
             self._write(trials)
-        report = self._report(trials)
-        if report.best is None and not any(t.state == optuna.trial.TrialState.RUNNING for t in trials):
-            failed = [t for t in report.trials if t.error]
-            first = f" Trial {failed[0].number}: {failed[0].error}" if failed else ""
-            raise TuneError(f"No trial completed ({len(report.trials)} tried).{first}",
-                            hint=f"Each trial's error is in {report.tune_dir}/{TUNE_RESULTS}.")
-        return report
+        return self._final(trials)
 
-    def _study(self, url: str, *, create: bool) -> Any:
-        optuna = _optuna()
-        sampler = (optuna.samplers.TPESampler(seed=self.spec.seed) if self.spec.strategy == "tpe"
-                   else optuna.samplers.GridSampler(self.space.to_dict(), seed=self.spec.seed))
-        storage = self._storage = _storage(url)
+    def _open(self, url: str, *, create: bool) -> Any:
+        optuna = ts.optuna_module()
+        # planned trials carry fixed values: the sampler only matters for TPE
+        sampler = (optuna.samplers.TPESampler(seed=self.spec.seed) if self.plan is None
+                   else optuna.samplers.RandomSampler(seed=self.spec.seed))
+        self.storage = ts.open_storage(url, self._requeue_stale)
         if create:
-            return optuna.create_study(study_name=self.spec.study_name, storage=storage, sampler=sampler,
+            return optuna.create_study(study_name=self.spec.study_name, storage=self.storage, sampler=sampler,
                                        direction=self.spec.direction, load_if_exists=True)
         try:
-            return optuna.load_study(study_name=self.spec.study_name, storage=storage, sampler=sampler)
+            return optuna.load_study(study_name=self.spec.study_name, storage=self.storage, sampler=sampler)
         except KeyError:
-            raise TuneError(f"The storage {_redact(url)} holds no study {self.spec.study_name}.",
+            raise TuneError(f"The storage {ts.redact(url)} holds no study {self.spec.study_name}.",
                             hint="Resume with the tune folder and storage the search started with.") from None
+
+    def _requeue_stale(self, study: Any, trial: Any) -> None:
+        """Optuna's callback for a trial whose worker stopped sending heartbeats."""
+        ts.requeue(study, trial, self.plan)
 
     def _shared_folder(self, study: Any) -> Optional[str]:
         """The tune folder of a study that another worker started, when this machine sees it."""
         tune_id = study.user_attrs.get("tune_id")
         return tune_id if tune_id and self.store.exists(tune_id, TUNE_SPEC) else None
 
-    def _recover(self, study: Any) -> None:
-        """Trials left running by a dead worker on this machine (or silent elsewhere) run again."""
-        optuna = _optuna()
-        state = optuna.trial.TrialState
-        storage = self._storage
-        study_id = storage.get_study_id_from_name(self.spec.study_name)
-        host = socket.gethostname()
-        for t in study.get_trials(deepcopy=False, states=(state.RUNNING,)):
-            worker_host, _, pid = str(t.user_attrs.get("worker", "")).rpartition(":")
-            if worker_host == host and pid.isdigit() and not _alive(int(pid)):
-                trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
-                storage.set_trial_user_attr(trial_id, "interrupted", True)
-                storage.set_trial_user_attr(trial_id, "error", f"interrupted: worker process {pid} stopped")
-                try:
-                    storage.set_trial_state_values(trial_id, state=state.FAIL)
-                except optuna.exceptions.UpdateFinishedTrialError:
-                    continue
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            optuna.storages.fail_stale_trials(study)
-        trials = study.get_trials(deepcopy=False)
-        retried = _superseded(trials)
-        for t in trials:
-            lost = t.state == state.FAIL and t.user_attrs.get("interrupted")
-            if lost and t.number not in retried and t.params:
-                study.enqueue_trial(dict(t.params), user_attrs={"retry_of": t.number})
-
     def _budget_spent(self, trials: Sequence[Any]) -> bool:
-        waiting = _optuna().trial.TrialState.WAITING
-        return len(_effective(trials)) >= self.spec.n_trials and not any(t.state == waiting for t in trials)
+        waiting = ts.optuna_module().trial.TrialState.WAITING
+        return len(ts.effective(trials)) >= self.spec.n_trials and not any(t.state == waiting for t in trials)
 
-    def _skip_reason(self, trials: Sequence[Any], number: int, params: Dict[str, Scalar]) -> Optional[str]:
-        """Whether this trial must not run: the budget is spent, or another worker runs its values."""
-        before = [t for t in _effective(trials) if t.number < number]
+    def _skip_reason(self, trials: Sequence[Any], trial: Any, params: Dict[str, Scalar]) -> Optional[str]:
+        """Why this trial must not run: nothing of the plan is left, the budget is spent, or another
+        trial holds its values (two workers queued the same retry; TPE proposed a repeat)."""
+        if self.plan is not None and "planned" not in trial.user_attrs:
+            return "surplus: every planned trial is taken"
+        before = [t for t in ts.effective(trials) if t.number < trial.number]
         if len(before) >= self.spec.n_trials:
-            return "surplus: the trial budget is already spent"
+            return "surplus: the trial budget is spent"
         same = next((t for t in before if t.params == params), None)
         return f"duplicate of trial {same.number}" if same is not None else None
 
     def _enqueue_unvisited(self, study: Any, trials: Sequence[Any], number: int) -> None:
-        """After a duplicate proposal (TPE repeats itself), queue a combination not tried yet."""
-        effective = _effective(trials)
-        tried = [t.params for t in effective]
-        left = [c for c in self.space.combinations() if c not in tried]
-        if left and len(effective) < self.spec.n_trials:
+        """After TPE proposes a repeat, queue a combination not tried yet (seeded pick)."""
+        live = ts.effective(trials)
+        left = [c for c in self.space.combinations() if c not in [t.params for t in live]]
+        if left and len(live) < self.spec.n_trials:
             study.enqueue_trial(random.Random(f"{self.spec.seed}:{number}").choice(left))
 
     def _objective(self, trial: Any) -> float:
-        params = {p.key: trial.suggest_categorical(p.key, list(p.values)) for p in self.space.params}
-        trial.set_user_attr("worker", _worker())
+        trial.set_user_attr("worker", ts.worker_id())
         trial.set_user_attr("started_at", iso(utc_now()))
+        params = {p.key: trial.suggest_categorical(p.key, list(p.values)) for p in self.space.params}
         trials = trial.study.get_trials(deepcopy=False)
-        skip = self._skip_reason(trials, trial.number, params)
+        skip = self._skip_reason(trials, trial, params)
         if skip is not None:
             trial.set_user_attr("skipped", skip)
             if skip.startswith("surplus"):
                 trial.study.stop()
-            else:
+            elif self.plan is None:
                 self._enqueue_unvisited(trial.study, trials, trial.number)
-            raise _optuna().TrialPruned(skip)
+            raise ts.optuna_module().TrialPruned(skip)
         if self.callbacks.on_trial_start:
             self.callbacks.on_trial_start(trial.number, params)
         return self._train(trial, params)
@@ -367,22 +268,20 @@ class _Search:
     def _after_trial(self, study: Any, frozen: Any) -> None:
         trials = study.get_trials(deepcopy=False)
         self._write(trials)
-        if frozen.state != _optuna().trial.TrialState.PRUNED and self.callbacks.on_trial_end:
-            self.callbacks.on_trial_end(self._record(frozen, _superseded(trials)))
+        if frozen.state != ts.optuna_module().trial.TrialState.PRUNED and self.callbacks.on_trial_end:
+            self.callbacks.on_trial_end(self._record(frozen))
         if self._budget_spent(trials):
             study.stop()
 
     # ------------------------------------------------------------------ records
 
-    def _record(self, t: Any, superseded: Set[int]) -> TrialRecord:
-        state = _optuna().trial.TrialState
+    def _record(self, t: Any) -> TrialRecord:
+        state = ts.optuna_module().trial.TrialState
         names = {state.COMPLETE: "completed", state.RUNNING: "running", state.WAITING: "queued"}
-        status = names.get(t.state, "failed")
+        status = "interrupted" if ts.is_interrupted(t) else names.get(t.state, "failed")
         attrs = t.user_attrs
-        error = attrs.get("error")
-        if t.state == state.FAIL and (attrs.get("interrupted") or t.number in superseded):
-            status = "interrupted"
-            error = error or "interrupted: its worker stopped sending heartbeats"
+        error = attrs.get("error") or ("interrupted: its worker stopped sending heartbeats"
+                                       if status == "interrupted" else None)
         return TrialRecord(
             number=t.number, params={k: t.params[k] for k in self.space.keys if k in t.params}, status=status,
             score=t.value if t.state == state.COMPLETE else None, run_id=attrs.get("run_id"),
@@ -392,14 +291,22 @@ class _Search:
         )
 
     def _report(self, trials: Sequence[Any]) -> TuneReport:
-        pruned = _optuna().trial.TrialState.PRUNED
-        superseded = _superseded(trials)
+        pruned = ts.optuna_module().trial.TrialState.PRUNED
         ordered = sorted(trials, key=lambda t: t.number)
-        records = [self._record(t, superseded) for t in ordered if t.state != pruned]
+        records = [self._record(t) for t in ordered if t.state != pruned]
         return TuneReport(self.tune_id, str(self.store.local_dir(self.tune_id)), self.spec, records)
 
     def _write(self, trials: Sequence[Any]) -> None:
         self.store.write_json(self.tune_id, TUNE_RESULTS, self._report(trials).results_doc())
+
+    def _final(self, trials: Sequence[Any]) -> TuneReport:
+        report = self._report(trials)
+        if report.best is None and not any(t.status in ("running", "queued") for t in report.trials):
+            failed = [t for t in report.trials if t.error]
+            first = f" Trial {failed[0].number}: {failed[0].error}" if failed else ""
+            raise TuneError(f"No trial completed ({len(report.trials)} tried).{first}",
+                            hint=f"Each trial's error is in {report.tune_dir}/{TUNE_RESULTS}.")
+        return report
 
 
 def _numeric(metrics: Mapping[str, Any]) -> Dict[str, float]:

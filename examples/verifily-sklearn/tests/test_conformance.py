@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from verifily_sklearn.backend import SklearnBackend
 
 from verifily_core.conformance import ModelBackendConformance
-from verifily_sklearn.backend import SklearnBackend
 
 
 class TestSklearnBackend(ModelBackendConformance):
