@@ -40,5 +40,8 @@ bench: install
 demo: install
 	$(BIN)/verifily demo
 
+docs-shots: install
+	$(BIN)/python scripts/dashboard_screenshots.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -31,7 +31,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start(runs_dir: Path, port: int) -> "subprocess.Popen[bytes]":
+def start(runs_dir: Path, port: int) -> subprocess.Popen[bytes]:
     exe = Path(sys.executable).with_name("verifily")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "verifily_train"]
     proc = subprocess.Popen([*cmd, "dashboard", "--runs-dir", str(runs_dir), "--port", str(port)])

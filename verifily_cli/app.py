@@ -10,7 +10,7 @@ from typing import Optional
 
 import typer
 
-from verifily_cli.commands import billing, compare, demo, evaluate, plugins, reproduce, train, tune, ui
+from verifily_cli.commands import attribute, billing, compare, demo, evaluate, plugins, reproduce, train, tune, ui
 
 VERSION = "1.1.0"
 
@@ -47,6 +47,7 @@ app.command("compare-cmd")(compare.compare_command)
 app.command("compare", hidden=True, help="Alias of compare-cmd.")(compare.compare_command)
 app.command("reproduce")(reproduce.reproduce_command)
 app.command("tune")(tune.tune_command)
+app.command("attribute")(attribute.attribute_command)
 app.command("dashboard")(ui.dashboard_command)
 app.command("demo")(demo.demo_command)
 app.command("plugins")(plugins.plugins_command)

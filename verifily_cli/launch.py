@@ -22,13 +22,15 @@ import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Deque, List, Optional
+from typing import Any, Deque, Dict, List, Optional, Tuple
 
 from verifily_cli.render import err
 
 TAIL_LINES = 200
 _ERROR_LINE = re.compile(r"\b\w*(Error|Exception)\b:")
-_LAUNCHER_NOISE = ("ChildFailedError", "torch.distributed.elastic", "subprocess.CalledProcessError")
+# launcher boilerplate and the errors the surviving ranks see when a peer dies: not the cause
+_LAUNCHER_NOISE = ("ChildFailedError", "torch.distributed.elastic", "CalledProcessError", "Connection closed",
+                   "remote worker", "stopped by the distributed launcher", "Socket Timeout")
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,7 @@ def _visible_gpus() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
-def _run_and_wait(cmd: List[str], env: dict) -> tuple[int, List[str]]:
+def _run_and_wait(cmd: List[str], env: Dict[str, str]) -> Tuple[int, List[str]]:
     """Run the launcher, forward signals to it, echo its stderr, return (exit code, stderr tail)."""
     child = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True, errors="replace")
     tail: Deque[str] = collections.deque(maxlen=TAIL_LINES)

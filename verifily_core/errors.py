@@ -14,6 +14,7 @@ translate vendor exceptions into these with ``raise BackendError(...) from exc``
     ├── EvaluationError           evaluation inputs are inconsistent (unknown metric, no test data)
     ├── CompareError              runs cannot be compared (missing eval results, mixed tasks)
     ├── TuneError                 a search space or study is invalid
+    ├── AttributionError          an attribution study cannot run (no such tag, no test set, budget)
     ├── TrackerError              an experiment tracker failed (never fails a run; logged)
     ├── BillingError              a billing sink failed (never fails a run; logged)
     └── PluginError               a plugin is broken or clashes with another
@@ -91,6 +92,10 @@ class CompareError(VerifilyError):
 
 class TuneError(VerifilyError):
     """A search space, strategy or study is invalid."""
+
+
+class AttributionError(VerifilyError):
+    """An attribution study (``verifily attribute``) is invalid: unknown tag key, no test set, budget."""
 
 
 class TrackerError(VerifilyError):

@@ -18,13 +18,21 @@ def compare(
     slice_by: Optional[Union[str, Sequence[str]]] = None,
     *,
     runs_dir: Union[str, Path] = "runs",
+    bootstrap: Optional[int] = 1000,
+    seed: int = 0,
+    min_slice_n: int = 30,
 ) -> CompareResult:
-    """Compare ``metric`` across runs (paths, or run ids in ``runs_dir``)."""
+    """Compare ``metric`` across runs (paths, or run ids in ``runs_dir``).
+
+    ``bootstrap`` resamples give a 95% interval of every delta (``result.significance``); 0 or None
+    leaves them out. Slices with fewer than ``min_slice_n`` test examples are flagged too small.
+    """
     from verifily_adapters.local_store.store import LocalArtifactStore
     from verifily_core.services.compare import compare as compare_use_case
 
     return compare_use_case(list(run_paths), metric=metric, slice_by=slice_by, runs_dir=Path(runs_dir),
-                            store_factory=LocalArtifactStore)
+                            store_factory=LocalArtifactStore, bootstrap=bootstrap or None, seed=seed,
+                            min_slice_n=min_slice_n)
 
 
 __all__ = ["CompareResult", "compare", "format_comparison"]

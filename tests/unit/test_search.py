@@ -16,7 +16,8 @@ from verifily_core.errors import TuneError
 
 
 def config(**extra: Any) -> TrainConfig:
-    return TrainConfig.from_dict({"task": "sft", "base_model": "tiny", "data_paths": {"train": "t.jsonl"}, **extra})
+    return TrainConfig.from_dict({"task": "sft", "base_model": "tiny", "data_paths": {"train": "t.jsonl"},
+                                  **extra})
 
 
 def test_values_take_the_schema_types() -> None:
@@ -31,7 +32,8 @@ def test_values_take_the_schema_types() -> None:
     assert grid["lora.enabled"] == [True, False]
     assert grid["compute.num_gpus"] == [None, 2]
     assert grid["lora.quantization"] == ["none", "4bit"]
-    assert grid["training.num_epochs"] == [2.0, 3.0] and all(type(v) is float for v in grid["training.num_epochs"])
+    assert grid["training.num_epochs"] == [2.0, 3.0]
+    assert all(type(v) is float for v in grid["training.num_epochs"])
 
 
 def test_text_fields_keep_text_that_looks_like_a_number() -> None:
@@ -60,7 +62,8 @@ def test_python_grids_are_typed_like_specs() -> None:
 
 
 @pytest.mark.parametrize(("specs", "expected"), [
-    (["training.learnin_rate=0.001,0.005"], r"unknown config key 'training\.learnin_rate'.*Did you mean 'training\.learning_rate'"),
+    (["training.learnin_rate=0.001,0.005"],
+     r"unknown config key 'training\.learnin_rate'.*Did you mean 'training\.learning_rate'"),
     (["learning_rate=1e-4"], r"unknown config key 'learning_rate'.*Did you mean 'training\.learning_rate'"),
     (["lora.rank=8"], r"unknown config key 'lora\.rank'"),
     (["lora.r=abc,4"], r"'abc' is not a valid value for 'lora\.r'.*integer"),

@@ -165,6 +165,7 @@ def build_app(runs_dir: Path, *, environment_for: Optional[EnvironmentFor] = Non
     store = open_store(Path(runs_dir))
     h = Handlers(store, environment_for or default_environment)
     ids = data.run_ids(store)
+    demo: gr.Blocks
     with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
         gr.Markdown(f"# {TITLE}")
         with gr.Tabs() as tabs:

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
-from verifily_cli.dashboard.data import checked_run_id, main_metric, number, rounded
+from verifily_cli.dashboard.data import as_mapping, checked_run_id, main_metric, number, rounded
 from verifily_core.domain.compare import CompareResult
 from verifily_core.domain.runs import EVAL_RESULTS
 from verifily_core.errors import StoreError
@@ -23,26 +23,22 @@ Table = Tuple[List[str], List[List[Any]]]
 
 
 def _results(store: ArtifactStore, run_id: str) -> Mapping[str, Any]:
+    if not store.exists(run_id, EVAL_RESULTS):
+        return {}
     try:
-        results = store.read_json(run_id, EVAL_RESULTS) if store.exists(run_id, EVAL_RESULTS) else None
+        return as_mapping(store.read_json(run_id, EVAL_RESULTS))
     except StoreError:
-        results = None
-    return results if isinstance(results, Mapping) else {}
-
-
-def _part(results: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    part = results.get(key)
-    return part if isinstance(part, Mapping) else {}
+        return {}
 
 
 def metric_choices(store: ArtifactStore, run_ids: Sequence[str]) -> Tuple[List[str], Optional[str]]:
     """Scalar overall metrics that every chosen (evaluated) run has, in the first run's order, and
     the one to preselect: the task's headline metric (``compare-cmd``'s default) when shared."""
     results = [_results(store, checked_run_id(store, i)) for i in run_ids]
-    evaluated = [r for r in results if _part(r, "overall")]
+    evaluated = [r for r in results if as_mapping(r.get("overall"))]
     if not evaluated:
         return [], None
-    overalls = [_part(r, "overall") for r in evaluated]
+    overalls = [as_mapping(r.get("overall")) for r in evaluated]
     choices = [m for m in overalls[0] if all(number(o.get(m)) is not None for o in overalls)]
     preferred = main_metric(str(evaluated[0].get("task") or ""), {m: overalls[0][m] for m in choices})
     return choices, preferred
@@ -50,7 +46,7 @@ def metric_choices(store: ArtifactStore, run_ids: Sequence[str]) -> Tuple[List[s
 
 def shared_slice_keys(store: ArtifactStore, run_ids: Sequence[str]) -> List[str]:
     """Slice keys present in every chosen run's results (recorded ones, in the first run's order)."""
-    key_lists = [[str(k) for k in _part(_results(store, r), "slices")] for r in run_ids]
+    key_lists = [[str(k) for k in as_mapping(_results(store, r).get("slices"))] for r in run_ids]
     if not key_lists:
         return []
     return [k for k in key_lists[0] if all(k in keys for keys in key_lists[1:])]

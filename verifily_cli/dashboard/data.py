@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import astuple, dataclass
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, List, Literal, Mapping, Optional, Sequence, Tuple
 
 from verifily_core.domain.compare import default_metric
 from verifily_core.domain.runs import EVAL_RESULTS, HARD_EXAMPLES, RUN_META, TRAIN_SUMMARY
 from verifily_core.errors import RunNotFoundError, StoreError
 from verifily_core.ports.artifact_store import ArtifactStore
 
+CellType = Literal["str", "number"]
 RUN_HEADERS = ("Run", "Status", "Task", "Model", "Train loss", "Eval metric", "Eval value",
                "Duration (s)", "Started", "Note")
-RUN_TYPES = ("str", "str", "str", "str", "number", "str", "number", "number", "str", "str")
+RUN_TYPES: Tuple[CellType, ...] = ("str", "str", "str", "str", "number", "str", "number", "number", "str",
+                                   "str")
 HARD_HEADERS = ("Rank", "Score", "Tags", "Input", "Prediction", "Reference")
 ALL_TAGS = "(all tags)"
 CORRUPT = "corrupt"
@@ -95,7 +97,7 @@ def run_row(store: ArtifactStore, run_id: str) -> RunRow:
         problems.append(f"completed, but {TRAIN_SUMMARY} is missing")
         status = INCOMPLETE
     task = str(meta.get("task") or "")
-    metrics = meta.get("metrics") if isinstance(meta.get("metrics"), Mapping) else {}
+    metrics = as_mapping(meta.get("metrics"))
     overall = _eval_overall(store, run_id, metrics, problems)
     metric = main_metric(task, overall)
     if status == "failed" and meta.get("error"):
@@ -110,11 +112,8 @@ def run_row(store: ArtifactStore, run_id: str) -> RunRow:
 def _eval_overall(store: ArtifactStore, run_id: str, metrics: Mapping[str, Any],
                   problems: List[str]) -> Mapping[str, Any]:
     """``eval_results.json`` overall (the latest evaluation), else what ``run_meta.json`` recorded."""
-    results = read_optional(store, run_id, EVAL_RESULTS, problems)
-    if isinstance(results, Mapping) and isinstance(results.get("overall"), Mapping):
-        return results["overall"]
-    recorded = metrics.get("eval")
-    return recorded if isinstance(recorded, Mapping) else {}
+    overall = as_mapping(read_optional(store, run_id, EVAL_RESULTS, problems)).get("overall")
+    return overall if isinstance(overall, Mapping) else as_mapping(metrics.get("eval"))
 
 
 def main_metric(task: str, overall: Mapping[str, Any]) -> Optional[str]:
@@ -123,6 +122,11 @@ def main_metric(task: str, overall: Mapping[str, Any]) -> Optional[str]:
     if number(overall.get(preferred)) is not None:
         return preferred
     return next((k for k, v in overall.items() if number(v) is not None), None)
+
+
+def as_mapping(value: Any) -> Mapping[str, Any]:
+    """``value`` if it is a JSON object, else an empty one: files are read, never trusted."""
+    return value if isinstance(value, Mapping) else {}
 
 
 def rounded(value: Any, digits: int = 4) -> Any:
@@ -140,7 +144,7 @@ def number(value: Any) -> Optional[float]:
 # ---------------------------------------------------------------------- hard examples
 
 
-def hard_examples(store: ArtifactStore, run_id: str) -> List[Dict[str, Any]]:
+def hard_examples(store: ArtifactStore, run_id: str) -> List[Mapping[str, Any]]:
     """The run's worst predictions (``eval/hard_examples.jsonl``, else ``eval_results.json``)."""
     run_id = checked_run_id(store, run_id)
     if store.exists(run_id, HARD_EXAMPLES):
@@ -148,8 +152,7 @@ def hard_examples(store: ArtifactStore, run_id: str) -> List[Dict[str, Any]]:
             return [r for r in store.iter_jsonl(run_id, HARD_EXAMPLES) if isinstance(r, Mapping)]
         except StoreError:
             pass  # a damaged JSONL file: the copy inside eval_results.json may still be whole
-    results = read_optional(store, run_id, EVAL_RESULTS, [])
-    rows = results.get("hard_examples") if isinstance(results, Mapping) else None
+    rows = as_mapping(read_optional(store, run_id, EVAL_RESULTS, [])).get("hard_examples")
     return [r for r in rows if isinstance(r, Mapping)] if isinstance(rows, list) else []
 
 

@@ -11,7 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
-from verifily_cli.dashboard.data import checked_run_id, main_metric, number, read_optional, rounded
+from verifily_cli.dashboard.data import (
+    as_mapping,
+    checked_run_id,
+    main_metric,
+    number,
+    read_optional,
+    rounded,
+)
 from verifily_cli.dashboard.logs import LossHistory, loss_history
 from verifily_core.domain.runs import EVAL_RESULTS, HASHES, RUN_META, TRAIN_SUMMARY, USAGE_SUMMARY
 from verifily_core.errors import VerifilyError
@@ -70,7 +77,7 @@ def run_detail(store: ArtifactStore, run_id: str) -> RunDetail:
     detail.loss = loss_history(store, run_id)
     results = read_optional(store, run_id, EVAL_RESULTS, problems)
     if isinstance(results, Mapping):
-        overall = results.get("overall") if isinstance(results.get("overall"), Mapping) else {}
+        overall = as_mapping(results.get("overall"))
         detail.eval_overall = {k: v for k, v in ((k, number(v)) for k, v in overall.items()) if v is not None}
         detail.main_metric = main_metric(detail.task or str(results.get("task") or ""), overall)
         slices = results.get("slices")

@@ -10,6 +10,9 @@ into the runs root, named after a key every rank of one launch shares:
 * the id of the launcher process (all ranks of one ``accelerate launch`` on a machine are children of
   the same elastic agent), for a direct ``accelerate launch -m verifily_train.cli``.
 
+Ranks on the other machines of a multi-node launch never see rank 0's folder: they train into a
+hidden ``.workers/<key>`` folder under their own runs root instead, and write no run record.
+
 Rank 0 removes the file once training is over: every other rank has read it by then, since training
 cannot finish without them. A rank that waits longer than ``RENDEZVOUS_TIMEOUT_S`` gives up with a
 clear error instead of hanging.
@@ -28,7 +31,12 @@ from verifily_core.errors import StoreError
 LAUNCH_ID_ENV = "VERIFILY_LAUNCH_ID"
 RENDEZVOUS_TIMEOUT_S = float(os.environ.get("VERIFILY_RENDEZVOUS_TIMEOUT", "600"))
 STOPPED_BY_LAUNCHER = "stopped by the distributed launcher (another training process failed)"
-LAUNCHER_ENV_KEYS = ("LOCAL_RANK", "ACCELERATE_PROCESS_INDEX", "TORCHELASTIC_RUN_ID")
+# set in every launched process; a one-process ``accelerate launch`` sets no rank at all, hence
+# Accelerate's own dynamo key and our launch id (the children of ``verifily train --distributed``)
+LAUNCHER_ENV_KEYS = (
+    "LOCAL_RANK", "ACCELERATE_PROCESS_INDEX", "TORCHELASTIC_RUN_ID", "ACCELERATE_DYNAMO_BACKEND",
+    LAUNCH_ID_ENV,
+)
 
 
 def rank(env: Optional[Mapping[str, str]] = None) -> int:
@@ -44,6 +52,18 @@ def world_size(env: Optional[Mapping[str, str]] = None) -> int:
 
 def is_main_process(env: Optional[Mapping[str, str]] = None) -> bool:
     return rank(env) == 0
+
+
+def on_main_machine(env: Optional[Mapping[str, str]] = None) -> bool:
+    """True on the machine of rank 0 (``GROUP_RANK`` is the machine rank of a multi-node launch)."""
+    env = os.environ if env is None else env
+    return int(env.get("GROUP_RANK", "0") or 0) == 0
+
+
+def worker_dir(runs_root: Path, key: str) -> Path:
+    """Where ranks on the other machines of a multi-node run keep their own checkpoint files (rng
+    states): the run folder lives on rank 0's machine, which they cannot see."""
+    return Path(runs_root) / ".workers" / key
 
 
 def inside_launch(env: Optional[Mapping[str, str]] = None) -> bool:

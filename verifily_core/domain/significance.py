@@ -84,13 +84,29 @@ def _key(row: Mapping[str, Any], position: int) -> str:
     return json.dumps([row.get("index", position), row.get("input"), row.get("reference")], default=str)
 
 
-def _members(rows: Rows, key: Optional[str], value: Optional[str]) -> List[int]:
+def aligned(base_rows: Rows, rows: Rows) -> Optional[List[Mapping[str, Any]]]:
+    """``rows`` put in the order of ``base_rows`` when both hold the same test examples (same index,
+    input and reference), so that one resample of positions draws the same examples from both;
+    None when the examples differ (the runs were evaluated on other test data)."""
+    order = {_key(r, i): i for i, r in enumerate(base_rows)}
+    keys = [_key(r, i) for i, r in enumerate(rows)]
+    if len(keys) != len(order) or set(keys) != set(order):
+        return None
+    position = [0] * len(keys)
+    for i, k in enumerate(keys):
+        position[order[k]] = i
+    return [rows[i] for i in position]
+
+
+def members(rows: Rows, key: Optional[str], value: Optional[str]) -> List[int]:
+    """Positions of the rows in slice ``key=value`` (every position when ``key`` is None)."""
     if key is None:
         return list(range(len(rows)))
     return [i for i, r in enumerate(rows) if slicing.slice_value((r.get("tags") or {}).get(key)) == value]
 
 
-def _rng(seed: int, *names: str) -> np.random.Generator:
+def rng_for(seed: int, *names: str) -> np.random.Generator:
+    """A generator of its own per named cell: adding a cell never changes another's draws."""
     return np.random.default_rng([seed, zlib.crc32("\x1f".join(names).encode())])
 
 
@@ -135,14 +151,10 @@ def bootstrap_significance(
             notes.append(f"No interval for {run}: {lacking} has no eval/predictions.jsonl with the "
                          f"per-example data {result.metric!r} needs.")
             continue
-        order = {_key(r, i): i for i, r in enumerate(base_rows)}
-        keys = [_key(r, i) for i, r in enumerate(rows)]
-        paired = len(keys) == len(order) and set(keys) == set(order)
-        if paired:  # put the run's rows in the first run's order, so one draw serves both
-            position = [0] * len(keys)
-            for i, k in enumerate(keys):
-                position[order[k]] = i
-            rows = [rows[i] for i in position]
+        ordered = aligned(base_rows, rows)
+        paired = ordered is not None
+        if ordered is not None:  # the run's rows in the first run's order, so one draw serves both
+            rows = ordered
             stat = statistic(rows, result.task, result.metric)
             assert stat is not None
         else:
@@ -154,12 +166,12 @@ def bootstrap_significance(
         if run not in usable or base_stat is None:
             return None
         rows, stat, paired = usable[run]
-        b_members = _members(base_rows, key, value)
-        o_members = b_members if paired else _members(rows, key, value)
+        b_members = members(base_rows, key, value)
+        o_members = b_members if paired else members(rows, key, value)
         if not b_members or not o_members:
             return None
         low, high = delta_interval(base_stat, stat, b_members, o_members, paired=paired, n_boot=n_boot,
-                                   rng=_rng(seed, run, key or "", value or ""))
+                                   rng=rng_for(seed, run, key or "", value or ""))
         n = min(len(b_members), len(o_members))
         too_small = key is not None and n < min_slice_n
         significant = None if too_small else bool(low > 0 or high < 0)

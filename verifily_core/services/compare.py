@@ -91,7 +91,8 @@ def compare(
     result.notes.extend(notes)
     if bootstrap is not None:
         if bootstrap < 1:
-            raise CompareError(f"--bootstrap must be a positive number of resamples, got {bootstrap}.")
+            raise CompareError(f"--bootstrap must be a positive number of resamples, got {bootstrap}.",
+                               hint="Use --bootstrap 1000 (the default), or --bootstrap 0 for no intervals.")
         rows = {run.name: run.predictions() for run in opened}
         result.significance = bootstrap_significance(result, rows, n_boot=bootstrap, seed=seed,
                                                      min_slice_n=min_slice_n)

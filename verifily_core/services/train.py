@@ -193,14 +193,19 @@ def train(
     return _execute(prepared, record, deps, callbacks, resume_from=None)
 
 
-def _train_rank(config: TrainConfig, deps: TrainDependencies, callbacks: Optional[TrainCallbacks]) -> TrainRun:
+def _train_rank(
+    config: TrainConfig, deps: TrainDependencies, callbacks: Optional[TrainCallbacks]
+) -> TrainRun:
     """One rank of a distributed launch: rank 0 owns the run folder (and trackers, billing, every
     file); the others prepare the same data, learn the run id (see ``domain.distributed``) and train."""
     prepared = prepare(config, deps.backend)
     root, key = deps.store.root, distributed.launch_key()
     if not distributed.is_main_process():
-        run_id = distributed.await_run_id(root, key)
-        run_dir = deps.store.local_dir(run_id)
+        if distributed.on_main_machine():
+            run_id = distributed.await_run_id(root, key)
+            run_dir = deps.store.local_dir(run_id)
+        else:
+            run_id, run_dir = "", distributed.worker_dir(root, key)
         outcome = deps.backend.train(_request(prepared, run_dir, None), TrainCallbacks())
         return TrainRun(
             run_id, str(run_dir), "completed", prepared.chain.reproducibility_hash, _metrics_of(outcome),
@@ -336,11 +341,12 @@ def mark_failed(store: ArtifactStore, run_id: str, error: str) -> bool:
     """Record a run whose training processes died (a crashed rank) as ``failed``; True if changed.
 
     Called by the launcher's parent process: a rank killed by the launcher may never have written
-    its own end, so ``run_meta.json`` could still say ``running``, or ``interrupted``.
+    its own end, so ``run_meta.json`` could still say ``running`` or ``interrupted``; and rank 0's own
+    ``failed`` error is then usually a consequence (a closed connection to the crashed rank), so the
+    crashed rank's error, found by the parent, replaces it.
     """
     record = RunRecord.from_dict(store.read_json(run_id, RUN_META))
-    stopped = record.status == "failed" and (record.error or "").startswith(distributed.STOPPED_BY_LAUNCHER)
-    if record.status not in ("running", "interrupted") and not stopped:
+    if record.status not in ("running", "interrupted", "failed"):
         return False
     record.status = "failed"
     record.error = error

@@ -19,7 +19,7 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 from verifily_core.config import TrainConfig
 from verifily_core.domain.runs import iso, utc_now
@@ -46,6 +46,7 @@ from verifily_core.services.prepare import prepare
 from verifily_core.services.train import TrainDependencies, train
 
 DepsFactory = Callable[[TrainConfig], TrainDependencies]
+SHARED_FOLDER_WAIT_S = 30.0
 
 
 @dataclass
@@ -145,8 +146,8 @@ class _Search:
     def run(self, *, tune_id: Optional[str]) -> TuneReport:
         study = None
         if tune_id is None and self.spec.storage:
-            study = self._open(self.spec.storage, create=True)
-            tune_id = self._shared_folder(study)
+            study, created = self._open(self.spec.storage, create=True)
+            tune_id = None if created else self._shared_folder(study)
         new_folder = tune_id is None
         if tune_id is None:
             tune_id = self.store.create_run(prefix=TUNE_PREFIX).run_id
@@ -154,13 +155,13 @@ class _Search:
         self.tune_id = tune_id
         if study is None:
             url = self.spec.storage or f"sqlite:///{self.store.local_dir(tune_id) / STUDY_DB}"
-            study = self._open(url, create=new_folder)
-        if "tune_id" not in study.user_attrs:
-            study.set_user_attr("tune_id", tune_id)
+            study, _ = self._open(url, create=new_folder)
         ts.register(study)
         ts.recover(study, self.storage, self.spec.study_name, self.plan)
         if self.plan is not None:
             ts.ensure_plan(study, self.plan)
+        if "tune_id" not in study.user_attrs:  # last: joining workers wait for it, so the plan is queued
+            study.set_user_attr("tune_id", tune_id)
         trials = study.get_trials(deepcopy=False)
         self._write(trials)
         if self.callbacks.on_begin:
@@ -174,29 +175,39 @@ class _Search:
             self._write(trials)
         return self._final(trials)
 
-    def _open(self, url: str, *, create: bool) -> Any:
+    def _open(self, url: str, *, create: bool) -> Tuple[Any, bool]:
+        """The study, and whether this worker created it (and so names the tune folder)."""
         optuna = ts.optuna_module()
         # planned trials carry fixed values: the sampler only matters for TPE
         sampler = (optuna.samplers.TPESampler(seed=self.spec.seed) if self.plan is None
                    else optuna.samplers.RandomSampler(seed=self.spec.seed))
         self.storage = ts.open_storage(url, self._requeue_stale)
         if create:
-            return optuna.create_study(study_name=self.spec.study_name, storage=self.storage, sampler=sampler,
-                                       direction=self.spec.direction, load_if_exists=True)
+            try:
+                return optuna.create_study(study_name=self.spec.study_name, storage=self.storage,
+                                           sampler=sampler, direction=self.spec.direction), True
+            except optuna.exceptions.DuplicatedStudyError:
+                pass  # another worker started this search: join it
         try:
-            return optuna.load_study(study_name=self.spec.study_name, storage=self.storage, sampler=sampler)
+            study = optuna.load_study(study_name=self.spec.study_name, storage=self.storage, sampler=sampler)
         except KeyError:
             raise TuneError(f"The storage {ts.redact(url)} holds no study {self.spec.study_name}.",
                             hint="Resume with the tune folder and storage the search started with.") from None
+        return study, False
 
     def _requeue_stale(self, study: Any, trial: Any) -> None:
         """Optuna's callback for a trial whose worker stopped sending heartbeats."""
         ts.requeue(study, trial, self.plan)
 
     def _shared_folder(self, study: Any) -> Optional[str]:
-        """The tune folder of a study that another worker started, when this machine sees it."""
-        tune_id = study.user_attrs.get("tune_id")
-        return tune_id if tune_id and self.store.exists(tune_id, TUNE_SPEC) else None
+        """The tune folder of a study that another worker created, when this machine sees it (its
+        creator names it right after creating the study: wait a little for that)."""
+        deadline = time.monotonic() + SHARED_FOLDER_WAIT_S
+        while True:
+            tune_id = study.user_attrs.get("tune_id")
+            if tune_id or time.monotonic() > deadline:
+                return tune_id if tune_id and self.store.exists(tune_id, TUNE_SPEC) else None
+            time.sleep(0.2)
 
     def _budget_spent(self, trials: Sequence[Any]) -> bool:
         waiting = ts.optuna_module().trial.TrialState.WAITING

@@ -65,7 +65,7 @@ def open_storage(url: str, on_stale: Callable[[Any, Any], None], attempts: int =
             reason = (str(exc).strip().splitlines() or [""])[0][:300]
             raise TuneError(f"Cannot open the study storage {redact(url)}: {type(exc).__name__}: {reason}",
                             hint="Give an Optuna RDB URL such as sqlite:///runs/study.db or "
-                                 "postgresql://user@host/db (and its driver, e.g. psycopg2-binary).") from None
+                                 "postgresql://user@host/db (plus its driver: psycopg2-binary).") from None
     raise AssertionError("unreachable")
 
 
@@ -141,7 +141,8 @@ def recover(study: Any, storage: Any, study_name: str, plan: Optional[Plan]) -> 
             trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
             try:
                 storage.set_trial_user_attr(trial_id, "interrupted", True)
-                storage.set_trial_user_attr(trial_id, "error", f"interrupted: worker {owner or '?'} stopped")
+                why = f"interrupted: its worker {owner or '(unnamed)'} stopped"
+                storage.set_trial_user_attr(trial_id, "error", why)
                 storage.set_trial_state_values(trial_id, state=state.FAIL)
             except optuna.exceptions.UpdateFinishedTrialError:
                 continue  # another worker got there first

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
 import time
 from importlib import metadata
 from pathlib import Path
@@ -28,6 +29,12 @@ from verifily_core.ports import ModelBackend, Predictor
 MODELS = ("tfidf-logreg",)
 PIPELINE_FILE = "model/pipeline.joblib"
 LABELS_FILE = "model/labels.json"
+#: Pinned so that the file's bytes do not change with the interpreter's newest pickle protocol.
+PICKLE_PROTOCOL = 5
+#: Caches scikit-learn keeps on fitted steps that hold a process-specific value (TfidfVectorizer
+#: stores ``id(stop_words)``, a memory address). Dropped before saving, recomputed on first use:
+#: without this, two identical fits pickle to different bytes and `verifily reproduce` fails.
+VOLATILE_ATTRIBUTES = ("_stop_words_id",)
 
 
 class SklearnBackend(ModelBackend):
@@ -83,7 +90,7 @@ class SklearnBackend(ModelBackend):
         try:
             pipeline = joblib.load(folder / PIPELINE_FILE)
             labels = json.loads((folder / LABELS_FILE).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, EOFError, pickle.UnpicklingError) as exc:  # missing or corrupt
             raise BackendError(f"Cannot load the sklearn model of {folder}: {exc}",
                                hint="Was this run trained with `backend: sklearn`?") from exc
         return SklearnPredictor(pipeline, labels)
@@ -146,9 +153,13 @@ def _log_loss(pipeline: Any, texts: Sequence[str], labels: Sequence[str]) -> flo
 
 
 def _save(pipeline: Any, output_dir: Path) -> None:
+    """Write the fitted pipeline so that the same data, seed and versions give the same bytes."""
     joblib = _import("joblib")
+    for _, step in pipeline.steps:
+        for name in VOLATILE_ATTRIBUTES:
+            vars(step).pop(name, None)
     (output_dir / "model").mkdir(parents=True, exist_ok=True)
-    joblib.dump(pipeline, output_dir / PIPELINE_FILE)
+    joblib.dump(pipeline, output_dir / PIPELINE_FILE, protocol=PICKLE_PROTOCOL)
     labels = [str(label) for label in pipeline.classes_]
     (output_dir / LABELS_FILE).write_text(json.dumps(labels, indent=2), encoding="utf-8")
 

@@ -1,0 +1,55 @@
+"""How ``verifily train --distributed`` plans its ``accelerate launch`` (no process is started)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from verifily_cli.launch import LaunchPlan, crash_summary, launch_command, plan_launch
+from verifily_core.config import TrainConfig
+from verifily_core.errors import ConfigError
+
+
+def _config(**compute: Any) -> TrainConfig:
+    return TrainConfig.from_dict({"task": "sft", "base_model": "tiny", "data_paths": {"train": "t.jsonl"},
+                                  "compute": {"distributed": True, **compute}})
+
+
+def test_cpu_runs_the_requested_number_of_processes_without_mixed_precision() -> None:
+    cpu = plan_launch(_config(device="cpu", num_gpus=2, bf16=True), visible_gpus=4)
+    assert cpu == LaunchPlan(2, True, "no")
+    assert plan_launch(_config(device="auto", num_gpus=3), visible_gpus=0) == LaunchPlan(3, True, "no")
+
+
+def test_gpus_default_to_all_visible_with_the_configured_precision() -> None:
+    assert plan_launch(_config(device="cuda", bf16=True), visible_gpus=4) == LaunchPlan(4, False, "bf16")
+    fp16 = plan_launch(_config(device="auto", fp16=True, bf16=False, num_gpus=2), visible_gpus=2)
+    assert fp16.mixed_precision == "fp16"
+
+
+def test_more_gpus_than_visible_is_a_config_error_before_launching() -> None:
+    with pytest.raises(ConfigError, match="asks for 8 GPU") as info:
+        plan_launch(_config(device="cuda", num_gpus=8), visible_gpus=2)
+    assert info.value.key == "compute.num_gpus"
+
+
+def test_launch_command_uses_the_multi_process_launcher_never_cpu_flag() -> None:
+    cmd = launch_command(LaunchPlan(2, True, "no"), ["train", "--config", "c.yaml"], None)
+    assert "--cpu" not in cmd
+    assert cmd[cmd.index("--num_processes") + 1] == "2"
+    assert "--multi_gpu" in cmd
+    assert cmd[-5:] == ["-m", "verifily_train.cli", "train", "--config", "c.yaml"]
+
+
+def test_an_accelerate_config_file_decides_the_topology(tmp_path: Path) -> None:
+    cmd = launch_command(LaunchPlan(2, False, "bf16"), ["train"], tmp_path / "node0.yaml")
+    assert cmd[cmd.index("--config_file") + 1] == str(tmp_path / "node0.yaml")
+    assert "--num_processes" not in cmd
+
+
+def test_crash_summary_names_the_cause_not_the_peers_symptom() -> None:
+    tail = ["RuntimeError: [gloo] Connection closed by peer", "RuntimeError: boom in rank 1",
+            "torch.distributed.elastic.multiprocessing.errors.ChildFailedError:"]
+    assert crash_summary(1, tail).endswith("RuntimeError: boom in rank 1")
