@@ -44,6 +44,20 @@ def _train(config_path: Path, label: str) -> Any:
     return run
 
 
+def _attribute(config_path: Path) -> Any:
+    """The full mix of both sources, then each source left out; effects with 95% intervals."""
+    from verifily_cli.attribution import show_report, study_callbacks
+    from verifily_core.bootstrap import build_training
+    from verifily_core.config import TrainConfig
+    from verifily_core.services.attribute import AttributeSettings, attribute
+
+    config = TrainConfig.from_yaml(config_path)
+    report = attribute(config, AttributeSettings(by="_source_dataset", seeds=1), store=build_training(config).store,
+                       deps_factory=build_training, callbacks=study_callbacks(), config_path=config_path)
+    show_report(report)
+    return report
+
+
 def run_demo(workdir: Path) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     started = time.monotonic()
@@ -74,7 +88,10 @@ def run_demo(workdir: Path) -> None:
                      store_factory=LocalArtifactStore)
     out.print(format_comparison(result, fmt="table"), markup=False)
 
-    _step("4. Prove what produced each run")
+    _step("4. Which source caused it? Train without each one (verifily attribute)")
+    study = _attribute(configs["attribute"])
+
+    _step("5. Prove what produced each run")
     from verifily_core.bootstrap import verification_for_run
     from verifily_core.services.reproduce import verify
 
@@ -90,5 +107,7 @@ def run_demo(workdir: Path) -> None:
     out.print(f"  verifily compare-cmd --runs {relative(human.artifact_path)},{relative(synthetic.artifact_path)} "
               "--metric accuracy --slice-by domain --format csv")
     out.print(f"  verifily reproduce --run {relative(human.artifact_path)} --verify-only")
+    out.print(f"  verifily attribute --config {relative(str(configs['attribute']))} --seeds 3   "
+              f"(study so far: {relative(study.study_dir)})")
     out.print(f"  verifily dashboard --runs-dir {runs}")
     err.print("")

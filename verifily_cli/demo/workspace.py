@@ -21,6 +21,7 @@ DOMAINS = {"product": ["phone", "laptop", "kettle", "blender"], "movie": ["film"
            "food": ["meal", "pizza", "soup", "dessert"]}
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 NOISE_RATE = 0.45
+ATTRIBUTE_EPOCHS = 2
 
 
 def sentiment_rows(n: int, seed: int, source: str, noise: float = 0.0) -> List[Dict[str, Any]]:
@@ -94,6 +95,15 @@ def sft_config(model_path: str) -> Dict[str, Any]:
     }
 
 
+def attribute_config(model_path: str) -> Dict[str, Any]:
+    """Both sources as two files (so ``_source_dataset`` tells them apart) for ``verifily attribute``;
+    fewer epochs than the single-source runs keep the study's three runs short."""
+    config = classification_config(model_path, "", "cls_mixed")
+    config["data_paths"]["train"] = ["data/human.jsonl", "data/synthetic.jsonl"]
+    config["training"]["num_epochs"] = ATTRIBUTE_EPOCHS
+    return config
+
+
 def write_workspace(root: Path, *, minilm_path: str, tiny_lm_path: str) -> Dict[str, Path]:
     """Write data and configs under ``root``; returns the config paths by role."""
     data = root / "data"
@@ -108,6 +118,7 @@ def write_workspace(root: Path, *, minilm_path: str, tiny_lm_path: str) -> Dict[
         "human": classification_config(minilm_path, "data/human.jsonl", "cls_human"),
         "synthetic": classification_config(minilm_path, "data/synthetic.jsonl", "cls_synthetic"),
         "sft": sft_config(tiny_lm_path),
+        "attribute": attribute_config(minilm_path),
     }
     paths = {}
     for role, cfg in configs.items():
