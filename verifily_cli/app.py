@@ -10,7 +10,18 @@ from typing import Optional
 
 import typer
 
-from verifily_cli.commands import attribute, billing, compare, demo, evaluate, plugins, reproduce, train, tune, ui
+from verifily_cli.commands import (
+    attribute,
+    billing,
+    compare,
+    demo,
+    evaluate,
+    plugins,
+    reproduce,
+    train,
+    tune,
+    ui,
+)
 
 VERSION = "1.1.0"
 

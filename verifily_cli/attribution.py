@@ -30,10 +30,11 @@ def run_attribute(*, config: Optional[Path], settings: Any, resume: Optional[Pat
     else:
         if config is None:
             raise AttributionError("verifily attribute needs --config (or --resume runs/attribute_<id>).",
-                                   hint="Example: verifily attribute --config train.yaml --by _source_dataset")
+                                   hint="Example: verifily attribute --config train.yaml --by "
+                                        "_source_dataset")
         cfg = TrainConfig.from_yaml(config)
-        report = use_case.attribute(cfg, settings, store=build_training(cfg).store, deps_factory=build_training,
-                                    callbacks=callbacks, config_path=config)
+        report = use_case.attribute(cfg, settings, store=build_training(cfg).store,
+                                    deps_factory=build_training, callbacks=callbacks, config_path=config)
     show_report(report, as_json=as_json)
 
 
@@ -136,8 +137,9 @@ def format_attribution(results: Mapping[str, Any]) -> str:
     min_n = results["min_slice_n"]
     lines: List[str] = [
         f"Attribution: {metric} by {results['by']}",
-        f"  {results['num_runs']} run(s), seeds {results['seeds']}; {results['confidence']:.0%} intervals from "
-        f"{results['n_boot']} resamples of test examples and seeds (seed {results['seed']}); * excludes zero",
+        f"  {results['num_runs']} run(s), seeds {results['seeds']}; {results['confidence']:.0%} intervals "
+        f"from {results['n_boot']} resamples of test examples and seeds (seed {results['seed']}); "
+        "* excludes zero",
         "",
         f"  Baseline (full data): {baseline.get('overall', float('nan')):.4f}",
         "",
@@ -145,8 +147,8 @@ def format_attribution(results: Mapping[str, Any]) -> str:
     ]
     rows_removed = results.get("rows_removed") or {}
     for e in effects:
-        lines.append(f"  {str(e['removed']).ljust(width)} {str(rows_removed.get(e['removed'], '')).rjust(6)}   "
-                     f"{_interval(e['overall'], min_n)}")
+        rows = str(rows_removed.get(e["removed"], ""))
+        lines.append(f"  {str(e['removed']).ljust(width)} {rows.rjust(6)}   {_interval(e['overall'], min_n)}")
     for key, table in (baseline.get("slices") or {}).items():
         for value, base in table.items():
             lines += ["", f"  Slice {key}={value} (n={base['n']}, baseline {base['value']:.4f}):"]

@@ -18,8 +18,9 @@ def run_comparison(
     from verifily_core.domain.compare import format_comparison
     from verifily_core.services.compare import compare
 
-    result = compare(runs, metric=metric, slice_by=slice_by, runs_dir=runs_dir, store_factory=LocalArtifactStore,
-                     bootstrap=bootstrap or None, seed=seed, min_slice_n=min_slice_n)
+    result = compare(runs, metric=metric, slice_by=slice_by, runs_dir=runs_dir,
+                     store_factory=LocalArtifactStore, bootstrap=bootstrap or None, seed=seed,
+                     min_slice_n=min_slice_n)
     text = format_comparison(result, fmt=fmt)
     if output is not None:
         atomic_write_text(output, text if text.endswith("\n") else text + "\n")

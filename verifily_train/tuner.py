@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Union
+from typing import Any, Dict, Iterator, Optional, Sequence, Union
 
 from verifily_core.config import TrainConfig
 
@@ -32,9 +33,24 @@ def run_tuning(
     space = space_from_grid(param_grid, config)
     settings = TuneSettings(strategy=strategy, metric=metric, direction=direction, max_trials=max_trials,
                             storage=storage)
-    report = tune(config, space, settings, store=build_training(config).store, deps_factory=build_training,
-                  config_path=None if isinstance(config_path, TrainConfig) else Path(config_path))
+    path = None if isinstance(config_path, TrainConfig) else Path(config_path)
+    with _optuna_quiet():
+        report = tune(config, space, settings, store=build_training(config).store,
+                      deps_factory=build_training, config_path=path)
     return report.as_dict()
+
+
+@contextmanager
+def _optuna_quiet() -> Iterator[None]:
+    """Optuna logs every trial at INFO on stderr; the facade promises not to print."""
+    import optuna
+
+    before = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(before)
 
 
 __all__ = ["run_tuning"]

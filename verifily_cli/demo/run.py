@@ -52,8 +52,9 @@ def _attribute(config_path: Path) -> Any:
     from verifily_core.services.attribute import AttributeSettings, attribute
 
     config = TrainConfig.from_yaml(config_path)
-    report = attribute(config, AttributeSettings(by="_source_dataset", seeds=1), store=build_training(config).store,
-                       deps_factory=build_training, callbacks=study_callbacks(), config_path=config_path)
+    report = attribute(config, AttributeSettings(by="_source_dataset", seeds=1),
+                       store=build_training(config).store, deps_factory=build_training,
+                       callbacks=study_callbacks(), config_path=config_path)
     show_report(report)
     return report
 

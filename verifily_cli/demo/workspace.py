@@ -97,9 +97,9 @@ def sft_config(model_path: str) -> Dict[str, Any]:
 
 def attribute_config(model_path: str) -> Dict[str, Any]:
     """Both sources as two files (so ``_source_dataset`` tells them apart) for ``verifily attribute``;
-    fewer epochs than the single-source runs keep the study's three runs short."""
+    one epoch and no validation passes keep the study's three runs short."""
     config = classification_config(model_path, "", "cls_mixed")
-    config["data_paths"]["train"] = ["data/human.jsonl", "data/synthetic.jsonl"]
+    config["data_paths"].update(train=["data/human.jsonl", "data/synthetic.jsonl"], val=None)
     config["training"]["num_epochs"] = ATTRIBUTE_EPOCHS
     return config
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import random
 import socket
+import threading
 import time
 import warnings
 from typing import Any, Callable, Dict, List, Optional, Sequence, Set
@@ -41,8 +42,10 @@ def optuna_module() -> Any:
 
 
 def worker_id() -> str:
-    """``<host>:<pid>``: enough to tell, on this machine, whether a trial's worker still lives."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """``<host>:<pid>`` (``/<thread>`` outside the main thread): enough to tell, on this machine,
+    whether a trial's worker still lives, and to tell apart workers run as threads of one process."""
+    thread = threading.get_native_id()
+    return f"{socket.gethostname()}:{os.getpid()}" + (f"/{thread}" if thread != os.getpid() else "")
 
 
 def open_storage(url: str, on_stale: Callable[[Any, Any], None], attempts: int = 3) -> Any:
@@ -80,7 +83,8 @@ def redact(url: str) -> str:
 
 def _dead_here(worker: str) -> bool:
     """Whether ``worker`` ran on this machine and its process is gone."""
-    host, _, pid = worker.rpartition(":")
+    host, _, process = worker.rpartition(":")
+    pid = process.split("/")[0]
     if host != socket.gethostname() or not pid.isdigit():
         return False
     try:
