@@ -357,7 +357,7 @@ def test_workers_on_one_study_split_the_trials_without_duplicates(tmp_path: Path
         except BaseException as exc:  # noqa: BLE001 - surfaced by the assert below
             errors.append(exc)
 
-    threads = [threading.Thread(target=worker) for _ in range(2)]
+    threads = [threading.Thread(target=worker) for _ in range(3)]
     for t in threads:
         t.start()
     for t in threads:

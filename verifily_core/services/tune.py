@@ -2,8 +2,8 @@
 
 Why Optuna rather than a loop of ``train()`` calls: its RDB storage keeps the study outside the
 process, so a search survives a crash (``resume``), several workers share one study through any
-SQLAlchemy URL, and trial numbers are handed out atomically, which is what lets workers split a grid
-without running a combination twice. Optuna is pure Python and is imported lazily.
+SQLAlchemy URL, and queued trials are handed out atomically, which is what lets workers split a grid
+without running a combination twice (see ``tune_study``). Optuna is pure Python, imported lazily.
 
 A search, as data flows: everything is checked first (space, strategy, metric, every combination's
 config, the data), then a tune folder ``<output.dir>/tune_<YYYYMMDD_HHMMSS>_<hex>/`` receives

@@ -57,10 +57,13 @@ def open_storage(url: str, on_stale: Callable[[Any, Any], None], attempts: int =
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                return optuna.storages.RDBStorage(
+                storage = optuna.storages.RDBStorage(
                     url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
                     heartbeat_stale_trial_callback=on_stale,
                 )
+            if url.startswith("sqlite"):
+                _serialize_sqlite(storage)
+            return storage
         except Exception as exc:  # noqa: BLE001 - SQLAlchemy and drivers raise many kinds
             if attempt < attempts and type(exc).__name__ in _RACE_ERRORS:
                 time.sleep(0.2 * attempt + random.random() * 0.3)
@@ -70,6 +73,23 @@ def open_storage(url: str, on_stale: Callable[[Any, Any], None], attempts: int =
                             hint="Give an Optuna RDB URL such as sqlite:///runs/study.db or "
                                  "postgresql://user@host/db (plus its driver: psycopg2-binary).") from None
     raise AssertionError("unreachable")
+
+
+def _serialize_sqlite(storage: Any) -> None:
+    """SQLite ignores ``SELECT ... FOR UPDATE``, so Optuna's check-then-set of a trial's state (how a
+    worker takes a queued trial) races between workers: two could take the same trial. Starting every
+    transaction with ``BEGIN IMMEDIATE`` takes the write lock before the check, making it atomic."""
+    from sqlalchemy import event
+
+    def no_implicit_begin(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    def begin_immediate(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    event.listen(storage.engine, "connect", no_implicit_begin)
+    event.listen(storage.engine, "begin", begin_immediate)
+    storage.engine.dispose()  # connections opened so far lack the hooks
 
 
 def redact(url: str) -> str:
