@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, List, Mapping, Optional
 
 from verifily_cli.render import err, out, print_json, relative
+from verifily_cli.studies import open_study_folder
 
 _FLAG_OF = {"n_boot": "--bootstrap"}  # settings fields whose flag has another name
 
@@ -25,16 +26,23 @@ def run_attribute(*, config: Optional[Path], settings: Any, resume: Optional[Pat
     callbacks = study_callbacks()
     if resume is not None:
         _check_resume_flags(config, settings)
-        store, study_id = _open_study_folder(resume)
+        store, study_id = open_study_folder(resume, AttributionError, "attribute")
         report = use_case.resume(study_id, store=store, deps_factory=build_training, callbacks=callbacks)
     else:
         if config is None:
-            raise AttributionError("verifily attribute needs --config (or --resume runs/attribute_<id>).",
-                                   hint="Example: verifily attribute --config train.yaml --by "
-                                        "_source_dataset")
+            raise AttributionError(
+                "verifily attribute needs --config (or --resume runs/attribute_<id>).",
+                hint="Example: verifily attribute --config train.yaml --by _source_dataset",
+            )
         cfg = TrainConfig.from_yaml(config)
-        report = use_case.attribute(cfg, settings, store=build_training(cfg).store,
-                                    deps_factory=build_training, callbacks=callbacks, config_path=config)
+        report = use_case.attribute(
+            cfg,
+            settings,
+            store=build_training(cfg).store,
+            deps_factory=build_training,
+            callbacks=callbacks,
+            config_path=config,
+        )
     show_report(report, as_json=as_json)
 
 
@@ -48,8 +56,11 @@ def show_report(report: Any, *, as_json: bool = False) -> None:
         print_json(report.results)
     else:
         out.print(format_attribution(report.results), markup=False)
-    err.print(f"Study folder: {relative(report.study_dir)} (attribute_results.json, attribute_results.csv"
-              f"{', ' + heatmap.name if heatmap else ''})", markup=False)
+    err.print(
+        f"Study folder: {relative(report.study_dir)} (attribute_results.json, attribute_results.csv"
+        f"{', ' + heatmap.name if heatmap else ''})",
+        markup=False,
+    )
 
 
 def _check_resume_flags(config: Optional[Path], settings: Any) -> None:
@@ -57,26 +68,16 @@ def _check_resume_flags(config: Optional[Path], settings: Any) -> None:
     from verifily_core.services.attribute import AttributeSettings
 
     defaults = AttributeSettings()
-    given = [_FLAG_OF.get(f.name, "--" + f.name.replace("_", "-")) for f in fields(settings)
-             if getattr(settings, f.name) != getattr(defaults, f.name)] + (["--config"] if config else [])
+    given = [
+        _FLAG_OF.get(f.name, "--" + f.name.replace("_", "-"))
+        for f in fields(settings)
+        if getattr(settings, f.name) != getattr(defaults, f.name)
+    ] + (["--config"] if config else [])
     if given:
-        raise AttributionError(f"--resume continues the study saved in its folder; it takes no "
-                               f"{', '.join(given)}.",
-                               hint="The config, tag key, seeds, budget and bootstrap come from its "
-                                    "attribute_spec.json.")
-
-
-def _open_study_folder(path: Path) -> Any:
-    from verifily_core.bootstrap import DEFAULT_STORE, plugins
-    from verifily_core.errors import AttributionError
-
-    folder = Path(path).expanduser()
-    if not folder.is_dir():
-        raise AttributionError(f"Study folder not found: {path}",
-                               hint="Pass the folder a study created, "
-                                    "e.g. --resume runs/attribute_20260208_143022_a1b2c3.")
-    folder = folder.resolve()
-    return plugins().artifact_store(DEFAULT_STORE)(folder.parent), folder.name
+        raise AttributionError(
+            f"--resume continues the study saved in its folder; it takes no {', '.join(given)}.",
+            hint="The config, tag key, seeds, budget and bootstrap come from its attribute_spec.json.",
+        )
 
 
 def study_callbacks() -> Any:
@@ -87,16 +88,21 @@ def study_callbacks() -> Any:
         runs = results["runs"]
         left = sum(1 for r in runs if r["status"] != "completed")
         err.print(f"Attribution study: {relative(results['study_dir'])}", markup=False)
-        err.print(f"  Plan: {len(runs)} run(s) = (full data + {len(results['values'])} ablation(s) of "
-                  f"{results['by']}) x {len(results['seeds'])} seed(s) {results['seeds']}; {left} to train.",
-                  markup=False)
+        err.print(
+            f"  Plan: {len(runs)} run(s) = (full data + {len(results['values'])} ablation(s) of "
+            f"{results['by']}) x {len(results['seeds'])} seed(s) {results['seeds']}; {left} to train.",
+            markup=False,
+        )
         for note in results["notes"]:
             if note.startswith("--budget"):
                 err.print(f"  {note}", markup=False)
 
     def on_estimate(seconds: float, left: int) -> None:
-        err.print(f"  First run took {seconds:.0f} s: about {_duration(seconds * left)} for the {left} "
-                  "remaining run(s).", markup=False)
+        err.print(
+            f"  First run took {seconds:.0f} s: about {_duration(seconds * left)} for the {left} "
+            "remaining run(s).",
+            markup=False,
+        )
 
     def on_run_start(index: int, total: int, planned: Any) -> None:
         err.print(f"  [{index}/{total}] training {planned.label} (seed {planned.seed}) ...", markup=False)
@@ -109,8 +115,9 @@ def study_callbacks() -> Any:
         else:
             err.print(f"      {record['status'].upper()}: {record['error']}", markup=False)
 
-    return AttributeCallbacks(on_plan=on_plan, on_estimate=on_estimate, on_run_start=on_run_start,
-                              on_run_end=on_run_end)
+    return AttributeCallbacks(
+        on_plan=on_plan, on_estimate=on_estimate, on_run_start=on_run_start, on_run_end=on_run_end
+    )
 
 
 def _duration(seconds: float) -> str:
@@ -153,8 +160,10 @@ def format_attribution(results: Mapping[str, Any]) -> str:
         for value, base in table.items():
             lines += ["", f"  Slice {key}={value} (n={base['n']}, baseline {base['value']:.4f}):"]
             for e in effects:
-                lines.append(f"    {str(e['removed']).ljust(width - 2)} {' ' * 6}   "
-                             f"{_interval(e['slices'][key][value], min_n)}")
+                lines.append(
+                    f"    {str(e['removed']).ljust(width - 2)} {' ' * 6}   "
+                    f"{_interval(e['slices'][key][value], min_n)}"
+                )
     lines.append("")
     lines += [f"  Note: {note}" for note in results.get("notes") or []]
     return "\n".join(lines) + "\n"

@@ -18,8 +18,9 @@ def heatmap_grid(results: Mapping[str, Any]) -> Tuple[List[str], List[str], List
     slices = (results.get("baseline") or {}).get("slices") or {}
     columns = [(None, None)] + [(key, value) for key, table in slices.items() for value in table]
     labels = ["overall" if key is None else f"{key}={value}" for key, value in columns]
-    grid = [[e["overall"] if key is None else e["slices"][key][value] for key, value in columns]
-            for e in effects]
+    grid = [
+        [e["overall"] if key is None else e["slices"][key][value] for key, value in columns] for e in effects
+    ]
     return [str(e["removed"]) for e in effects], labels, grid
 
 
@@ -47,11 +48,14 @@ def save_heatmap(results: Mapping[str, Any], path: Path) -> Optional[Path]:
     for i, row in enumerate(grid):
         for j, cell in enumerate(row):
             dark = np.isfinite(values[i, j]) and abs(values[i, j]) > 0.6 * limit
-            ax.text(j, i, _label(cell), ha="center", va="center", fontsize=8,
-                    color="white" if dark else "black")
+            ax.text(
+                j, i, _label(cell), ha="center", va="center", fontsize=8, color="white" if dark else "black"
+            )
     fig.colorbar(image, ax=ax, label=f"{results.get('metric')}: without - full")
-    ax.set_title(f"Effect of removing each {results.get('by')} value\n"
-                 "(* interval excludes zero, ~ slice too small)", fontsize=9)
+    ax.set_title(
+        f"Effect of removing each {results.get('by')} value\n(* interval excludes zero, ~ slice too small)",
+        fontsize=9,
+    )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")

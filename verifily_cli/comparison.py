@@ -9,8 +9,16 @@ from verifily_cli.render import err, out
 
 
 def run_comparison(
-    runs: list[str], metric: Optional[str], slice_by: Optional[list[str]], fmt: str,
-    output: Optional[Path], runs_dir: Path, *, bootstrap: int = 1000, seed: int = 0, min_slice_n: int = 30,
+    runs: list[str],
+    metric: Optional[str],
+    slice_by: Optional[list[str]],
+    fmt: str,
+    output: Optional[Path],
+    runs_dir: Path,
+    *,
+    bootstrap: int = 1000,
+    seed: int = 0,
+    min_slice_n: int = 30,
 ) -> None:
     """Compare and print; ``bootstrap=0`` leaves the intervals out."""
     from verifily_adapters.local_store.atomic import atomic_write_text
@@ -18,9 +26,16 @@ def run_comparison(
     from verifily_core.domain.compare import format_comparison
     from verifily_core.services.compare import compare
 
-    result = compare(runs, metric=metric, slice_by=slice_by, runs_dir=runs_dir,
-                     store_factory=LocalArtifactStore, bootstrap=bootstrap or None, seed=seed,
-                     min_slice_n=min_slice_n)
+    result = compare(
+        runs,
+        metric=metric,
+        slice_by=slice_by,
+        runs_dir=runs_dir,
+        store_factory=LocalArtifactStore,
+        bootstrap=bootstrap or None,
+        seed=seed,
+        min_slice_n=min_slice_n,
+    )
     text = format_comparison(result, fmt=fmt)
     if output is not None:
         atomic_write_text(output, text if text.endswith("\n") else text + "\n")

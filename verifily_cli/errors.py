@@ -40,6 +40,8 @@ def quiet_frameworks() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     for category in (FutureWarning, DeprecationWarning, UserWarning):
         warnings.filterwarnings("ignore", category=category)
+    # bitsandbytes warns at import that an optional CPU kernel package is absent: harmless here
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
 
 
 def fail(exc: BaseException, verbose: bool) -> NoReturn:

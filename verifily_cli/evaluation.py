@@ -26,10 +26,17 @@ def run_evaluation(
     store, run_id, backend = evaluation_for_run(run)
     with progress("Evaluating", enabled=not json_output) as bar:
         result = evaluate_run(
-            store, run_id, backend,
+            store,
+            run_id,
+            backend,
             test_data=str(test_data.expanduser().resolve()) if test_data else None,
-            metrics=metrics, slice_by=slice_by, hard_examples_n=hard_examples, device=device,
-            batch_size=batch_size, from_predictions=from_predictions, progress=bar.step,
+            metrics=metrics,
+            slice_by=slice_by,
+            hard_examples_n=hard_examples,
+            device=device,
+            batch_size=batch_size,
+            from_predictions=from_predictions,
+            progress=bar.step,
         )
     if json_output:
         print_json(result.to_dict())
@@ -40,8 +47,12 @@ def run_evaluation(
 def _print(result: Any, run: Path) -> None:
     from verifily_cli.render import fmt_metric, print_slices
 
-    out.print(f"Evaluation: {result.run_id} ({result.num_examples} examples, {result.eval_duration_seconds:.1f}s)")
-    rows = [[name, fmt_metric(value)] for name, value in result.overall.items() if isinstance(value, (int, float))]
+    out.print(
+        f"Evaluation: {result.run_id} ({result.num_examples} examples, {result.eval_duration_seconds:.1f}s)"
+    )
+    rows = [
+        [name, fmt_metric(value)] for name, value in result.overall.items() if isinstance(value, (int, float))
+    ]
     out.print(table(None, ["metric", "value"], rows))
     for name, value in result.overall.items():
         if isinstance(value, dict) and name != "confusion_matrix":
@@ -49,12 +60,19 @@ def _print(result: Any, run: Path) -> None:
     matrix = result.overall.get("confusion_matrix")
     if isinstance(matrix, dict) and matrix.get("labels"):
         labels = matrix["labels"]
-        out.print(table("Confusion matrix (rows = true, columns = predicted)", ["", *labels],
-                        [[lab, *row] for lab, row in zip(labels, matrix["matrix"])]))
+        out.print(
+            table(
+                "Confusion matrix (rows = true, columns = predicted)",
+                ["", *labels],
+                [[lab, *row] for lab, row in zip(labels, matrix["matrix"])],
+            )
+        )
     unseen = getattr(result, "unseen_labels", None)
     if unseen:
         err.print(f"[yellow]Note:[/yellow] test labels never seen in training (always wrong): {unseen}")
     print_slices(result)
     base = relative(str(run))
-    out.print(f"\nWrote {base}/eval/eval_results.json, {base}/eval/hard_examples.jsonl "
-              f"({len(result.hard_examples)} hard examples) and {base}/eval/predictions.jsonl")
+    out.print(
+        f"\nWrote {base}/eval/eval_results.json, {base}/eval/hard_examples.jsonl "
+        f"({len(result.hard_examples)} hard examples) and {base}/eval/predictions.jsonl"
+    )

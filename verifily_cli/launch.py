@@ -29,8 +29,15 @@ from verifily_cli.render import err
 TAIL_LINES = 200
 _ERROR_LINE = re.compile(r"\b\w*(Error|Exception)\b:")
 # launcher boilerplate and the errors the surviving ranks see when a peer dies: not the cause
-_LAUNCHER_NOISE = ("ChildFailedError", "torch.distributed.elastic", "CalledProcessError", "Connection closed",
-                   "remote worker", "stopped by the distributed launcher", "Socket Timeout")
+_LAUNCHER_NOISE = (
+    "ChildFailedError",
+    "torch.distributed.elastic",
+    "CalledProcessError",
+    "Connection closed",
+    "remote worker",
+    "stopped by the distributed launcher",
+    "Socket Timeout",
+)
 
 
 @dataclass(frozen=True)
@@ -52,14 +59,16 @@ def plan_launch(config: Any, visible_gpus: int) -> LaunchPlan:
         return LaunchPlan(requested or 1, True, "no")
     if compute.device == "mps":
         raise ConfigError(
-            "Distributed training does not run on MPS (Apple Silicon).", key="compute.device",
+            "Distributed training does not run on MPS (Apple Silicon).",
+            key="compute.device",
             hint="Use compute.device: cpu to test distributed training on CPU processes, or a CUDA machine.",
         )
     count = requested or visible_gpus
     if count > visible_gpus:
         raise ConfigError(
             f"compute.num_gpus (--num-gpus) asks for {count} GPU(s) but this machine has {visible_gpus} "
-            "visible CUDA GPU(s).", key="compute.num_gpus",
+            "visible CUDA GPU(s).",
+            key="compute.num_gpus",
             hint=f"Use --num-gpus {visible_gpus} or less (check CUDA_VISIBLE_DEVICES), or compute.device: "
             "cpu to run the processes on the CPU.",
         )
@@ -73,8 +82,16 @@ def launch_command(plan: LaunchPlan, args: List[str], accelerate_config: Optiona
     if accelerate_config is not None:
         cmd += ["--config_file", str(accelerate_config)]
     else:
-        cmd += ["--num_processes", str(plan.num_processes), "--num_machines", "1",
-                "--mixed_precision", plan.mixed_precision, "--dynamo_backend", "no"]
+        cmd += [
+            "--num_processes",
+            str(plan.num_processes),
+            "--num_machines",
+            "1",
+            "--mixed_precision",
+            plan.mixed_precision,
+            "--dynamo_backend",
+            "no",
+        ]
         if plan.num_processes > 1:
             cmd.append("--multi_gpu")
     return cmd + ["-m", "verifily_train.cli", *args]
@@ -91,12 +108,16 @@ def maybe_relaunch(config: Any, config_path: Path, accelerate_config: Optional[P
     if dry_run or not config.compute.distributed or distributed.inside_launch():
         return False
     if accelerate_config is not None and not accelerate_config.is_file():
-        raise ConfigError(f"Accelerate config file not found: {accelerate_config}",
-                          hint="Write one with `accelerate config --config_file FILE`.")
+        raise ConfigError(
+            f"Accelerate config file not found: {accelerate_config}",
+            hint="Write one with `accelerate config --config_file FILE`.",
+        )
     plan = plan_launch(config, _visible_gpus())
     if plan.on_cpu:
-        err.print(f"Note: no GPU in use (compute.device: {config.compute.device}): running "
-                  f"{plan.num_processes} training process(es) on the CPU (gloo).")
+        err.print(
+            f"Note: no GPU in use (compute.device: {config.compute.device}): running "
+            f"{plan.num_processes} training process(es) on the CPU (gloo)."
+        )
     launch_id = uuid.uuid4().hex
     env = {**os.environ, distributed.LAUNCH_ID_ENV: launch_id}
     cmd = launch_command(plan, sys.argv[1:], accelerate_config)
@@ -142,8 +163,11 @@ def _run_and_wait(cmd: List[str], env: Dict[str, str]) -> Tuple[int, List[str]]:
 
 def crash_summary(rc: int, tail: List[str]) -> str:
     """The first real error line of the launcher's output: the crashed rank's own error."""
-    errors = [line.strip() for line in tail if _ERROR_LINE.search(line)
-              and not any(noise in line for noise in _LAUNCHER_NOISE)]
+    errors = [
+        line.strip()
+        for line in tail
+        if _ERROR_LINE.search(line) and not any(noise in line for noise in _LAUNCHER_NOISE)
+    ]
     what = errors[0] if errors else (tail[-1].strip() if tail else "no output")
     return f"a training process of the distributed launch failed (exit code {rc}): {what}"
 

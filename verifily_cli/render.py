@@ -59,9 +59,15 @@ def relative(path: str) -> str:
 @contextmanager
 def progress(description: str, *, enabled: bool = True) -> Iterator[StepProgress]:
     bar = Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-        console=err, transient=False, disable=not enabled,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
+        disable=not enabled,
     )
     with bar:
         yield StepProgress(bar, description)

@@ -16,8 +16,14 @@ def run_reproduce(run: Path, *, verify_only: bool, atol: Optional[float], json_o
     if verify_only:
         result = verify(store, run_id, environment=backend.environment())
         if json_output:
-            print_json({"run_id": result.run_id, "verdict": result.verdict, "checks": result.checks,
-                        "details": result.details})
+            print_json(
+                {
+                    "run_id": result.run_id,
+                    "verdict": result.verdict,
+                    "checks": result.checks,
+                    "details": result.details,
+                }
+            )
         else:
             for line in report_lines(result):
                 out.print(line, markup=False)

@@ -18,8 +18,14 @@ def weights_close(a: str, b: str, atol: float) -> Optional[str]:
     left, right = load_file(a), load_file(b)
     if set(left) != set(right):
         return f"different tensors: {sorted(set(left) ^ set(right))[:3]}"
-    worst = max((float(np.max(np.abs(left[k].astype(np.float64) - right[k].astype(np.float64))))
-                 for k in left if left[k].size), default=0.0)
+    worst = max(
+        (
+            float(np.max(np.abs(left[k].astype(np.float64) - right[k].astype(np.float64))))
+            for k in left
+            if left[k].size
+        ),
+        default=0.0,
+    )
     return None if worst <= atol else f"max |difference| {worst:.3g} > atol {atol}"
 
 
@@ -30,8 +36,13 @@ def run_full_reproduce(run: Path, *, atol: Optional[float], json_output: bool) -
 
     deps, run_id = training_for_run(run)
     with progress(f"Re-training {run_id}", enabled=not json_output) as bar:
-        report = rerun(run_id, deps, atol=atol, weights_close=weights_close,
-                       callbacks=TrainCallbacks(on_start=bar.start, on_step=bar.step, on_log=bar.log))
+        report = rerun(
+            run_id,
+            deps,
+            atol=atol,
+            weights_close=weights_close,
+            callbacks=TrainCallbacks(on_start=bar.start, on_step=bar.step, on_log=bar.log),
+        )
     if json_output:
         print_json(report.to_dict())
     else:

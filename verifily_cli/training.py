@@ -86,8 +86,14 @@ def _interrupt_on_sigterm() -> None:
 
 def _print_dry_run(run: Any, config: Any, json_output: bool) -> None:
     if json_output:
-        print_json({"run_id": run.run_id, "status": run.status, "artifact_path": run.artifact_path,
-                    "reproducibility_hash": run.reproducibility_hash})
+        print_json(
+            {
+                "run_id": run.run_id,
+                "status": run.status,
+                "artifact_path": run.artifact_path,
+                "reproducibility_hash": run.reproducibility_hash,
+            }
+        )
         return
     out.print(f"Dry run OK: {run.run_id}")
     out.print(f"  Task:        {config.task}")
@@ -99,9 +105,16 @@ def _print_dry_run(run: Any, config: Any, json_output: bool) -> None:
 
 def _print_result(run: Any, json_output: bool) -> None:
     if json_output:
-        print_json({"run_id": run.run_id, "status": run.status, "artifact_path": run.artifact_path,
-                    "metrics": run.metrics, "reproducibility_hash": run.reproducibility_hash,
-                    "summary": run.summary})
+        print_json(
+            {
+                "run_id": run.run_id,
+                "status": run.status,
+                "artifact_path": run.artifact_path,
+                "metrics": run.metrics,
+                "reproducibility_hash": run.reproducibility_hash,
+                "summary": run.summary,
+            }
+        )
         return
     loss = run.metrics.get("train_loss")
     out.print(f"Run completed: {run.run_id}")
@@ -111,8 +124,10 @@ def _print_result(run: Any, json_output: bool) -> None:
         out.print(f"  Eval loss:   {run.metrics['eval_loss']:.4f}")
     truncated = run.summary.get("truncated_rows", 0)
     if truncated:
-        out.print(f"  Truncated:   {truncated} row(s), {run.summary.get('truncated_tokens', 0)} token(s) "
-                  "cut by max_seq_length")
+        out.print(
+            f"  Truncated:   {truncated} row(s), {run.summary.get('truncated_tokens', 0)} token(s) "
+            "cut by max_seq_length"
+        )
     out.print(f"  Artifacts:   {relative(run.artifact_path)}")
     out.print(f"  Repro hash:  {run.reproducibility_hash}")
     for warning in run.warnings:

@@ -50,13 +50,17 @@ def open_run(run_path: Path, store_name: str = DEFAULT_STORE) -> Tuple[ArtifactS
     """The store holding a run folder given as a path, and the run's id."""
     path = Path(run_path).expanduser()
     if not path.is_dir():
-        raise RunNotFoundError(f"Run folder not found: {run_path}",
-                               hint="Pass the path of a run folder, e.g. --run runs/run_20260208_143022_a1b2c3")
+        raise RunNotFoundError(
+            f"Run folder not found: {run_path}",
+            hint="Pass the path of a run folder, e.g. --run runs/run_20260208_143022_a1b2c3",
+        )
     path = path.resolve()
     store: ArtifactStore = plugins().artifact_store(store_name)(path.parent)
     if not store.exists(path.name, RUN_META) and not store.exists(path.name, TRAINING_INFO):
-        raise RunNotFoundError(f"{run_path} is not a run folder (no {RUN_META}).",
-                               hint="Pass a folder created by `verifily train`.")
+        raise RunNotFoundError(
+            f"{run_path} is not a run folder (no {RUN_META}).",
+            hint="Pass a folder created by `verifily train`.",
+        )
     return store, path.name
 
 

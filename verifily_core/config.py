@@ -34,8 +34,16 @@ from verifily_core.errors import ConfigError
 
 TaskName = Literal["sft", "classification"]
 LR_SCHEDULERS = (
-    "linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup",
-    "inverse_sqrt", "reduce_lr_on_plateau", "cosine_with_min_lr", "warmup_stable_decay",
+    "linear",
+    "cosine",
+    "cosine_with_restarts",
+    "polynomial",
+    "constant",
+    "constant_with_warmup",
+    "inverse_sqrt",
+    "reduce_lr_on_plateau",
+    "cosine_with_min_lr",
+    "warmup_stable_decay",
 )
 _DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
@@ -190,9 +198,7 @@ class TrainConfig(_Section):
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_dict(
-        cls, data: Mapping[str, Any], *, source: Optional[Union[str, Path]] = None
-    ) -> TrainConfig:
+    def from_dict(cls, data: Mapping[str, Any], *, source: Optional[Union[str, Path]] = None) -> TrainConfig:
         """Validate a plain mapping; ``source`` (a file) anchors relative paths and error messages."""
         where = f" in {source}" if source else ""
         if not isinstance(data, Mapping):
@@ -224,8 +230,9 @@ class TrainConfig(_Section):
             problem = getattr(exc, "problem", None) or str(exc)
             raise ConfigError(f"{p}{at}: YAML syntax error: {problem}", hint="Fix the YAML syntax.") from None
         if data is None:
-            raise ConfigError(f"{p}: the config file is empty",
-                              hint="Write at least 'task' and 'base_model'.")
+            raise ConfigError(
+                f"{p}: the config file is empty", hint="Write at least 'task' and 'base_model'."
+            )
         return cls.from_dict(data, source=p)
 
     # ------------------------------------------------------------------ derived views
@@ -379,8 +386,9 @@ def _config_error(exc: ValidationError, where: str) -> ConfigError:
     key = _clean_loc(first["loc"])
     msg = first["msg"].removeprefix("Value error, ")
     if first["type"] == "missing":
-        return ConfigError(f"Missing required config key '{key}'{where}.", key=key,
-                           hint=f"Add '{key}: ...' to the config.")
+        return ConfigError(
+            f"Missing required config key '{key}'{where}.", key=key, hint=f"Add '{key}: ...' to the config."
+        )
     value = first.get("input")
     shown = f" (got {value!r})" if first["type"] != "value_error" and not isinstance(value, Mapping) else ""
     more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
@@ -390,6 +398,7 @@ def _config_error(exc: ValidationError, where: str) -> ConfigError:
 def _clean_loc(loc: tuple[Any, ...]) -> str:
     # pydantic adds union branch names ("str", "list[str]", "literal[...]") to the location
     branch_names = ("str", "list", "int", "float")
-    parts = [str(p) for p in loc
-             if isinstance(p, str) and not any(c in p for c in "[]") and p not in branch_names]
+    parts = [
+        str(p) for p in loc if isinstance(p, str) and not any(c in p for c in "[]") and p not in branch_names
+    ]
     return ".".join(parts) if parts else "<root>"

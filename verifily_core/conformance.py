@@ -60,12 +60,20 @@ class _HooksAreLight:
 def sentiment_examples(n: int, seed: int) -> List[ClassificationExample]:
     """A two-label task any classifier learns from a few dozen rows."""
     rng = random.Random(seed)
-    words = {"positive": ["great", "excellent", "lovely", "superb"],
-             "negative": ["terrible", "awful", "broken", "dreadful"]}
+    words = {
+        "positive": ["great", "excellent", "lovely", "superb"],
+        "negative": ["terrible", "awful", "broken", "dreadful"],
+    }
     things = ["movie", "phone", "meal", "book"]
-    return [ClassificationExample(text=f"This {rng.choice(things)} is {rng.choice(words[label])}.",
-                                  label=label, file="train.jsonl", line=i + 1)
-            for i, label in enumerate(["positive", "negative"] * (n // 2))]
+    return [
+        ClassificationExample(
+            text=f"This {rng.choice(things)} is {rng.choice(words[label])}.",
+            label=label,
+            file="train.jsonl",
+            line=i + 1,
+        )
+        for i, label in enumerate(["positive", "negative"] * (n // 2))
+    ]
 
 
 def reverse_examples(n: int, seed: int) -> List[SFTExample]:
@@ -74,8 +82,15 @@ def reverse_examples(n: int, seed: int) -> List[SFTExample]:
     rows = []
     for i in range(n):
         seq = [rng.choice("abcdefgh") for _ in range(rng.randint(2, 4))]
-        rows.append(SFTExample(instruction="Reverse the letters.", input=" ".join(seq),
-                               output=" ".join(reversed(seq)), file="train.jsonl", line=i + 1))
+        rows.append(
+            SFTExample(
+                instruction="Reverse the letters.",
+                input=" ".join(seq),
+                output=" ".join(reversed(seq)),
+                file="train.jsonl",
+                line=i + 1,
+            )
+        )
     return rows
 
 
@@ -111,29 +126,53 @@ class ModelBackendConformance(_HooksAreLight):
         return backend_class()
 
     @pytest.fixture
-    def config(self, backend_class: type, base_model: str, task: str,
-               config_overrides: Dict[str, Any]) -> TrainConfig:
-        return TrainConfig.from_dict({"task": task, "base_model": base_model, "seed": 7,
-                                      "backend": backend_class.PLUGIN_NAME, **config_overrides})
+    def config(
+        self, backend_class: type, base_model: str, task: str, config_overrides: Dict[str, Any]
+    ) -> TrainConfig:
+        return TrainConfig.from_dict(
+            {
+                "task": task,
+                "base_model": base_model,
+                "seed": 7,
+                "backend": backend_class.PLUGIN_NAME,
+                **config_overrides,
+            }
+        )
 
     @pytest.fixture
-    def trained(self, backend: ModelBackend, config: TrainConfig, examples: List[Example],
-                tmp_path: Path) -> Dict[str, Any]:
+    def trained(
+        self, backend: ModelBackend, config: TrainConfig, examples: List[Example], tmp_path: Path
+    ) -> Dict[str, Any]:
         """Train once for a test: the request, the outcome and every callback received."""
         labels = sorted({ex.label for ex in examples if isinstance(ex, ClassificationExample)})
-        request = TrainRequest(config=config, train_examples=examples, val_examples=examples[:6],
-                               output_dir=tmp_path / "run", labels=labels, base_model_path=config.base_model)
+        request = TrainRequest(
+            config=config,
+            train_examples=examples,
+            val_examples=examples[:6],
+            output_dir=tmp_path / "run",
+            labels=labels,
+            base_model_path=config.base_model,
+        )
         request.output_dir.mkdir()
         calls: List[Any] = []
-        callbacks = TrainCallbacks(on_start=lambda total: calls.append(("start", total)),
-                                   on_step=lambda step, total: calls.append(("step", step, total)),
-                                   on_log=lambda step, metrics: calls.append(("log", step, dict(metrics))))
+        callbacks = TrainCallbacks(
+            on_start=lambda total: calls.append(("start", total)),
+            on_step=lambda step, total: calls.append(("step", step, total)),
+            on_log=lambda step, metrics: calls.append(("log", step, dict(metrics))),
+        )
         outcome = backend.train(request, callbacks)
-        info = {"task": config.task, "backend": config.backend, "base_model": config.base_model,
-                "base_model_path": config.base_model, "labels": labels,
-                "label2id": {label: i for i, label in enumerate(labels)},
-                "max_seq_length": config.training.max_seq_length, "lora_enabled": config.lora.enabled,
-                "quantization": config.lora.quantization, "seed": config.seed}
+        info = {
+            "task": config.task,
+            "backend": config.backend,
+            "base_model": config.base_model,
+            "base_model_path": config.base_model,
+            "labels": labels,
+            "label2id": {label: i for i, label in enumerate(labels)},
+            "max_seq_length": config.training.max_seq_length,
+            "lora_enabled": config.lora.enabled,
+            "quantization": config.lora.quantization,
+            "seed": config.seed,
+        }
         return {"request": request, "outcome": outcome, "calls": calls, "info": info}
 
     def test_plugin_name_is_a_non_empty_string(self, backend_class: type) -> None:
@@ -151,12 +190,14 @@ class ModelBackendConformance(_HooksAreLight):
         assert all(isinstance(k, str) and isinstance(v, str) for k, v in first.items())
         json.dumps(first)
 
-    def test_validate_model_accepts_the_base_model(self, backend: ModelBackend, base_model: str,
-                                                   task: str) -> None:
+    def test_validate_model_accepts_the_base_model(
+        self, backend: ModelBackend, base_model: str, task: str
+    ) -> None:
         backend.validate_model(base_model, task)
 
-    def test_validate_model_refuses_a_missing_local_folder(self, backend: ModelBackend, task: str,
-                                                           tmp_path: Path) -> None:
+    def test_validate_model_refuses_a_missing_local_folder(
+        self, backend: ModelBackend, task: str, tmp_path: Path
+    ) -> None:
         if not self.refuses_missing_folders:
             pytest.skip("this backend's models are not folders")
         with pytest.raises(BackendError):
@@ -181,8 +222,9 @@ class ModelBackendConformance(_HooksAreLight):
             if call[0] == "log":
                 assert all(isinstance(v, (int, float)) for v in call[2].values())
 
-    def test_loaded_predictor_answers_every_input_in_order(self, backend: ModelBackend,
-                                                           trained: Dict[str, Any]) -> None:
+    def test_loaded_predictor_answers_every_input_in_order(
+        self, backend: ModelBackend, trained: Dict[str, Any]
+    ) -> None:
         request, examples = trained["request"], list(trained["request"].train_examples[:8])
         predictor = backend.load(request.output_dir, trained["info"])
         try:
@@ -198,15 +240,23 @@ class ModelBackendConformance(_HooksAreLight):
         self, backend: ModelBackend, tmp_path: Path, config: TrainConfig
     ) -> None:
         with pytest.raises(VerifilyError):
-            backend.load(tmp_path, {"task": config.task, "labels": ["a", "b"],
-                                    "base_model": config.base_model,
-                                    "base_model_path": config.base_model})
+            backend.load(
+                tmp_path,
+                {
+                    "task": config.task,
+                    "labels": ["a", "b"],
+                    "base_model": config.base_model,
+                    "base_model_path": config.base_model,
+                },
+            )
 
 
 def _answers(predictor: Any, examples: Sequence[Example]) -> List[Any]:
     if isinstance(examples[0], ClassificationExample):
-        return [(p.label, round(sum(p.probabilities.values()), 3))
-                for p in predictor.classify(examples, batch_size=4)]
+        return [
+            (p.label, round(sum(p.probabilities.values()), 3))
+            for p in predictor.classify(examples, batch_size=4)
+        ]
     return predictor.generate(examples, max_new_tokens=8, num_beams=1, batch_size=4)
 
 
@@ -281,13 +331,19 @@ class TrackerConformance(_HooksAreLight):
         """Environment variables set for the test (an offline mode, a local directory...)."""
         return {}
 
-    def test_a_whole_run_is_recorded_without_raising(self, tracker_class: type, tracker_env: Dict[str, str],
-                                                     tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_a_whole_run_is_recorded_without_raising(
+        self,
+        tracker_class: type,
+        tracker_env: Dict[str, str],
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
         assert isinstance(tracker_class.PLUGIN_NAME, str) and tracker_class.PLUGIN_NAME
         for name, value in tracker_env.items():
             monkeypatch.setenv(name, value)
-        config = TrainConfig.from_dict({"task": "sft", "base_model": "tiny",
-                                        "trackers": [tracker_class.PLUGIN_NAME]})
+        config = TrainConfig.from_dict(
+            {"task": "sft", "base_model": "tiny", "trackers": [tracker_class.PLUGIN_NAME]}
+        )
         run_dir = tmp_path / "run_x"
         (run_dir / "adapter").mkdir(parents=True)
         (run_dir / "adapter" / "weights.bin").write_bytes(b"\0" * 16)
@@ -343,5 +399,12 @@ class BillingSinkConformance(_HooksAreLight):
         assert time.monotonic() - started < self.emit_budget_seconds
 
 
-__all__ = ["ArtifactStoreConformance", "BillingSinkConformance", "ModelBackendConformance",
-           "TrackerConformance", "heavy_imports", "reverse_examples", "sentiment_examples"]
+__all__ = [
+    "ArtifactStoreConformance",
+    "BillingSinkConformance",
+    "ModelBackendConformance",
+    "TrackerConformance",
+    "heavy_imports",
+    "reverse_examples",
+    "sentiment_examples",
+]

@@ -58,9 +58,7 @@ class DataError(VerifilyError):
     raiser so that a user sees many problems at once rather than one per attempt.
     """
 
-    def __init__(
-        self, message: str, *, problems: Sequence[str] = (), hint: Optional[str] = None
-    ) -> None:
+    def __init__(self, message: str, *, problems: Sequence[str] = (), hint: Optional[str] = None) -> None:
         full = message if not problems else message + "\n" + "\n".join(f"  {p}" for p in problems)
         super().__init__(full, hint=hint)
         self.problems = list(problems)

@@ -46,8 +46,13 @@ TASKS = ("sft", "classification")
 class ScriptedPredictor(Predictor):
     """Answers from a shared queue first, then the defaults; records each call in ``history``."""
 
-    def __init__(self, answers: Deque[Answer], history: List[Call], labels: Sequence[str] = (),
-                 loss_per_token: float = 1.0) -> None:
+    def __init__(
+        self,
+        answers: Deque[Answer],
+        history: List[Call],
+        labels: Sequence[str] = (),
+        loss_per_token: float = 1.0,
+    ) -> None:
         self.answers = answers
         self.history = history
         self.labels = list(labels)
@@ -113,8 +118,9 @@ class ScriptedModelBackend(ModelBackend):
     PLUGIN_NAME = "scripted"
     WEIGHTS_FILE = "adapter_model.safetensors"
 
-    def __init__(self, losses: Sequence[float] = (2.0, 1.4, 0.9, 0.6), *,
-                 error: Optional[Exception] = None) -> None:
+    def __init__(
+        self, losses: Sequence[float] = (2.0, 1.4, 0.9, 0.6), *, error: Optional[Exception] = None
+    ) -> None:
         self.losses = list(losses)
         self.error = error
         self.answers: Deque[Answer] = deque()
@@ -154,12 +160,18 @@ class ScriptedModelBackend(ModelBackend):
         words = sum(len(str(e.target).split()) for e in request.train_examples)
         batch = config.training.batch_size
         return TrainOutcome(
-            global_step=total, epochs=float(config.training.num_epochs),
+            global_step=total,
+            epochs=float(config.training.num_epochs),
             train_loss=sum(self.losses) / total if total else None,
             eval_loss=self.losses[-1] if request.val_examples and self.losses else None,
-            tokens_processed=int(words * config.training.num_epochs), train_rows=len(request.train_examples),
-            per_device_batch_size=batch, global_batch_size=batch, architecture="scripted",
-            trainable_parameters=config.lora.r * 8, total_parameters=1000, log_history=log,
+            tokens_processed=int(words * config.training.num_epochs),
+            train_rows=len(request.train_examples),
+            per_device_batch_size=batch,
+            global_batch_size=batch,
+            architecture="scripted",
+            trainable_parameters=config.lora.r * 8,
+            total_parameters=1000,
+            log_history=log,
         )
 
     def _write_adapter(self, request: TrainRequest) -> None:
@@ -167,10 +179,20 @@ class ScriptedModelBackend(ModelBackend):
         folder = Path(request.output_dir) / ADAPTER_DIR
         folder.mkdir(parents=True, exist_ok=True)
         config = request.config
-        (folder / "adapter_config.json").write_text(json.dumps({
-            "backend": self.PLUGIN_NAME, "base_model_name_or_path": config.base_model, "task": config.task,
-            "r": config.lora.r, "lora_alpha": config.lora.alpha, "labels": list(request.labels),
-        }, indent=2), encoding="utf-8")
+        (folder / "adapter_config.json").write_text(
+            json.dumps(
+                {
+                    "backend": self.PLUGIN_NAME,
+                    "base_model_name_or_path": config.base_model,
+                    "task": config.task,
+                    "r": config.lora.r,
+                    "lora_alpha": config.lora.alpha,
+                    "labels": list(request.labels),
+                },
+                indent=2,
+            ),
+            encoding="utf-8",
+        )
         digest = hashlib.sha256(config.canonical_json().encode("utf-8"))
         for example in request.train_examples:
             digest.update(json.dumps(example.to_row(), sort_keys=True).encode("utf-8"))
@@ -184,8 +206,9 @@ class ScriptedModelBackend(ModelBackend):
         if not adapter.is_file():
             raise BackendError(f"No trained adapter at {adapter}", hint="Train the run first.")
         labels = training_info.get("labels") or json.loads(adapter.read_text(encoding="utf-8"))["labels"]
-        return ScriptedPredictor(self.answers, self.history, labels,
-                                 loss_per_token=self.losses[-1] if self.losses else 1.0)
+        return ScriptedPredictor(
+            self.answers, self.history, labels, loss_per_token=self.losses[-1] if self.losses else 1.0
+        )
 
 
 class InMemoryArtifactStore(ArtifactStore):
@@ -284,7 +307,7 @@ class InMemoryArtifactStore(ArtifactStore):
         return folder
 
     def sync(self, run_id: str) -> None:
-        """"Upload" every file a backend wrote under ``local_dir`` into the store."""
+        """ "Upload" every file a backend wrote under ``local_dir`` into the store."""
         local = self.local_dir(run_id)
         for path in sorted(p for p in local.rglob("*") if p.is_file()):
             self.files[run_id][path.relative_to(local).as_posix()] = path.read_bytes()
@@ -377,6 +400,9 @@ def verifily_register_billing_sink() -> type[BillingSink]:
 
 
 __all__ = [
-    "InMemoryArtifactStore", "RecordingBillingSink", "RecordingTracker", "ScriptedModelBackend",
+    "InMemoryArtifactStore",
+    "RecordingBillingSink",
+    "RecordingTracker",
+    "ScriptedModelBackend",
     "ScriptedPredictor",
 ]

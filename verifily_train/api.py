@@ -41,11 +41,15 @@ def evaluate(
 
     store, run_id, backend = evaluation_for_run(Path(run_path))
     return evaluate_run(
-        store, run_id, backend,
+        store,
+        run_id,
+        backend,
         test_data=str(Path(test_data).expanduser().resolve()) if test_data else None,
         metrics=list(metrics) if metrics else None,
         slice_by=[slice_by] if isinstance(slice_by, str) else (list(slice_by) if slice_by else None),
-        hard_examples_n=hard_examples_n, device=device, batch_size=batch_size,
+        hard_examples_n=hard_examples_n,
+        device=device,
+        batch_size=batch_size,
     )
 
 

@@ -30,9 +30,16 @@ def compare(
     from verifily_adapters.local_store.store import LocalArtifactStore
     from verifily_core.services.compare import compare as compare_use_case
 
-    return compare_use_case(list(run_paths), metric=metric, slice_by=slice_by, runs_dir=Path(runs_dir),
-                            store_factory=LocalArtifactStore, bootstrap=bootstrap or None, seed=seed,
-                            min_slice_n=min_slice_n)
+    return compare_use_case(
+        list(run_paths),
+        metric=metric,
+        slice_by=slice_by,
+        runs_dir=Path(runs_dir),
+        store_factory=LocalArtifactStore,
+        bootstrap=bootstrap or None,
+        seed=seed,
+        min_slice_n=min_slice_n,
+    )
 
 
 __all__ = ["CompareResult", "compare", "format_comparison"]

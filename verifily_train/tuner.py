@@ -31,12 +31,19 @@ def run_tuning(
 
     config = config_path if isinstance(config_path, TrainConfig) else TrainConfig.from_yaml(config_path)
     space = space_from_grid(param_grid, config)
-    settings = TuneSettings(strategy=strategy, metric=metric, direction=direction, max_trials=max_trials,
-                            storage=storage)
+    settings = TuneSettings(
+        strategy=strategy, metric=metric, direction=direction, max_trials=max_trials, storage=storage
+    )
     path = None if isinstance(config_path, TrainConfig) else Path(config_path)
     with _optuna_quiet():
-        report = tune(config, space, settings, store=build_training(config).store,
-                      deps_factory=build_training, config_path=path)
+        report = tune(
+            config,
+            space,
+            settings,
+            store=build_training(config).store,
+            deps_factory=build_training,
+            config_path=path,
+        )
     return report.as_dict()
 
 

@@ -32,7 +32,7 @@ def append_jsonl(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
             if _still_at(fd, path):
                 view = memoryview(data)
                 while view:
-                    view = view[os.write(fd, view):]
+                    view = view[os.write(fd, view) :]
                 os.fsync(fd)
                 return
         finally:

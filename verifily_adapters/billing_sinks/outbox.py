@@ -63,8 +63,9 @@ def flush_outbox(
     """
     root = Path(runs_dir)
     if not root.is_dir():
-        raise BillingError(f"No runs folder at {root}",
-                           hint="Pass the folder that holds your runs: --runs-dir runs/")
+        raise BillingError(
+            f"No runs folder at {root}", hint="Pass the folder that holds your runs: --runs-dir runs/"
+        )
     sinks = _Sinks(
         secret=secret if secret is not None else (os.environ.get(ENV_SECRET) or None),
         timeout=timeout,

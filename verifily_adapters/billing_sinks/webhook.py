@@ -48,7 +48,7 @@ def signing_key(secret: str) -> bytes:
     """The HMAC key of a secret: ``whsec_<base64>`` decoded, anything else as UTF-8 bytes."""
     if secret.startswith("whsec_"):
         try:
-            return base64.b64decode(secret[len("whsec_"):], validate=True)
+            return base64.b64decode(secret[len("whsec_") :], validate=True)
         except (binascii.Error, ValueError):
             raise BillingError(
                 f"{ENV_SECRET} starts with whsec_ but the rest is not valid base64",
@@ -104,8 +104,10 @@ class WebhookBillingSink(BillingSink):
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise BillingError(f"{ENV_URL} is not an http(s) URL: {url!r}",
-                               hint="Use the full address, e.g. https://your-api.com/billing/events.")
+            raise BillingError(
+                f"{ENV_URL} is not an http(s) URL: {url!r}",
+                hint="Use the full address, e.g. https://your-api.com/billing/events.",
+            )
         self.url = url
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.timeout = timeout
@@ -122,8 +124,12 @@ class WebhookBillingSink(BillingSink):
         url = os.environ.get(ENV_URL, "").strip()
         if not url:
             return None
-        return cls(url, secret=os.environ.get(ENV_SECRET) or None, run_dir=run_dir,
-                   retry_budget=retry_budget_from_environment())
+        return cls(
+            url,
+            secret=os.environ.get(ENV_SECRET) or None,
+            run_dir=run_dir,
+            retry_budget=retry_budget_from_environment(),
+        )
 
     # ------------------------------------------------------------------ the port
     def emit(self, event: Mapping[str, Any]) -> None:
@@ -156,15 +162,18 @@ class WebhookBillingSink(BillingSink):
                 if result.delivered:
                     return
                 if not result.retryable:
-                    raise BillingError(f"Webhook {self.url} refused event {msg_id}: {result.reason} "
-                                       "(not retried)")
+                    raise BillingError(
+                        f"Webhook {self.url} refused event {msg_id}: {result.reason} (not retried)"
+                    )
                 if deadline is None:
                     retries_began = self._clock()
                     deadline = retries_began + max(self._budget_left, 0.0)
                 delay = result.retry_after if result.retry_after is not None else self._backoff(attempt)
                 if self._clock() + delay + _MIN_ATTEMPT_SECONDS > deadline:
-                    raise BillingError(f"Webhook {self.url} did not accept event {msg_id} after {attempt} "
-                                       f"attempt(s): {result.reason}")
+                    raise BillingError(
+                        f"Webhook {self.url} did not accept event {msg_id} after {attempt} "
+                        f"attempt(s): {result.reason}"
+                    )
                 self._sleep(delay)
         finally:
             if deadline is not None:
@@ -178,8 +187,9 @@ class WebhookBillingSink(BillingSink):
         if self._key is not None:
             headers["webhook-signature"] = sign(self._key, msg_id, timestamp, body)
         try:
-            response = self._client().post(self.url, content=body.encode("utf-8"), headers=headers,
-                                           timeout=timeout)
+            response = self._client().post(
+                self.url, content=body.encode("utf-8"), headers=headers, timeout=timeout
+            )
         except httpx.TimeoutException:
             return _Attempt(False, True, f"no answer within {timeout:.1f} s", None)
         except httpx.TransportError as exc:
@@ -206,17 +216,22 @@ class WebhookBillingSink(BillingSink):
     def _keep(self, event: Mapping[str, Any], exc: BillingError) -> BillingError:
         """Append the event to the outbox; the error to raise says where it went (or that it is lost)."""
         if self.run_dir is None:
-            return BillingError(f"{exc.message}; no run folder to keep it in, event lost: "
-                                f"{json.dumps(dict(event), ensure_ascii=False)}")
+            return BillingError(
+                f"{exc.message}; no run folder to keep it in, event lost: "
+                f"{json.dumps(dict(event), ensure_ascii=False)}"
+            )
         outbox = self.run_dir / BILLING_OUTBOX
         entry = {"url": self.url, "queued_at": iso(utc_now()), "error": exc.message, "event": dict(event)}
         try:
             append_jsonl(outbox, [entry])
         except OSError as write_exc:
-            return BillingError(f"{exc.message}; cannot write {outbox} ({write_exc}), event lost: "
-                                f"{json.dumps(dict(event), ensure_ascii=False)}")
-        return BillingError(f"{exc.message}; kept in {outbox}",
-                            hint="Run `verifily billing flush` once the endpoint is up.")
+            return BillingError(
+                f"{exc.message}; cannot write {outbox} ({write_exc}), event lost: "
+                f"{json.dumps(dict(event), ensure_ascii=False)}"
+            )
+        return BillingError(
+            f"{exc.message}; kept in {outbox}", hint="Run `verifily billing flush` once the endpoint is up."
+        )
 
 
 def retry_budget_from_environment() -> float:

@@ -96,8 +96,10 @@ class LocalArtifactStore(ArtifactStore):
             return json.loads(text)
         except json.JSONDecodeError as exc:
             path = self._file(run_id, relpath)
-            raise StoreError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg}); the file may be half-written "
-                             "or edited by hand") from None
+            raise StoreError(
+                f"{path}:{exc.lineno}: not valid JSON ({exc.msg}); the file may be half-written "
+                "or edited by hand"
+            ) from None
 
     def iter_jsonl(self, run_id: str, relpath: str) -> Iterator[Any]:
         path = self._file(run_id, relpath)

@@ -36,8 +36,10 @@ class TensorBoardTracker(Tracker):
         try:
             from tensorboard.summary.writer.event_file_writer import EventFileWriter
         except ImportError as exc:
-            raise TrackerError("TensorBoard logging needs the tensorboard package",
-                               hint="pip install tensorboard (a dependency of verifily-train)") from exc
+            raise TrackerError(
+                "TensorBoard logging needs the tensorboard package",
+                hint="pip install tensorboard (a dependency of verifily-train)",
+            ) from exc
         try:
             self._writer = EventFileWriter(str(self.logdir), flush_secs=10)
         except OSError as exc:

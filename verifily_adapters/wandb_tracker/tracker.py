@@ -65,8 +65,9 @@ class WandbTracker(Tracker):
                 dir=os.environ.get("WANDB_DIR") or str(self.run_dir),
             )
         except Exception as exc:  # noqa: BLE001 - wandb raises many types; one tracker error out
-            raise TrackerError(f"wandb.init failed: {exc}",
-                               hint="Check the wandb project/entity, or set WANDB_MODE=offline.") from exc
+            raise TrackerError(
+                f"wandb.init failed: {exc}", hint="Check the wandb project/entity, or set WANDB_MODE=offline."
+            ) from exc
 
     def log(self, metrics: Mapping[str, float], step: int) -> None:
         if self._run is not None:

@@ -12,16 +12,36 @@ from verifily_cli.errors import guarded
 
 
 def attribute_command(
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Training YAML config (required unless --resume)."),
-    by: str = typer.Option("_source_dataset", "--by", help="Training tag key whose values are left out one at a time."),
-    seeds: int = typer.Option(1, "--seeds", help="Training seeds per run (seed, seed+1, ...): adds training noise to the intervals."),
-    budget: Optional[int] = typer.Option(None, "--budget", help="Most runs to train (the plan is cut to fit, and says what it dropped)."),
-    metric: Optional[str] = typer.Option(None, "--metric", help="Metric of the effects (default: f1 for SFT, macro_f1 for classification)."),
-    slice_by: Optional[str] = typer.Option(None, "--slice-by", help="Test tag key(s) for per-slice effects (default: eval.slice_by_tags, else --by)."),
-    bootstrap: int = typer.Option(1000, "--bootstrap", help="Resamples of the test examples (and seeds) for the 95% intervals."),
+    config: Optional[Path] = typer.Option(
+        None, "--config", "-c", help="Training YAML config (required unless --resume)."
+    ),
+    by: str = typer.Option(
+        "_source_dataset", "--by", help="Training tag key whose values are left out one at a time."
+    ),
+    seeds: int = typer.Option(
+        1, "--seeds", help="Training seeds per run (seed, seed+1, ...): adds training noise to the intervals."
+    ),
+    budget: Optional[int] = typer.Option(
+        None, "--budget", help="Most runs to train (the plan is cut to fit, and says what it dropped)."
+    ),
+    metric: Optional[str] = typer.Option(
+        None, "--metric", help="Metric of the effects (default: f1 for SFT, macro_f1 for classification)."
+    ),
+    slice_by: Optional[str] = typer.Option(
+        None,
+        "--slice-by",
+        help="Test tag key(s) for per-slice effects (default: eval.slice_by_tags, else --by).",
+    ),
+    bootstrap: int = typer.Option(
+        1000, "--bootstrap", help="Resamples of the test examples (and seeds) for the 95% intervals."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap (same seed, same intervals)."),
-    min_slice_n: int = typer.Option(30, "--min-slice-n", help="Slices with fewer test examples are flagged too small to judge."),
-    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue a study folder (runs/attribute_<id>): finished runs are kept."),
+    min_slice_n: int = typer.Option(
+        30, "--min-slice-n", help="Slices with fewer test examples are flagged too small to judge."
+    ),
+    resume: Optional[Path] = typer.Option(
+        None, "--resume", help="Continue a study folder (runs/attribute_<id>): finished runs are kept."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print attribute_results.json instead of the table."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Enable DEBUG logging and tracebacks."),
 ) -> None:
@@ -30,6 +50,14 @@ def attribute_command(
         from verifily_cli.attribution import run_attribute
         from verifily_core.services.attribute import AttributeSettings
 
-        settings = AttributeSettings(by=by, seeds=seeds, budget=budget, metric=metric, slice_by=split_csv(slice_by),
-                                     n_boot=bootstrap, seed=seed, min_slice_n=min_slice_n)
+        settings = AttributeSettings(
+            by=by,
+            seeds=seeds,
+            budget=budget,
+            metric=metric,
+            slice_by=split_csv(slice_by),
+            n_boot=bootstrap,
+            seed=seed,
+            min_slice_n=min_slice_n,
+        )
         run_attribute(config=config, settings=settings, resume=resume, as_json=json_out)

@@ -22,7 +22,12 @@ def flush_command(
         from verifily_cli.render import err, out
 
         report = flush_outbox(runs_dir)
-        out.print(f"Delivered {report.delivered} event(s) from {report.outboxes} outbox(es); {report.failed} still waiting.")
+        out.print(
+            f"Delivered {report.delivered} event(s) from {report.outboxes} outbox(es); "
+            f"{report.failed} still waiting."
+        )
+            f"Delivered {report.delivered} event(s) from {report.outboxes} outbox(es); {report.failed} still waiting."
+        )
         for problem in report.problems:
             err.print(f"  {problem}", markup=False)
     if not report.ok:

@@ -10,7 +10,9 @@ from verifily_cli.errors import guarded
 
 
 def demo_command(
-    workdir: Path = typer.Option(Path("demo-workspace"), "--workdir", help="Folder for the demo's data, configs and runs."),
+    workdir: Path = typer.Option(
+        Path("demo-workspace"), "--workdir", help="Folder for the demo's data, configs and runs."
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Enable DEBUG logging and tracebacks."),
 ) -> None:
     """Train, evaluate, compare and verify small runs that show which data helped."""

@@ -23,4 +23,8 @@ def plugins_command(
             print_json([asdict(p) for p in report])
             return
         rows = [[p.name, p.port, p.plugin, p.distribution, p.version, p.status] for p in report]
-        out.print(table("Verifily plugins", ["name", "port", "entry point", "distribution", "version", "status"], rows))
+        out.print(
+            table(
+                "Verifily plugins", ["name", "port", "entry point", "distribution", "version", "status"], rows
+            )
+        )

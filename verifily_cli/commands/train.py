@@ -25,10 +25,20 @@ class Quantization(str, Enum):
 def overrides_from_flags(**flags: Any) -> Dict[str, Any]:
     """CLI flags → dotted config keys; paths given as flags resolve against the current folder."""
     mapping = {
-        "base_model": "base_model", "task": "task", "dataset": "dataset_version", "output_dir": "output.dir",
-        "device": "compute.device", "epochs": "training.num_epochs", "batch_size": "training.batch_size",
-        "lr": "training.learning_rate", "lora_r": "lora.r", "quantization": "lora.quantization",
-        "seed": "seed", "name": "name", "distributed": "compute.distributed", "num_gpus": "compute.num_gpus",
+        "base_model": "base_model",
+        "task": "task",
+        "dataset": "dataset_version",
+        "output_dir": "output.dir",
+        "device": "compute.device",
+        "epochs": "training.num_epochs",
+        "batch_size": "training.batch_size",
+        "lr": "training.learning_rate",
+        "lora_r": "lora.r",
+        "quantization": "lora.quantization",
+        "seed": "seed",
+        "name": "name",
+        "distributed": "compute.distributed",
+        "num_gpus": "compute.num_gpus",
     }
     result: Dict[str, Any] = {}
     for flag, key in mapping.items():
@@ -45,10 +55,16 @@ def overrides_from_flags(**flags: Any) -> Dict[str, Any]:
 
 def train_command(
     config: Path = typer.Option(Path("train.yaml"), "--config", "-c", help="Training YAML config."),
-    base_model: Optional[str] = typer.Option(None, "--base-model", help="Override the HuggingFace model ID or local path."),
+    base_model: Optional[str] = typer.Option(
+        None, "--base-model", help="Override the HuggingFace model ID or local path."
+    ),
     task: Optional[Task] = typer.Option(None, "--task", help="Override the task type."),
-    dataset: Optional[str] = typer.Option(None, "--dataset", help="Verifily dataset version ref (e.g. ds_abc@v3)."),
-    output_dir: Optional[Path] = typer.Option(None, "--output-dir", help="Override the output (runs) directory."),
+    dataset: Optional[str] = typer.Option(
+        None, "--dataset", help="Verifily dataset version ref (e.g. ds_abc@v3)."
+    ),
+    output_dir: Optional[Path] = typer.Option(
+        None, "--output-dir", help="Override the output (runs) directory."
+    ),
     device: Optional[str] = typer.Option(None, "--device", help="auto / cuda / cuda:N / mps / cpu."),
     epochs: Optional[float] = typer.Option(None, "--epochs", help="Override training.num_epochs."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Override training.batch_size."),
@@ -56,14 +72,24 @@ def train_command(
     lora_r: Optional[int] = typer.Option(None, "--lora-r", help="Override the LoRA rank."),
     quantization: Optional[Quantization] = typer.Option(None, "--quantization", help="none / 4bit / 8bit."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Override the random seed."),
-    name: Optional[str] = typer.Option(None, "--name", help="Human-readable run name (part of the folder name)."),
-    distributed: bool = typer.Option(False, "--distributed", help="Multi-process training through Accelerate."),
-    num_gpus: Optional[int] = typer.Option(None, "--num-gpus", help="Processes/GPUs for distributed training."),
+    name: Optional[str] = typer.Option(
+        None, "--name", help="Human-readable run name (part of the folder name)."
+    ),
+    distributed: bool = typer.Option(
+        False, "--distributed", help="Multi-process training through Accelerate."
+    ),
+    num_gpus: Optional[int] = typer.Option(
+        None, "--num-gpus", help="Processes/GPUs for distributed training."
+    ),
     accelerate_config: Optional[Path] = typer.Option(
         None, "--accelerate-config", help="Accelerate config file passed to the launcher (multi-node)."
     ),
-    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue an interrupted run folder from its latest checkpoint."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Validate config and data, create the run folder, don't train."),
+    resume: Optional[Path] = typer.Option(
+        None, "--resume", help="Continue an interrupted run folder from its latest checkpoint."
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Validate config and data, create the run folder, don't train."
+    ),
     override: Optional[list[str]] = typer.Option(
         None, "--set", help="Any config key: --set training.warmup_ratio=0.1 (repeatable)."
     ),
@@ -75,19 +101,36 @@ def train_command(
         from verifily_cli.training import run_training
 
         overrides = overrides_from_flags(
-            base_model=base_model, task=task, dataset=dataset, output_dir=output_dir, device=device,
-            epochs=epochs, batch_size=batch_size, lr=lr, lora_r=lora_r, quantization=quantization,
-            seed=seed, name=name, distributed=distributed, num_gpus=num_gpus,
+            base_model=base_model,
+            task=task,
+            dataset=dataset,
+            output_dir=output_dir,
+            device=device,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            lora_r=lora_r,
+            quantization=quantization,
+            seed=seed,
+            name=name,
+            distributed=distributed,
+            num_gpus=num_gpus,
         )
         for item in override or []:
             key, sep, value = item.partition("=")
             if not sep:
                 from verifily_core.errors import ConfigError
 
-                raise ConfigError(f"--set expects key=value, got {item!r}", hint="Example: --set lora.alpha=64")
+                raise ConfigError(
+                    f"--set expects key=value, got {item!r}", hint="Example: --set lora.alpha=64"
+                )
             overrides[key.strip()] = value
         run_training(
-            config_path=config, overrides=overrides, dry_run=dry_run, resume=resume,
-            accelerate_config=accelerate_config, json_output=json_output, verbose=verbose,
+            config_path=config,
+            overrides=overrides,
+            dry_run=dry_run,
+            resume=resume,
+            accelerate_config=accelerate_config,
+            json_output=json_output,
+            verbose=verbose,
         )
-

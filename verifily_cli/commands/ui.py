@@ -15,7 +15,9 @@ def dashboard_command(
     port: int = typer.Option(7860, "--port", help="Port number."),
     share: bool = typer.Option(False, "--share", help="Create a public Gradio share link (needs internet)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (non-loopback requires --auth)."),
-    auth: Optional[str] = typer.Option(None, "--auth", envvar="VERIFILY_DASHBOARD_AUTH", help="user:password for the UI."),
+    auth: Optional[str] = typer.Option(
+        None, "--auth", envvar="VERIFILY_DASHBOARD_AUTH", help="user:password for the UI."
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Enable DEBUG logging and tracebacks."),
 ) -> None:
     """Launch the web dashboard."""

@@ -72,8 +72,13 @@ class Handlers:
         root = self.store.root
         shown = f"{len(rows)} run(s) in `{root}`" if rows else f"No runs in `{root}` yet."
         pick = gr.Dropdown(choices=ids)
-        return (table(data.RUN_HEADERS, [r.cells() for r in rows]), shown, pick, pick,
-                gr.Dropdown(choices=ids))
+        return (
+            table(data.RUN_HEADERS, [r.cells() for r in rows]),
+            shown,
+            pick,
+            pick,
+            gr.Dropdown(choices=ids),
+        )
 
     def detail(self, run_id: Optional[str]) -> Tuple[Any, ...]:
         if not run_id:
@@ -83,10 +88,17 @@ class Handlers:
         except Exception as exc:  # noqa: BLE001 - shown on the page
             return _empty_detail(failure(exc))
         metrics = [(k, data.rounded(v)) for k, v in d.eval_overall.items()]
-        return (_detail_status(d), pairs_table(d.meta), pairs_table(d.training, "Figure"),
-                plots.loss_figure(d.loss), table(("Metric", "Value"), metrics),
-                _slices_table(d), plots.slices_figure(d.slices, d.main_metric),
-                pairs_table(d.hashes, "Hash"), pairs_table(d.usage, "Usage"))
+        return (
+            _detail_status(d),
+            pairs_table(d.meta),
+            pairs_table(d.training, "Figure"),
+            plots.loss_figure(d.loss),
+            table(("Metric", "Value"), metrics),
+            _slices_table(d),
+            plots.slices_figure(d.slices, d.main_metric),
+            pairs_table(d.hashes, "Hash"),
+            pairs_table(d.usage, "Usage"),
+        )
 
     def verify(self, run_id: Optional[str]) -> str:
         if not run_id:
@@ -108,10 +120,16 @@ class Handlers:
         choices = data.tag_choices(rows)
         tag = tag if tag in choices else data.ALL_TAGS
         shown = data.filter_by_tag(rows, tag)
-        note = (f"{len(shown)} of {len(rows)} hard example(s)" if rows
-                else "No hard examples: the run has not been evaluated.")
-        return (table(data.HARD_HEADERS, [data.hard_cells(r) for r in shown]),
-                gr.Dropdown(choices=choices, value=tag), note)
+        note = (
+            f"{len(shown)} of {len(rows)} hard example(s)"
+            if rows
+            else "No hard examples: the run has not been evaluated."
+        )
+        return (
+            table(data.HARD_HEADERS, [data.hard_cells(r) for r in shown]),
+            gr.Dropdown(choices=choices, value=tag),
+            note,
+        )
 
     def metrics(self, run_ids: Optional[List[str]]) -> Any:
         try:
@@ -127,10 +145,14 @@ class Handlers:
             empty = table(("",), [])
             return failure(exc), empty, None, empty, empty, ""
         notes = "\n".join(f"- {n}" for n in result.notes)
-        return (f"Comparing **{result.metric}**; baseline `{result.runs[0]}`.\n\n{notes}",
-                table(*comparison.overall_table(result)), plots.deltas_figure(result),
-                table(*comparison.slice_table(result)), table(*comparison.config_diff_table(result)),
-                format_comparison(result, "table"))
+        return (
+            f"Comparing **{result.metric}**; baseline `{result.runs[0]}`.\n\n{notes}",
+            table(*comparison.overall_table(result)),
+            plots.deltas_figure(result),
+            table(*comparison.slice_table(result)),
+            table(*comparison.config_diff_table(result)),
+            format_comparison(result, "table"),
+        )
 
 
 def _detail_status(d: RunDetail) -> str:
@@ -153,8 +175,17 @@ def _slices_table(d: RunDetail) -> Table:
 
 def _empty_detail(message: str) -> Tuple[Any, ...]:
     blank = pairs_table([])
-    return (message, blank, blank, None, table(("Metric", "Value"), []), table(("Slice key",), []), None,
-            blank, blank)
+    return (
+        message,
+        blank,
+        blank,
+        None,
+        table(("Metric", "Value"), []),
+        table(("Slice key",), []),
+        None,
+        blank,
+        blank,
+    )
 
 
 # ---------------------------------------------------------------------- layout
@@ -173,20 +204,31 @@ def build_app(runs_dir: Path, *, environment_for: Optional[EnvironmentFor] = Non
                 with gr.Row():
                     runs_note = gr.Markdown()
                     refresh = gr.Button("Refresh", variant="secondary", scale=0, elem_id="refresh")
-                runs_table = gr.Dataframe(table(data.RUN_HEADERS, []), datatype=list(data.RUN_TYPES),
-                                          interactive=False, wrap=True, elem_id="runs-table",
-                                          label="Runs (click a column header to sort, a row to open it)")
+                runs_table = gr.Dataframe(
+                    table(data.RUN_HEADERS, []),
+                    datatype=list(data.RUN_TYPES),
+                    interactive=False,
+                    wrap=True,
+                    elem_id="runs-table",
+                    label="Runs (click a column header to sort, a row to open it)",
+                )
             with gr.Tab("Run Detail", id="detail"):
                 run_pick = gr.Dropdown(ids, value=None, label="Run", elem_id="detail-run")
                 detail_outputs, verify_md = _detail_layout()
             with gr.Tab("Hard Examples", id="hard"):
                 with gr.Row():
                     hard_run = gr.Dropdown(ids, value=None, label="Run", elem_id="hard-run")
-                    hard_tag = gr.Dropdown([data.ALL_TAGS], value=data.ALL_TAGS, label="Filter by tag value",
-                                           elem_id="hard-tag")
+                    hard_tag = gr.Dropdown(
+                        [data.ALL_TAGS], value=data.ALL_TAGS, label="Filter by tag value", elem_id="hard-tag"
+                    )
                 hard_note = gr.Markdown()
-                hard_table = gr.Dataframe(table(data.HARD_HEADERS, []), interactive=False, wrap=True,
-                                          elem_id="hard-table", label="Worst predictions")
+                hard_table = gr.Dataframe(
+                    table(data.HARD_HEADERS, []),
+                    interactive=False,
+                    wrap=True,
+                    elem_id="hard-table",
+                    label="Worst predictions",
+                )
             with gr.Tab("Compare", id="compare"):
                 compare_outputs, cmp_runs, cmp_metric, cmp_button = _compare_layout(ids)
 
@@ -194,15 +236,25 @@ def build_app(runs_dir: Path, *, environment_for: Optional[EnvironmentFor] = Non
         demo.load(h.refresh, outputs=refresh_outputs, api_name="runs")
         refresh.click(h.refresh, outputs=refresh_outputs, api_visibility="private")
         run_pick.change(h.detail, inputs=run_pick, outputs=detail_outputs, api_name="run_detail").then(
-            h.verify, inputs=run_pick, outputs=verify_md, api_name="verify")
+            h.verify, inputs=run_pick, outputs=verify_md, api_name="verify"
+        )
         runs_table.select(_open_run, outputs=[run_pick, tabs], api_visibility="private")
-        hard_run.change(h.hard, inputs=[hard_run, hard_tag], outputs=[hard_table, hard_tag, hard_note],
-                        api_name="hard_examples")
-        hard_tag.input(h.hard, inputs=[hard_run, hard_tag], outputs=[hard_table, hard_tag, hard_note],
-                       api_visibility="private")
+        hard_run.change(
+            h.hard,
+            inputs=[hard_run, hard_tag],
+            outputs=[hard_table, hard_tag, hard_note],
+            api_name="hard_examples",
+        )
+        hard_tag.input(
+            h.hard,
+            inputs=[hard_run, hard_tag],
+            outputs=[hard_table, hard_tag, hard_note],
+            api_visibility="private",
+        )
         cmp_runs.change(h.metrics, inputs=cmp_runs, outputs=cmp_metric, api_name="compare_metrics")
-        cmp_button.click(h.compare, inputs=[cmp_runs, cmp_metric], outputs=compare_outputs,
-                         api_name="compare")
+        cmp_button.click(
+            h.compare, inputs=[cmp_runs, cmp_metric], outputs=compare_outputs, api_name="compare"
+        )
     return demo
 
 
@@ -216,16 +268,24 @@ def _detail_layout() -> Tuple[List[Any], Any]:
     status = gr.Markdown(elem_id="detail-status")
     with gr.Row():
         meta = gr.Dataframe(pairs_table([]), interactive=False, label="Run", elem_id="detail-meta")
-        training = gr.Dataframe(pairs_table([]), interactive=False, label="Training metrics",
-                                elem_id="detail-training")
+        training = gr.Dataframe(
+            pairs_table([]), interactive=False, label="Training metrics", elem_id="detail-training"
+        )
     loss = gr.Plot(label="Loss curve", elem_id="detail-loss")
-    eval_table = gr.Dataframe(table(("Metric", "Value"), []), interactive=False, label="Evaluation metrics",
-                              elem_id="detail-eval")
-    slices = gr.Dataframe(table(("Slice key",), []), interactive=False, label="Slices",
-                          elem_id="detail-slices")
+    eval_table = gr.Dataframe(
+        table(("Metric", "Value"), []), interactive=False, label="Evaluation metrics", elem_id="detail-eval"
+    )
+    slices = gr.Dataframe(
+        table(("Slice key",), []), interactive=False, label="Slices", elem_id="detail-slices"
+    )
     slices_plot = gr.Plot(label="Slices", elem_id="detail-slices-plot")
-    hashes = gr.Dataframe(pairs_table([]), interactive=False, label="Reproducibility hashes",
-                          elem_id="detail-hashes", column_widths=["25%", "75%"])
+    hashes = gr.Dataframe(
+        pairs_table([]),
+        interactive=False,
+        label="Reproducibility hashes",
+        elem_id="detail-hashes",
+        column_widths=["25%", "75%"],
+    )
     usage = gr.Dataframe(pairs_table([]), interactive=False, label="Usage", elem_id="detail-usage")
     verify_md = gr.Markdown(elem_id="detail-verify")
     return [status, meta, training, loss, eval_table, slices, slices_plot, hashes, usage], verify_md
@@ -233,20 +293,38 @@ def _detail_layout() -> Tuple[List[Any], Any]:
 
 def _compare_layout(ids: Sequence[str]) -> Tuple[List[Any], Any, Any, Any]:
     with gr.Row():
-        runs = gr.Dropdown(ids, value=[], multiselect=True, label="Runs (the first is the baseline)",
-                           elem_id="compare-runs", scale=3)
+        runs = gr.Dropdown(
+            ids,
+            value=[],
+            multiselect=True,
+            label="Runs (the first is the baseline)",
+            elem_id="compare-runs",
+            scale=3,
+        )
         metric = gr.Dropdown([], value=None, label="Metric", elem_id="compare-metric", scale=1)
         button = gr.Button("Compare", variant="primary", scale=0, elem_id="compare-button")
     summary = gr.Markdown(elem_id="compare-summary")
-    overall = gr.Dataframe(table(comparison.OVERALL_HEADERS, []), interactive=False, label="Comparison",
-                           elem_id="compare-overall")
+    overall = gr.Dataframe(
+        table(comparison.OVERALL_HEADERS, []),
+        interactive=False,
+        label="Comparison",
+        elem_id="compare-overall",
+    )
     deltas = gr.Plot(label="Per-slice deltas", elem_id="compare-deltas")
-    slices = gr.Dataframe(table(comparison.SLICE_HEADERS, []), interactive=False, label="Slices",
-                          elem_id="compare-slices")
-    config = gr.Dataframe(table(("Config key",), []), interactive=False, label="Config differences",
-                          elem_id="compare-config")
-    report = gr.Code(label="As compare-cmd prints it", lines=12, interactive=False, show_line_numbers=False,
-                     buttons=["copy"], elem_id="compare-report")
+    slices = gr.Dataframe(
+        table(comparison.SLICE_HEADERS, []), interactive=False, label="Slices", elem_id="compare-slices"
+    )
+    config = gr.Dataframe(
+        table(("Config key",), []), interactive=False, label="Config differences", elem_id="compare-config"
+    )
+    report = gr.Code(
+        label="As compare-cmd prints it",
+        lines=12,
+        interactive=False,
+        show_line_numbers=False,
+        buttons=["copy"],
+        elem_id="compare-report",
+    )
     return [summary, overall, deltas, slices, config, report], runs, metric, button
 
 

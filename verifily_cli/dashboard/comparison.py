@@ -56,20 +56,29 @@ def compare_runs(store: ArtifactStore, run_ids: Sequence[str], metric: Optional[
     """Compare the chosen runs (the first is the baseline); CompareError as ``compare-cmd`` raises it."""
     ids = [checked_run_id(store, r) for r in run_ids]
     root = Path(store.root)
-    return compare([root / r for r in ids], metric or None, shared_slice_keys(store, ids),
-                   store_factory=lambda _root: store)
+    return compare(
+        [root / r for r in ids],
+        metric or None,
+        shared_slice_keys(store, ids),
+        store_factory=lambda _root: store,
+    )
 
 
 def overall_table(result: CompareResult) -> Table:
-    rows = [[r, rounded(result.overall[r]), rounded(result.deltas[r]), result.num_examples.get(r)]
-            for r in result.runs]
+    rows = [
+        [r, rounded(result.overall[r]), rounded(result.deltas[r]), result.num_examples.get(r)]
+        for r in result.runs
+    ]
     return list(OVERALL_HEADERS), rows
 
 
 def slice_table(result: CompareResult) -> Table:
-    rows = [[f"{key}={value}", run, rounded(cell["value"]), rounded(cell["delta"]), cell["n"]]
-            for key, table in result.slices.items() for value, row in table.items()
-            for run, cell in row.items()]
+    rows = [
+        [f"{key}={value}", run, rounded(cell["value"]), rounded(cell["delta"]), cell["n"]]
+        for key, table in result.slices.items()
+        for value, row in table.items()
+        for run, cell in row.items()
+    ]
     return list(SLICE_HEADERS), rows
 
 

@@ -19,10 +19,30 @@ from verifily_core.errors import RunNotFoundError, StoreError
 from verifily_core.ports.artifact_store import ArtifactStore
 
 CellType = Literal["str", "number"]
-RUN_HEADERS = ("Run", "Status", "Task", "Model", "Train loss", "Eval metric", "Eval value",
-               "Duration (s)", "Started", "Note")
-RUN_TYPES: Tuple[CellType, ...] = ("str", "str", "str", "str", "number", "str", "number", "number", "str",
-                                   "str")
+RUN_HEADERS = (
+    "Run",
+    "Status",
+    "Task",
+    "Model",
+    "Train loss",
+    "Eval metric",
+    "Eval value",
+    "Duration (s)",
+    "Started",
+    "Note",
+)
+RUN_TYPES: Tuple[CellType, ...] = (
+    "str",
+    "str",
+    "str",
+    "str",
+    "number",
+    "str",
+    "number",
+    "number",
+    "str",
+    "str",
+)
 HARD_HEADERS = ("Rank", "Score", "Tags", "Input", "Prediction", "Reference")
 ALL_TAGS = "(all tags)"
 CORRUPT = "corrupt"
@@ -60,8 +80,10 @@ def checked_run_id(store: ArtifactStore, run_id: Any) -> str:
     leave the folder are not in it, and the store's ``location`` checks the path once more.
     """
     if not isinstance(run_id, str) or run_id not in run_ids(store):
-        raise RunNotFoundError(f"No run {str(run_id)[:80]!r} in this runs folder.",
-                               hint="Pick a run from the list (press Refresh to rescan the folder).")
+        raise RunNotFoundError(
+            f"No run {str(run_id)[:80]!r} in this runs folder.",
+            hint="Pick a run from the list (press Refresh to rescan the folder).",
+        )
     store.location(run_id)
     return run_id
 
@@ -103,14 +125,22 @@ def run_row(store: ArtifactStore, run_id: str) -> RunRow:
     if status == "failed" and meta.get("error"):
         problems.append(str(meta["error"]).splitlines()[0])
     return RunRow(
-        run_id, status, task, str(meta.get("base_model") or ""), number(metrics.get("train_loss")),
-        metric or "", number(overall.get(metric)) if metric else None,
-        number(meta.get("duration_seconds")), str(meta.get("started_at") or ""), "; ".join(problems),
+        run_id,
+        status,
+        task,
+        str(meta.get("base_model") or ""),
+        number(metrics.get("train_loss")),
+        metric or "",
+        number(overall.get(metric)) if metric else None,
+        number(meta.get("duration_seconds")),
+        str(meta.get("started_at") or ""),
+        "; ".join(problems),
     )
 
 
-def _eval_overall(store: ArtifactStore, run_id: str, metrics: Mapping[str, Any],
-                  problems: List[str]) -> Mapping[str, Any]:
+def _eval_overall(
+    store: ArtifactStore, run_id: str, metrics: Mapping[str, Any], problems: List[str]
+) -> Mapping[str, Any]:
     """``eval_results.json`` overall (the latest evaluation), else what ``run_meta.json`` recorded."""
     overall = as_mapping(read_optional(store, run_id, EVAL_RESULTS, problems)).get("overall")
     return overall if isinstance(overall, Mapping) else as_mapping(metrics.get("eval"))

@@ -28,11 +28,30 @@ from verifily_core.services.reproduce import report_lines, verify
 Pairs = List[Tuple[str, str]]
 EnvironmentFor = Callable[[ArtifactStore, str], Mapping[str, str]]
 
-META_FIELDS = ("status", "task", "base_model", "name", "device", "seed", "started_at", "completed_at",
-               "duration_seconds", "error", "resume_hint")
+META_FIELDS = (
+    "status",
+    "task",
+    "base_model",
+    "name",
+    "device",
+    "seed",
+    "started_at",
+    "completed_at",
+    "duration_seconds",
+    "error",
+    "resume_hint",
+)
 HASH_FIELDS = ("config_hash", "data_hash", "environment_hash", "reproducibility_hash", "seed")
-USAGE_FIELDS = ("total_gpu_hours", "compute_hours", "total_tokens_processed", "storage_mb", "device",
-                "gpu_type", "num_gpus", "train_rows")
+USAGE_FIELDS = (
+    "total_gpu_hours",
+    "compute_hours",
+    "total_tokens_processed",
+    "storage_mb",
+    "device",
+    "gpu_type",
+    "num_gpus",
+    "train_rows",
+)
 SLICE_HEADERS_LEAD = ("Slice", "n")
 
 
@@ -56,8 +75,10 @@ class RunDetail:
         """Headers and rows of one slice key: value, n, then each metric of the run."""
         values = self.slices.get(key, {})
         metrics = list(dict.fromkeys(m for cell in values.values() for m in cell if m != "n"))
-        rows = [[value, cell.get("n"), *(rounded(number(cell.get(m))) for m in metrics)]
-                for value, cell in values.items()]
+        rows = [
+            [value, cell.get("n"), *(rounded(number(cell.get(m))) for m in metrics)]
+            for value, cell in values.items()
+        ]
         return [*SLICE_HEADERS_LEAD, *metrics], rows
 
 
@@ -72,8 +93,11 @@ def run_detail(store: ArtifactStore, run_id: str) -> RunDetail:
         detail.task = str(meta.get("task") or "")
     summary = read_optional(store, run_id, TRAIN_SUMMARY, problems)
     if isinstance(summary, Mapping):
-        detail.training = [(k, _shown(v)) for k, v in summary.items()
-                           if k != "log_history" and not isinstance(v, (list, dict))]
+        detail.training = [
+            (k, _shown(v))
+            for k, v in summary.items()
+            if k != "log_history" and not isinstance(v, (list, dict))
+        ]
     detail.loss = loss_history(store, run_id)
     results = read_optional(store, run_id, EVAL_RESULTS, problems)
     if isinstance(results, Mapping):
@@ -82,8 +106,11 @@ def run_detail(store: ArtifactStore, run_id: str) -> RunDetail:
         detail.main_metric = main_metric(detail.task or str(results.get("task") or ""), overall)
         slices = results.get("slices")
         if isinstance(slices, Mapping):
-            detail.slices = {str(k): {str(v): dict(c) for v, c in t.items() if isinstance(c, Mapping)}
-                             for k, t in slices.items() if isinstance(t, Mapping)}
+            detail.slices = {
+                str(k): {str(v): dict(c) for v, c in t.items() if isinstance(c, Mapping)}
+                for k, t in slices.items()
+                if isinstance(t, Mapping)
+            }
     hashes = read_optional(store, run_id, HASHES, problems)
     if isinstance(hashes, Mapping):
         detail.hashes = _pairs(hashes, HASH_FIELDS)

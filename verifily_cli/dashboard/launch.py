@@ -57,7 +57,7 @@ def check_runs_dir(runs_dir: Path) -> Path:
         raise VerifilyError(
             f"Runs folder not found: {runs_dir}",
             hint="Pass the folder that holds your run folders with --runs-dir (default: runs/), "
-                 "or train a run first with `verifily train --config <file>`.",
+            "or train a run first with `verifily train --config <file>`.",
         )
     return runs_dir.resolve()
 
@@ -84,25 +84,42 @@ def launch(*, runs_dir: Path, port: int, share: bool, host: str, auth: Optional[
     from verifily_cli.dashboard.app import build_app
 
     if share:
-        err.print("[bold yellow]Warning:[/bold yellow] --share publishes this dashboard on a public "
-                  "gradio.live URL: anyone with the link sees every run in the folder"
-                  + ("" if credentials else " (no --auth is set)") + ". It needs internet access.")
+        err.print(
+            "[bold yellow]Warning:[/bold yellow] --share publishes this dashboard on a public "
+            "gradio.live URL: anyone with the link sees every run in the folder"
+            + ("" if credentials else " (no --auth is set)")
+            + ". It needs internet access."
+        )
     app = build_app(root)
     try:
-        app.launch(server_name=host, server_port=port, share=share, auth=credentials, quiet=True,
-                   prevent_thread_lock=True, ssr_mode=False, blocked_paths=[str(root)], show_error=False)
+        app.launch(
+            server_name=host,
+            server_port=port,
+            share=share,
+            auth=credentials,
+            quiet=True,
+            prevent_thread_lock=True,
+            ssr_mode=False,
+            blocked_paths=[str(root)],
+            show_error=False,
+        )
     except OSError as exc:
-        raise VerifilyError(f"Cannot serve the dashboard on {host}:{port}: {exc}",
-                            hint="Is another program using that port? Pick another with --port.") from None
+        raise VerifilyError(
+            f"Cannot serve the dashboard on {host}:{port}: {exc}",
+            hint="Is another program using that port? Pick another with --port.",
+        ) from None
     if share and not app.share_url:
         app.close()
         raise VerifilyError(
             "Could not create the public share link: --share needs internet access to Gradio's "
             "tunnelling service, and this machine could not reach it (offline?).",
             hint="Run without --share; to reach the dashboard from another machine use "
-                 "--host 0.0.0.0 --auth user:password on a network you trust.",
+            "--host 0.0.0.0 --auth user:password on a network you trust.",
         )
     shown = "localhost" if host in ("127.0.0.1", "::1") else host
-    out.print(f"Dashboard on http://{shown}:{port}/ over {root}" +
-              (f" and {app.share_url}" if app.share_url else "") + "  (Ctrl-C to stop)")
+    out.print(
+        f"Dashboard on http://{shown}:{port}/ over {root}"
+        + (f" and {app.share_url}" if app.share_url else "")
+        + "  (Ctrl-C to stop)"
+    )
     app.block_thread()

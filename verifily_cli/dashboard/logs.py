@@ -73,8 +73,11 @@ def _tensorboard_curves(store: ArtifactStore, run_id: str) -> Dict[str, List[Poi
         acc = EventAccumulator(str(logdir), size_guidance={"scalars": 0})
         acc.Reload()
         tags = set(acc.Tags().get("scalars", []))
-        return {name: sorted((float(e.step), float(e.value)) for e in acc.Scalars(name))
-                for name in CURVES if name in tags}
+        return {
+            name: sorted((float(e.step), float(e.value)) for e in acc.Scalars(name))
+            for name in CURVES
+            if name in tags
+        }
     except Exception as exc:  # noqa: BLE001 - a damaged event file must not break the page
         log.warning("Cannot read TensorBoard logs of %s: %s", run_id, exc)
         return {}

@@ -56,8 +56,9 @@ def slices_figure(slices: Mapping[str, Mapping[str, Mapping[str, Any]]], metric:
         values = [str(v) for v in table]
         heights = [_value(table[v].get(metric)) for v in table]
         bars = ax.bar(values, heights, color="#4C72B0")
-        ax.bar_label(bars, labels=[f"{h:.3f} (n={table[v].get('n', '?')})" for v, h in zip(table, heights)],
-                     fontsize=8)
+        ax.bar_label(
+            bars, labels=[f"{h:.3f} (n={table[v].get('n', '?')})" for v, h in zip(table, heights)], fontsize=8
+        )
         ax.set_title(f"{metric} by {key}", fontsize=10)
         ax.set_ylim(0, max([*heights, 1e-9]) * 1.25)
     return fig
@@ -67,16 +68,20 @@ def deltas_figure(result: CompareResult) -> Figure:
     """Per-slice (and overall) deltas of each run against the first, as grouped horizontal bars."""
     others = result.runs[1:]
     groups = [("overall", [result.deltas[r] for r in others])]
-    groups += [(f"{key}={value}", [_value(row[r]["delta"]) for r in others])
-               for key, table in result.slices.items() for value, row in table.items()]
+    groups += [
+        (f"{key}={value}", [_value(row[r]["delta"]) for r in others])
+        for key, table in result.slices.items()
+        for value, row in table.items()
+    ]
     fig = Figure(figsize=(_WIDTH, 1.0 + 0.45 * len(groups) * max(1, len(others))), layout="constrained")
     ax = fig.add_subplot()
     height = 0.8 / max(1, len(others))
     for j, run in enumerate(others):
         ys = [i + j * height for i in range(len(groups))]
         ax.barh(ys, [deltas[j] for _name, deltas in groups], height=height, label=run)
-    ax.set_yticks([i + height * (len(others) - 1) / 2 for i in range(len(groups))],
-                  labels=[name for name, _ in groups])
+    ax.set_yticks(
+        [i + height * (len(others) - 1) / 2 for i in range(len(groups))], labels=[name for name, _ in groups]
+    )
     ax.invert_yaxis()
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_xlabel(f"delta of {result.metric} vs {result.runs[0]}")
@@ -87,4 +92,3 @@ def deltas_figure(result: CompareResult) -> Figure:
 
 def _value(value: Optional[float]) -> float:
     return 0.0 if value is None else float(value)
-

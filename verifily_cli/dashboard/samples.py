@@ -51,8 +51,12 @@ class SampleRun:
 
 DEMO_RUNS = (
     SampleRun("baseline"),
-    SampleRun("lower-lr", {"training.learning_rate": 5e-5, "lora.r": 32},
-              losses=(2.4, 2.0, 1.6, 1.25, 0.98, 0.8, 0.66, 0.58), skill={"human": 0.8, "synthetic": 0.35}),
+    SampleRun(
+        "lower-lr",
+        {"training.learning_rate": 5e-5, "lora.r": 32},
+        losses=(2.4, 2.0, 1.6, 1.25, 0.98, 0.8, 0.66, 0.58),
+        skill={"human": 0.8, "synthetic": 0.35},
+    ),
     SampleRun("dry", dry_run=True),
     SampleRun("oom", {"training.batch_size": 64}, fail_with="CUDA out of memory (sample failure)"),
 )
@@ -61,8 +65,9 @@ DEMO_RUNS = (
 class _SampleBackend(ScriptedModelBackend):
     """Scripted training that also logs an eval loss and reports a given environment."""
 
-    def __init__(self, losses: Sequence[float], environment: Mapping[str, str],
-                 error: Optional[Exception] = None) -> None:
+    def __init__(
+        self, losses: Sequence[float], environment: Mapping[str, str], error: Optional[Exception] = None
+    ) -> None:
         super().__init__(losses, error=error)
         self._environment = dict(environment)
 
@@ -87,9 +92,13 @@ def write_sample_data(data_dir: Path, *, n_test: int = 24, seed: int = 0) -> Dic
         rows = []
         for i in range(n):
             letters = rng.sample(WORDS, 3)
-            rows.append({"instruction": f"Reverse the words: {' '.join(letters)}",
-                         "output": " ".join(reversed(letters)),
-                         "tags": {"source": SOURCES[i % 2], "difficulty": DIFFICULTIES[(i // 2) % 2]}})
+            rows.append(
+                {
+                    "instruction": f"Reverse the words: {' '.join(letters)}",
+                    "output": " ".join(reversed(letters)),
+                    "tags": {"source": SOURCES[i % 2], "difficulty": DIFFICULTIES[(i // 2) % 2]},
+                }
+            )
         path = data_dir / f"sft_{split}.jsonl"
         path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
         paths[split] = path
@@ -113,18 +122,28 @@ def _answers(test_path: Path, skill: Mapping[str, float], seed: int) -> List[str
 
 
 def sample_config(data: Mapping[str, Path], runs_dir: Path, sample: SampleRun) -> TrainConfig:
-    base = TrainConfig.from_dict({
-        "task": "sft", "base_model": "sample/tiny-llama", "name": sample.name,
-        "data_paths": {"train": str(data["train"]), "val": str(data["val"]), "test": str(data["test"])},
-        "output": {"dir": str(runs_dir)},
-        "eval": {"slice_by_tags": ["source", "difficulty"], "hard_examples": 10},
-        "trackers": ["tensorboard"],
-    })
+    base = TrainConfig.from_dict(
+        {
+            "task": "sft",
+            "base_model": "sample/tiny-llama",
+            "name": sample.name,
+            "data_paths": {"train": str(data["train"]), "val": str(data["val"]), "test": str(data["test"])},
+            "output": {"dir": str(runs_dir)},
+            "eval": {"slice_by_tags": ["source", "difficulty"], "hard_examples": 10},
+            "trackers": ["tensorboard"],
+        }
+    )
     return base.apply_overrides(dict(sample.overrides))
 
 
-def write_sample_run(runs_dir: Path, data: Mapping[str, Path], sample: SampleRun,
-                     environment: Mapping[str, str], *, seed: int = 0) -> str:
+def write_sample_run(
+    runs_dir: Path,
+    data: Mapping[str, Path],
+    sample: SampleRun,
+    environment: Mapping[str, str],
+    *,
+    seed: int = 0,
+) -> str:
     """Train (and evaluate) one sample run through the real use cases; returns its run id."""
     error = BackendError(sample.fail_with) if sample.fail_with else None
     backend = _SampleBackend(sample.losses, environment, error)
@@ -147,8 +166,9 @@ def write_corrupt_run(runs_dir: Path, run_id: str = "run_20990101_000000_badbad"
     return run_id
 
 
-def write_demo_runs(runs_dir: Path, data_dir: Path, environment: Mapping[str, str],
-                    samples: Sequence[SampleRun] = DEMO_RUNS) -> List[str]:
+def write_demo_runs(
+    runs_dir: Path, data_dir: Path, environment: Mapping[str, str], samples: Sequence[SampleRun] = DEMO_RUNS
+) -> List[str]:
     """The demo set: two evaluated runs to compare, a dry run, a failed run and a corrupt folder."""
     data = write_sample_data(data_dir)
     ids = [write_sample_run(runs_dir, data, s, environment, seed=i) for i, s in enumerate(samples)]

@@ -35,12 +35,17 @@ def _train(config_path: Path, label: str) -> Any:
 
     config = TrainConfig.from_yaml(config_path)
     with progress(f"Training {label}") as bar:
-        run = train(config, build_training(config),
-                    callbacks=TrainCallbacks(on_start=bar.start, on_step=bar.step, on_log=bar.log))
+        run = train(
+            config,
+            build_training(config),
+            callbacks=TrainCallbacks(on_start=bar.start, on_step=bar.step, on_log=bar.log),
+        )
     overall = run.eval_result.overall if run.eval_result is not None else {}
     shown = {k: v for k, v in overall.items() if isinstance(v, float)}
-    out.print(f"  {run.run_id}: train loss {run.metrics.get('train_loss', float('nan')):.4f}, "
-              + ", ".join(f"{k} {v:.4f}" for k, v in shown.items()))
+    out.print(
+        f"  {run.run_id}: train loss {run.metrics.get('train_loss', float('nan')):.4f}, "
+        + ", ".join(f"{k} {v:.4f}" for k, v in shown.items())
+    )
     return run
 
 
@@ -52,9 +57,14 @@ def _attribute(config_path: Path) -> Any:
     from verifily_core.services.attribute import AttributeSettings, attribute
 
     config = TrainConfig.from_yaml(config_path)
-    report = attribute(config, AttributeSettings(by="_source_dataset", seeds=1),
-                       store=build_training(config).store, deps_factory=build_training,
-                       callbacks=study_callbacks(), config_path=config_path)
+    report = attribute(
+        config,
+        AttributeSettings(by="_source_dataset", seeds=1),
+        store=build_training(config).store,
+        deps_factory=build_training,
+        callbacks=study_callbacks(),
+        config_path=config_path,
+    )
     show_report(report)
     return report
 
@@ -69,8 +79,10 @@ def run_demo(workdir: Path) -> None:
 
     models = _models(root)
     configs = write_workspace(root, minilm_path=models["minilm"], tiny_lm_path=models["tiny"])
-    out.print(f"  {relative(str(root))}/data: human.jsonl (clean labels), synthetic.jsonl "
-              f"({NOISE_RATE:.0%} of labels flipped), a shared tagged test set, and an SFT task")
+    out.print(
+        f"  {relative(str(root))}/data: human.jsonl (clean labels), synthetic.jsonl "
+        f"({NOISE_RATE:.0%} of labels flipped), a shared tagged test set, and an SFT task"
+    )
 
     _step("2. Train: the same classifier on each source, and a small generator")
     human = _train(configs["human"], "classifier on human data")
@@ -85,8 +97,12 @@ def run_demo(workdir: Path) -> None:
 
     for run in (human, synthetic):
         print_slices(run.eval_result, title=run.run_id)
-    result = compare([human.artifact_path, synthetic.artifact_path], metric="macro_f1", slice_by="difficulty",
-                     store_factory=LocalArtifactStore)
+    result = compare(
+        [human.artifact_path, synthetic.artifact_path],
+        metric="macro_f1",
+        slice_by="difficulty",
+        store_factory=LocalArtifactStore,
+    )
     out.print(format_comparison(result, fmt="table"), markup=False)
 
     _step("4. Which source caused it? Train without each one (verifily attribute)")
@@ -105,10 +121,14 @@ def run_demo(workdir: Path) -> None:
     runs = relative(str(root / "runs"))
     _step(f"Done in {elapsed:.0f}s. Next:")
     out.print(f"  verifily eval-cmd --run {relative(sft.artifact_path)} --slice-by difficulty")
-    out.print(f"  verifily compare-cmd --runs {relative(human.artifact_path)},{relative(synthetic.artifact_path)} "
-              "--metric accuracy --slice-by domain --format csv")
+    out.print(
+        f"  verifily compare-cmd --runs {relative(human.artifact_path)},{relative(synthetic.artifact_path)} "
+        "--metric accuracy --slice-by domain --format csv"
+    )
     out.print(f"  verifily reproduce --run {relative(human.artifact_path)} --verify-only")
-    out.print(f"  verifily attribute --config {relative(str(configs['attribute']))} --seeds 3   "
-              f"(study so far: {relative(study.study_dir)})")
+    out.print(
+        f"  verifily attribute --config {relative(str(configs['attribute']))} --seeds 3   "
+        f"(study so far: {relative(study.study_dir)})"
+    )
     out.print(f"  verifily dashboard --runs-dir {runs}")
     err.print("")

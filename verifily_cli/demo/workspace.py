@@ -17,8 +17,11 @@ import yaml
 
 POSITIVE = ["great", "excellent", "wonderful", "fantastic", "lovely", "superb", "delightful", "brilliant"]
 NEGATIVE = ["terrible", "awful", "horrible", "dreadful", "useless", "disappointing", "poor", "broken"]
-DOMAINS = {"product": ["phone", "laptop", "kettle", "blender"], "movie": ["film", "movie", "sequel", "documentary"],
-           "food": ["meal", "pizza", "soup", "dessert"]}
+DOMAINS = {
+    "product": ["phone", "laptop", "kettle", "blender"],
+    "movie": ["film", "movie", "sequel", "documentary"],
+    "food": ["meal", "pizza", "soup", "dessert"],
+}
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 NOISE_RATE = 0.45
 ATTRIBUTE_EPOCHS = 2
@@ -41,8 +44,13 @@ def sentiment_rows(n: int, seed: int, source: str, noise: float = 0.0) -> List[D
         label = "positive" if positive else "negative"
         if noise and rng.random() < noise:
             label = "negative" if positive else "positive"
-        rows.append({"text": text, "label": label,
-                     "tags": {"source": source, "domain": domain, "difficulty": "hard" if hard else "easy"}})
+        rows.append(
+            {
+                "text": text,
+                "label": label,
+                "tags": {"source": source, "domain": domain, "difficulty": "hard" if hard else "easy"},
+            }
+        )
     return rows
 
 
@@ -52,10 +60,17 @@ def reverse_rows(n: int, seed: int) -> List[Dict[str, Any]]:
     for i in range(n):
         k = rng.randint(2, 4)
         seq = [rng.choice(LETTERS) for _ in range(k)]
-        rows.append({"instruction": "Reverse the letters.", "input": " ".join(seq),
-                     "output": " ".join(reversed(seq)),
-                     "tags": {"source": "human" if i % 2 == 0 else "synthetic",
-                              "difficulty": "easy" if k <= 3 else "hard"}})
+        rows.append(
+            {
+                "instruction": "Reverse the letters.",
+                "input": " ".join(seq),
+                "output": " ".join(reversed(seq)),
+                "tags": {
+                    "source": "human" if i % 2 == 0 else "synthetic",
+                    "difficulty": "easy" if k <= 3 else "hard",
+                },
+            }
+        )
     return rows
 
 
@@ -66,11 +81,28 @@ def _write_jsonl(path: Path, rows: List[Dict[str, Any]]) -> None:
 
 def classification_config(model_path: str, train_file: str, name: str) -> Dict[str, Any]:
     return {
-        "task": "classification", "base_model": model_path, "seed": 42, "name": name,
-        "data_paths": {"train": train_file, "val": "data/sentiment_val.jsonl", "test": "data/sentiment_test.jsonl"},
-        "training": {"num_epochs": 4, "batch_size": 8, "gradient_accumulation_steps": 1, "learning_rate": 2e-3,
-                     "lr_scheduler": "constant", "warmup_ratio": 0.0, "max_seq_length": 64, "logging_steps": 5,
-                     "eval_steps": 20, "save_steps": 1000, "save_total_limit": 1},
+        "task": "classification",
+        "base_model": model_path,
+        "seed": 42,
+        "name": name,
+        "data_paths": {
+            "train": train_file,
+            "val": "data/sentiment_val.jsonl",
+            "test": "data/sentiment_test.jsonl",
+        },
+        "training": {
+            "num_epochs": 4,
+            "batch_size": 8,
+            "gradient_accumulation_steps": 1,
+            "learning_rate": 2e-3,
+            "lr_scheduler": "constant",
+            "warmup_ratio": 0.0,
+            "max_seq_length": 64,
+            "logging_steps": 5,
+            "eval_steps": 20,
+            "save_steps": 1000,
+            "save_total_limit": 1,
+        },
         "lora": {"enabled": True, "r": 8, "alpha": 16, "dropout": 0.0},
         "compute": {"device": "cpu", "bf16": False},
         "eval": {"slice_by_tags": ["difficulty", "domain"], "hard_examples": 10, "batch_size": 32},
@@ -80,17 +112,44 @@ def classification_config(model_path: str, train_file: str, name: str) -> Dict[s
 
 def sft_config(model_path: str) -> Dict[str, Any]:
     return {
-        "task": "sft", "base_model": model_path, "seed": 42, "name": "sft_reverse",
-        "data_paths": {"train": "data/reverse_train.jsonl", "val": "data/reverse_val.jsonl",
-                       "test": "data/reverse_test.jsonl"},
-        "training": {"num_epochs": 25, "batch_size": 16, "gradient_accumulation_steps": 1, "learning_rate": 5e-3,
-                     "lr_scheduler": "constant", "warmup_ratio": 0.0, "max_seq_length": 64, "logging_steps": 10,
-                     "eval_steps": 50, "save_steps": 1000, "save_total_limit": 1},
-        "lora": {"enabled": True, "r": 16, "alpha": 32, "dropout": 0.0, "target_modules": "all-linear",
-                 "modules_to_save": ["embed_tokens", "lm_head"]},
+        "task": "sft",
+        "base_model": model_path,
+        "seed": 42,
+        "name": "sft_reverse",
+        "data_paths": {
+            "train": "data/reverse_train.jsonl",
+            "val": "data/reverse_val.jsonl",
+            "test": "data/reverse_test.jsonl",
+        },
+        "training": {
+            "num_epochs": 25,
+            "batch_size": 16,
+            "gradient_accumulation_steps": 1,
+            "learning_rate": 5e-3,
+            "lr_scheduler": "constant",
+            "warmup_ratio": 0.0,
+            "max_seq_length": 64,
+            "logging_steps": 10,
+            "eval_steps": 50,
+            "save_steps": 1000,
+            "save_total_limit": 1,
+        },
+        "lora": {
+            "enabled": True,
+            "r": 16,
+            "alpha": 32,
+            "dropout": 0.0,
+            "target_modules": "all-linear",
+            "modules_to_save": ["embed_tokens", "lm_head"],
+        },
         "compute": {"device": "cpu", "bf16": False},
-        "eval": {"slice_by_tags": ["difficulty"], "hard_examples": 5, "batch_size": 32,
-                 "generation_max_new_tokens": 12, "generation_num_beams": 1},
+        "eval": {
+            "slice_by_tags": ["difficulty"],
+            "hard_examples": 5,
+            "batch_size": 32,
+            "generation_max_new_tokens": 12,
+            "generation_num_beams": 1,
+        },
         "output": {"dir": "runs/"},
     }
 

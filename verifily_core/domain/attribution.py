@@ -33,8 +33,20 @@ ATTRIBUTE_SPEC = "attribute_spec.json"
 ATTRIBUTE_RESULTS = "attribute_results.json"
 ATTRIBUTE_CSV = "attribute_results.csv"
 ATTRIBUTE_HEATMAP = "attribute_heatmap.png"
-CSV_COLUMNS = ("removed", "slice_key", "slice_value", "n", "metric", "baseline", "effect", "ci_low",
-               "ci_high", "significant", "too_small", "seeds")
+CSV_COLUMNS = (
+    "removed",
+    "slice_key",
+    "slice_value",
+    "n",
+    "metric",
+    "baseline",
+    "effect",
+    "ci_low",
+    "ci_high",
+    "significant",
+    "too_small",
+    "seeds",
+)
 _CHUNK = 64  # resamples drawn at once: bounds memory at 64 x n indices
 
 
@@ -66,7 +78,11 @@ class StudyPlan:
 
 
 def plan_study(
-    value_rows: Mapping[str, int], *, seeds: int, base_seed: int, budget: Optional[int],
+    value_rows: Mapping[str, int],
+    *,
+    seeds: int,
+    base_seed: int,
+    budget: Optional[int],
 ) -> StudyPlan:
     """Values ordered by rows (most first, then by name); within ``budget`` runs, seeds are cut before
     values (covering every value matters more than repeats), then the values with fewest rows go."""
@@ -80,7 +96,8 @@ def plan_study(
         raise AttributionError(
             f"--budget {budget} cannot fit a study: it needs at least 2 runs (the full-data run and one "
             f"ablation); all {len(values)} ablations x {seeds} seed(s) take {(1 + len(values)) * seeds}.",
-            hint="Raise --budget, or leave it out to run the whole plan.")
+            hint="Raise --budget, or leave it out to run the whole plan.",
+        )
     n_seeds = min(seeds, max(1, budget // (1 + len(values))))
     n_values = min(len(values), budget // n_seeds - 1)
     return StudyPlan(values[:n_values], all_seeds[:n_seeds], values[n_values:], all_seeds[n_seeds:])
@@ -90,7 +107,11 @@ def plan_study(
 
 
 def effect_interval(
-    full: Sequence[Stat], ablated: Sequence[Stat], positions: Sequence[int], *, n_boot: int,
+    full: Sequence[Stat],
+    ablated: Sequence[Stat],
+    positions: Sequence[int],
+    *,
+    n_boot: int,
     rng: np.random.Generator,
 ) -> Tuple[float, float]:
     """The central 95% interval of the seed-averaged effect over resamples of examples and seeds.
@@ -115,14 +136,28 @@ def _value(stat: Stat, positions: Sequence[int]) -> float:
     return float(stat(np.asarray(positions)[None, :])[0])
 
 
-def _cell(full: Sequence[Stat], ablated: Sequence[Stat], positions: Sequence[int], *, sliced: bool,
-          n_boot: int, min_slice_n: int, rng: np.random.Generator) -> Dict[str, Any]:
+def _cell(
+    full: Sequence[Stat],
+    ablated: Sequence[Stat],
+    positions: Sequence[int],
+    *,
+    sliced: bool,
+    n_boot: int,
+    min_slice_n: int,
+    rng: np.random.Generator,
+) -> Dict[str, Any]:
     per_seed = [_value(a, positions) - _value(f, positions) for f, a in zip(full, ablated)]
     low, high = effect_interval(full, ablated, positions, n_boot=n_boot, rng=rng)
     too_small = sliced and len(positions) < min_slice_n
-    return {"effect": round(float(np.mean(per_seed)), 10), "low": low, "high": high, "n": len(positions),
-            "seed_effects": [round(e, 10) for e in per_seed],
-            "significant": None if too_small else bool(low > 0 or high < 0), "too_small": too_small}
+    return {
+        "effect": round(float(np.mean(per_seed)), 10),
+        "low": low,
+        "high": high,
+        "n": len(positions),
+        "seed_effects": [round(e, 10) for e in per_seed],
+        "significant": None if too_small else bool(low > 0 or high < 0),
+        "too_small": too_small,
+    }
 
 
 def _stat(rows: Rows, task: str, metric: str, what: str) -> Stat:
@@ -131,13 +166,21 @@ def _stat(rows: Rows, task: str, metric: str, what: str) -> Stat:
         raise AttributionError(
             f"The predictions of {what} lack the per-example data that {metric!r} needs.",
             hint="Use a scalar metric that evaluation computes per example, e.g. accuracy, macro_f1, f1 "
-                 "or exact_match.")
+            "or exact_match.",
+        )
     return stat
 
 
 def attribution_effects(
-    task: str, metric: str, full: Mapping[int, Rows], ablated: Mapping[str, Mapping[int, Rows]],
-    slice_by: Sequence[str], *, n_boot: int, seed: int, min_slice_n: int,
+    task: str,
+    metric: str,
+    full: Mapping[int, Rows],
+    ablated: Mapping[str, Mapping[int, Rows]],
+    slice_by: Sequence[str],
+    *,
+    n_boot: int,
+    seed: int,
+    min_slice_n: int,
 ) -> Dict[str, Any]:
     """Baseline and effects of a study from the runs' ``eval/predictions.jsonl`` rows.
 
@@ -156,13 +199,17 @@ def attribution_effects(
     def stat(rows: Rows, what: str) -> Stat:
         ordered = aligned(reference, rows)
         if ordered is None:
-            raise AttributionError(f"{what} was evaluated on other test examples than the full-data run; "
-                                   "a study compares runs on one test set.")
+            raise AttributionError(
+                f"{what} was evaluated on other test examples than the full-data run; "
+                "a study compares runs on one test set."
+            )
         return _stat(ordered, task, metric, what)
 
     full_stats = {s: stat(rows, f"the full-data run (seed {s})") for s, rows in full.items()}
-    groups = {key: sorted({slicing.slice_value((r.get("tags") or {}).get(key)) for r in reference})
-              for key in slice_by}
+    groups = {
+        key: sorted({slicing.slice_value((r.get("tags") or {}).get(key)) for r in reference})
+        for key in slice_by
+    }
     positions = {(key, v): members(reference, key, v) for key, values in groups.items() for v in values}
     everything = members(reference, None, None)
 
@@ -171,14 +218,20 @@ def attribution_effects(
 
     baseline = {
         "overall": mean_of(everything),
-        "slices": {key: {v: {"value": mean_of(positions[key, v]), "n": len(positions[key, v])}
-                         for v in values} for key, values in groups.items()},
+        "slices": {
+            key: {v: {"value": mean_of(positions[key, v]), "n": len(positions[key, v])} for v in values}
+            for key, values in groups.items()
+        },
     }
     effects = []
     for value, by_seed in ablated.items():
         used = [s for s in sorted(by_seed) if s in full_stats]
-        entry: Dict[str, Any] = {"removed": value, "seeds": used, "overall": None,
-                                 "slices": {key: {v: None for v in values} for key, values in groups.items()}}
+        entry: Dict[str, Any] = {
+            "removed": value,
+            "seeds": used,
+            "overall": None,
+            "slices": {key: {v: None for v in values} for key, values in groups.items()},
+        }
         if used:
             f = [full_stats[s] for s in used]
             a = [stat(by_seed[s], f"the run without {value} (seed {s})") for s in used]
@@ -186,8 +239,9 @@ def attribution_effects(
             entry["overall"] = _cell(f, a, everything, sliced=False, rng=rng_for(seed, value), **common)
             for key, values in groups.items():
                 for v in values:
-                    entry["slices"][key][v] = _cell(f, a, positions[key, v], sliced=True,
-                                                    rng=rng_for(seed, value, key, v), **common)
+                    entry["slices"][key][v] = _cell(
+                        f, a, positions[key, v], sliced=True, rng=rng_for(seed, value, key, v), **common
+                    )
         effects.append(entry)
     return {"baseline": baseline, "effects": effects}
 
@@ -202,13 +256,31 @@ def results_csv(results: Mapping[str, Any]) -> str:
     writer.writerow(CSV_COLUMNS)
     baseline, metric = results.get("baseline") or {}, results.get("metric")
 
-    def row(value: str, key: str, slice_value: str, base: Any, cell: Optional[Mapping[str, Any]],
-            seeds: Sequence[int]) -> List[Any]:
+    def row(
+        value: str,
+        key: str,
+        slice_value: str,
+        base: Any,
+        cell: Optional[Mapping[str, Any]],
+        seeds: Sequence[int],
+    ) -> List[Any]:
         c = cell or {}
         shown = [c.get(f) for f in ("n", "effect", "low", "high", "significant", "too_small")]
         n, effect, low, high, significant, too_small = ("" if v is None else v for v in shown)
-        return [value, key, slice_value, n, metric, "" if base is None else base, effect, low, high,
-                significant, too_small, json.dumps(list(seeds))]
+        return [
+            value,
+            key,
+            slice_value,
+            n,
+            metric,
+            "" if base is None else base,
+            effect,
+            low,
+            high,
+            significant,
+            too_small,
+            json.dumps(list(seeds)),
+        ]
 
     for entry in results.get("effects") or []:
         value, seeds = entry["removed"], entry["seeds"]

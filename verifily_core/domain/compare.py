@@ -224,8 +224,10 @@ def _notes(runs: Sequence[RunView], metric: str) -> List[str]:
         seen = {r.name: r.eval_results.get(field_name) for r in runs}
         if len({_canonical(v) for v in seen.values()}) > 1:
             listed = ", ".join(f"{name}: {value}" for name, value in seen.items())
-            notes.append(f"Runs were evaluated on different {what} ({listed}); deltas mix model and "
-                         "test-set differences.")
+            notes.append(
+                f"Runs were evaluated on different {what} ({listed}); deltas mix model and "
+                "test-set differences."
+            )
     missing = [r.name for r in runs if r.config is None]
     if missing:
         notes.append(f"No config.yaml in {', '.join(missing)}: left out of the config differences.")
@@ -283,8 +285,11 @@ def _table(result: CompareResult) -> str:
     lines += ["", f"  {'Delta (vs first)'.ljust(width)} {deltas}"]
     sig = result.significance
     if sig is not None:
-        lines += ["", f"  {sig['confidence']:.0%} CI of delta ({sig['method']}, {sig['n_boot']} resamples, "
-                      f"seed {sig['seed']}; * excludes zero):"]
+        lines += [
+            "",
+            f"  {sig['confidence']:.0%} CI of delta ({sig['method']}, {sig['n_boot']} resamples, "
+            f"seed {sig['seed']}; * excludes zero):",
+        ]
         lines += [f"    {n.ljust(width - 2)} {_interval(sig['overall'][n], sig)}" for n in result.runs[1:]]
     for key, table in result.slices.items():
         for value, row in table.items():
@@ -292,8 +297,10 @@ def _table(result: CompareResult) -> str:
             for name in result.runs:
                 cell = row[name]
                 n = "" if cell["n"] is None else f"   n={int(cell['n'])}"
-                line = (f"    {name.ljust(width - 2)} {_num(cell['value']).rjust(_VALUE_WIDTH)} "
-                        f"{_signed(cell['delta']).rjust(_VALUE_WIDTH)}{n}")
+                line = (
+                    f"    {name.ljust(width - 2)} {_num(cell['value']).rjust(_VALUE_WIDTH)} "
+                    f"{_signed(cell['delta']).rjust(_VALUE_WIDTH)}{n}"
+                )
                 if sig is not None and name != result.runs[0]:
                     line = f"{line.ljust(width + 34)} {_interval(sig['slices'][key][value][name], sig)}"
                 lines.append(line.rstrip())
@@ -327,16 +334,34 @@ def _csv(result: CompareResult) -> str:
         return [_blank((cell or {}).get(c)) for c in ("low", "high", "significant", "too_small", "paired")]
 
     for name in result.runs:
-        writer.writerow([name, "", "", _blank(result.num_examples[name]), result.metric,
-                         result.overall[name], result.deltas[name],
-                         *interval(sig["overall"].get(name) if sig else None)])
+        writer.writerow(
+            [
+                name,
+                "",
+                "",
+                _blank(result.num_examples[name]),
+                result.metric,
+                result.overall[name],
+                result.deltas[name],
+                *interval(sig["overall"].get(name) if sig else None),
+            ]
+        )
     for key, table in result.slices.items():
         for value, row in table.items():
             for name in result.runs:
                 cell = row[name]
-                writer.writerow([name, key, value, _blank(cell["n"]), result.metric,
-                                 _blank(cell["value"]), _blank(cell["delta"]),
-                                 *interval(sig["slices"][key][value].get(name) if sig else None)])
+                writer.writerow(
+                    [
+                        name,
+                        key,
+                        value,
+                        _blank(cell["n"]),
+                        result.metric,
+                        _blank(cell["value"]),
+                        _blank(cell["delta"]),
+                        *interval(sig["slices"][key][value].get(name) if sig else None),
+                    ]
+                )
     return buf.getvalue()
 
 

@@ -21,8 +21,9 @@ def slice_from_predictions(
     """``{value: {"n": n, metric: v}}`` for one tag key, as ``eval_results.json`` stores slices."""
     rerun = f"Re-run: verifily eval-cmd --run {path} --slice-by {key}"
     if metric not in metrics.REGISTRY.get(task, {}) or not metrics.metric_spec(task, metric).scalar:
-        raise CompareError(f"Run {run} has no slices by {key!r}, and {metric!r} is not a per-slice metric.",
-                           hint=rerun)
+        raise CompareError(
+            f"Run {run} has no slices by {key!r}, and {metric!r} is not a per-slice metric.", hint=rerun
+        )
     try:
         table = slicing.slice_metrics(rows, [key], task=task, metrics=[metric])[key]
     except EvaluationError as exc:  # no row carries the key

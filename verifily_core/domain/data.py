@@ -70,8 +70,13 @@ class _Problems:
 
 def _kind(value: Any) -> str:
     """The JSON name of a value's type, as users see it in their file."""
-    for kind, types in (("null", type(None)), ("boolean", bool), ("number", (int, float)), ("string", str),
-                        ("array", list)):
+    for kind, types in (
+        ("null", type(None)),
+        ("boolean", bool),
+        ("number", (int, float)),
+        ("string", str),
+        ("array", list),
+    ):
         if isinstance(value, types):
             return kind
     return "object"
@@ -102,15 +107,19 @@ def _tags(row: Mapping[str, Any], where: _Where, problems: _Problems) -> Optiona
     if tags is None:
         return {}
     if not isinstance(tags, dict):
-        problems.add(*where, "tags",
-                     f"expected an object of key: value pairs, got {_kind(tags)} {_shown(tags)}")
+        problems.add(
+            *where, "tags", f"expected an object of key: value pairs, got {_kind(tags)} {_shown(tags)}"
+        )
         return None
     ok = True
     for key, value in tags.items():
         if value is not None and not isinstance(value, (str, int, float, bool)):
-            problems.add(*where, f"tags.{key}",
-                         f"expected a scalar (string, number, boolean or null), got {_kind(value)}; "
-                         "tags must be a flat map")
+            problems.add(
+                *where,
+                f"tags.{key}",
+                f"expected a scalar (string, number, boolean or null), got {_kind(value)}; "
+                "tags must be a flat map",
+            )
             ok = False
     return tags if ok else None
 
@@ -122,8 +131,9 @@ def _sft(row: Mapping[str, Any], file: str, line: int, problems: _Problems) -> O
     extra = row.get("input")
     input_ok = extra is None or isinstance(extra, str)
     if not input_ok:
-        problems.add(*where, "input",
-                     f"expected a string (or leave it out), got {_kind(extra)} {_shown(extra)}")
+        problems.add(
+            *where, "input", f"expected a string (or leave it out), got {_kind(extra)} {_shown(extra)}"
+        )
     tags = _tags(row, where, problems)
     if instruction is None or output is None or tags is None or not input_ok:
         return None
@@ -177,7 +187,9 @@ def _parse_file(path: PathLike, task: str, problems: _Problems) -> List[Example]
             try:
                 row = json.loads(text)
             except json.JSONDecodeError as exc:
-                problems.add(file, line, "<json>", f"invalid JSON: {exc.msg.removesuffix(' at')} (column {exc.colno})")
+                problems.add(
+                    file, line, "<json>", f"invalid JSON: {exc.msg.removesuffix(' at')} (column {exc.colno})"
+                )
                 continue
             if not isinstance(row, dict):
                 problems.add(file, line, "<row>", f"expected a JSON object {{...}}, got {_kind(row)}")
@@ -227,8 +239,11 @@ def _weighted_counts(sizes: Sequence[int], weights: Sequence[float]) -> List[int
 
 def _check_weights(weights: Sequence[float], n_files: int) -> None:
     if len(weights) != n_files:
-        raise ConfigError(f"data_paths.weights has {len(weights)} value(s) for {n_files} training file(s); "
-                          "give one weight per file", key="data_paths.weights")
+        raise ConfigError(
+            f"data_paths.weights has {len(weights)} value(s) for {n_files} training file(s); "
+            "give one weight per file",
+            key="data_paths.weights",
+        )
     bad = [w for w in weights if not (isinstance(w, (int, float)) and isfinite(w) and w > 0)]
     if bad:
         raise ConfigError(f"data_paths.weights must be positive numbers, got {bad}", key="data_paths.weights")
@@ -354,7 +369,7 @@ class DatasetVersion:
         extra = [p for p in (val_path, test_path) if p is not None]
         parsed = _parse_files([*train, *extra], task)
         train_rows = parsed[: len(train)]
-        counts = iter(len(rows) for rows in parsed[len(train):])
+        counts = iter(len(rows) for rows in parsed[len(train) :])
         n_val = next(counts) if val_path is not None else 0
         n_test = next(counts) if test_path is not None else 0
 
@@ -368,12 +383,23 @@ class DatasetVersion:
                     bucket[label] = bucket.get(label, 0) + 1
         distribution = {k: dict(sorted(v.items())) for k, v in sorted(distribution.items())}
 
-        roles = [("train", p) for p in train] + [(r, p) for r, p in (("val", val_path), ("test", test_path))
-                                                  if p is not None]
+        roles = [("train", p) for p in train] + [
+            (r, p) for r, p in (("val", val_path), ("test", test_path)) if p is not None
+        ]
         content_hash, records = data_hash(roles)
-        return cls(task, tuple(str(p) for p in train), None if val_path is None else str(val_path),
-                   None if test_path is None else str(test_path), sum(len(r) for r in train_rows), n_val,
-                   n_test, list(distribution), distribution, content_hash, tuple(records))
+        return cls(
+            task,
+            tuple(str(p) for p in train),
+            None if val_path is None else str(val_path),
+            None if test_path is None else str(test_path),
+            sum(len(r) for r in train_rows),
+            n_val,
+            n_test,
+            list(distribution),
+            distribution,
+            content_hash,
+            tuple(records),
+        )
 
     def to_manifest_dict(self) -> Dict[str, Any]:
         """JSON-ready manifest (no timestamps, so equal data gives an equal manifest)."""
@@ -392,6 +418,10 @@ class DatasetVersion:
 
 
 __all__ = [
-    "MAX_PROBLEMS", "SOURCE_TAG", "DatasetVersion", "load_examples", "load_multi_jsonl",
+    "MAX_PROBLEMS",
+    "SOURCE_TAG",
+    "DatasetVersion",
+    "load_examples",
+    "load_multi_jsonl",
     "load_training_examples",
 ]

@@ -34,7 +34,10 @@ STOPPED_BY_LAUNCHER = "stopped by the distributed launcher (another training pro
 # set in every launched process; a one-process ``accelerate launch`` sets no rank at all, hence
 # Accelerate's own dynamo key and our launch id (the children of ``verifily train --distributed``)
 LAUNCHER_ENV_KEYS = (
-    "LOCAL_RANK", "ACCELERATE_PROCESS_INDEX", "TORCHELASTIC_RUN_ID", "ACCELERATE_DYNAMO_BACKEND",
+    "LOCAL_RANK",
+    "ACCELERATE_PROCESS_INDEX",
+    "TORCHELASTIC_RUN_ID",
+    "ACCELERATE_DYNAMO_BACKEND",
     LAUNCH_ID_ENV,
 )
 

@@ -25,7 +25,12 @@ Record = Dict[str, Any]
 SCORES = "scores"
 SCORE_FIELDS = frozenset({"exact_match", "f1", "rouge1", "rougeL", "nll_sum", "num_tokens"})
 GUIDE_KEYS = (
-    "run_id", "test_data_path", "num_examples", "overall", "slices", "hard_examples",
+    "run_id",
+    "test_data_path",
+    "num_examples",
+    "overall",
+    "slices",
+    "hard_examples",
     "eval_duration_seconds",
 )
 
@@ -137,8 +142,8 @@ class EvalResult:
 def render_slices(result: EvalResult) -> List[str]:
     """The guide's slice summary, one line per value, a blank line between keys::
 
-        Sliced by [source]:
-          source=human (n=2500): exact_match=0.6200, f1=0.7300
+    Sliced by [source]:
+      source=human (n=2500): exact_match=0.6200, f1=0.7300
     """
     lines: List[str] = []
     for key, values in result.slices.items():
@@ -147,7 +152,8 @@ def render_slices(result: EvalResult) -> List[str]:
         lines.append(f"Sliced by [{key}]:")
         for value, stats in values.items():
             numbers = ", ".join(
-                f"{name}={stats[name]:.4f}" for name in stats
+                f"{name}={stats[name]:.4f}"
+                for name in stats
                 if name != "n" and isinstance(stats[name], (int, float))
             )
             lines.append(f"  {key}={value} (n={stats['n']}): {numbers}")
@@ -155,6 +161,13 @@ def render_slices(result: EvalResult) -> List[str]:
 
 
 __all__ = [
-    "SCORES", "SCORE_FIELDS", "EvalResult", "Record", "build_records", "example_input", "render_slices",
-    "score_records", "unseen_labels",
+    "SCORES",
+    "SCORE_FIELDS",
+    "EvalResult",
+    "Record",
+    "build_records",
+    "example_input",
+    "render_slices",
+    "score_records",
+    "unseen_labels",
 ]

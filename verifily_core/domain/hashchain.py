@@ -181,8 +181,15 @@ class HashChain:
         """The chain of a run about to train; ``files`` defaults to the config's resolved data files."""
         d_hash, records = data_hash(files if files is not None else data_files_of(config))
         c_hash, e_hash = config_hash(config), environment_hash(environment)
-        return cls(c_hash, d_hash, e_hash, reproducibility_hash(c_hash, d_hash, e_hash, config.seed),
-                   config.seed, records, dict(artifacts or {}))
+        return cls(
+            c_hash,
+            d_hash,
+            e_hash,
+            reproducibility_hash(c_hash, d_hash, e_hash, config.seed),
+            config.seed,
+            records,
+            dict(artifacts or {}),
+        )
 
     def to_dict(self) -> Dict[str, Any]:
         return {
@@ -213,8 +220,9 @@ class HashChain:
                 artifacts={str(k): str(v) for k, v in dict(data.get("artifacts") or {}).items()},
             )
         except KeyError as exc:
-            raise StoreError(f"{HASHES}: missing key {exc.args[0]!r}; the file was edited or is not "
-                             "from Verifily Train") from None
+            raise StoreError(
+                f"{HASHES}: missing key {exc.args[0]!r}; the file was edited or is not from Verifily Train"
+            ) from None
         except (TypeError, ValueError, AttributeError) as exc:
             raise StoreError(f"{HASHES}: malformed ({exc})") from None
 
@@ -243,8 +251,12 @@ class ReproduceResult:
         return self.verdict != "FAIL"
 
     def to_dict(self) -> Dict[str, Any]:
-        return {"run_id": self.run_id, "verdict": self.verdict, "checks": dict(self.checks),
-                "details": self.details}
+        return {
+            "run_id": self.run_id,
+            "verdict": self.verdict,
+            "checks": dict(self.checks),
+            "details": self.details,
+        }
 
 
 def overall_verdict(checks: Mapping[str, CheckStatus]) -> Verdict:
@@ -281,13 +293,16 @@ def verify_chain(
 
     checks["config_hash"] = "PASS" if current.config_hash == recorded.config_hash else "FAIL"
     if checks["config_hash"] == "FAIL":
-        findings["config_hash"] = [f"{CONFIG_FILE} changed: recorded {short(recorded.config_hash)} "
-                                   f"!= current {short(current.config_hash)}"]
+        findings["config_hash"] = [
+            f"{CONFIG_FILE} changed: recorded {short(recorded.config_hash)} "
+            f"!= current {short(current.config_hash)}"
+        ]
 
     data_notes = _data_findings(recorded.data_files, current.data_files)
     if current.data_hash != recorded.data_hash and not data_notes:
-        data_notes = [f"data changed: recorded {short(recorded.data_hash)} "
-                      f"!= current {short(current.data_hash)}"]
+        data_notes = [
+            f"data changed: recorded {short(recorded.data_hash)} != current {short(current.data_hash)}"
+        ]
     checks["data_hash"] = "FAIL" if data_notes else "PASS"
     if data_notes:
         findings["data_hash"] = data_notes
@@ -311,10 +326,12 @@ def _data_findings(recorded: Sequence[DataFileRecord], current: Sequence[DataFil
         if cur.sha256 is None:
             notes.append(f"{cur.role} data file missing: {cur.path}")
         elif (rec.role, rec.sha256) != (cur.role, cur.sha256):
-            notes.append(f"{cur.role} data file changed: {cur.path}: recorded {short(rec.sha256)} "
-                         f"!= current {short(cur.sha256)}")
-    notes += [f"{r.role} data file no longer listed in the run: {r.path}" for r in recorded[len(current):]]
-    notes += [f"{c.role} data file not in the recorded chain: {c.path}" for c in current[len(recorded):]]
+            notes.append(
+                f"{cur.role} data file changed: {cur.path}: recorded {short(rec.sha256)} "
+                f"!= current {short(cur.sha256)}"
+            )
+    notes += [f"{r.role} data file no longer listed in the run: {r.path}" for r in recorded[len(current) :]]
+    notes += [f"{c.role} data file not in the recorded chain: {c.path}" for c in current[len(recorded) :]]
     return notes
 
 
@@ -323,8 +340,11 @@ def _environment_findings(
 ) -> List[str]:
     if recorded is None or current is None:
         return ["environment changed (environment.json not available to name the differences)"]
-    notes = [f"{key}: {recorded.get(key, '(absent)')} -> {current.get(key, '(absent)')}"
-             for key in sorted(set(recorded) | set(current)) if recorded.get(key) != current.get(key)]
+    notes = [
+        f"{key}: {recorded.get(key, '(absent)')} -> {current.get(key, '(absent)')}"
+        for key in sorted(set(recorded) | set(current))
+        if recorded.get(key) != current.get(key)
+    ]
     return notes or ["environment changed"]
 
 
@@ -340,8 +360,22 @@ def _artifact_findings(recorded: Mapping[str, str], current: Mapping[str, str]) 
 
 
 __all__ = [
-    "CheckStatus", "DataFileRecord", "HashChain", "PREFIX", "ReproduceResult", "Verdict",
-    "combine_data_hash", "config_hash", "data_files_of", "data_hash", "environment_hash",
-    "hash_artifacts", "hash_data_files", "overall_verdict", "reproducibility_hash", "sha256_file",
-    "short", "verify_chain",
+    "CheckStatus",
+    "DataFileRecord",
+    "HashChain",
+    "PREFIX",
+    "ReproduceResult",
+    "Verdict",
+    "combine_data_hash",
+    "config_hash",
+    "data_files_of",
+    "data_hash",
+    "environment_hash",
+    "hash_artifacts",
+    "hash_data_files",
+    "overall_verdict",
+    "reproducibility_hash",
+    "sha256_file",
+    "short",
+    "verify_chain",
 ]

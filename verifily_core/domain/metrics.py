@@ -241,7 +241,10 @@ REGISTRY: Dict[str, Dict[str, MetricSpec]] = {
         "exact_match": _mean_of("exact_match"),
         "f1": _mean_of("f1"),
         "perplexity": MetricSpec(
-            "perplexity", ("nll_sum", "num_tokens"), False, True,
+            "perplexity",
+            ("nll_sum", "num_tokens"),
+            False,
+            True,
             lambda st, _labels: _perplexity(st.sums["nll_sum"], int(st.sums["num_tokens"])),
         ),
         "rouge1": _mean_of("rouge1"),
@@ -251,9 +254,11 @@ REGISTRY: Dict[str, Dict[str, MetricSpec]] = {
         "accuracy": _from_pairs("accuracy", True, _accuracy_of),
         "macro_f1": _from_pairs("macro_f1", True, _macro_f1_of),
         "precision_per_class": _per_label(
-            "precision_per_class", lambda pairs, labels: _per_class(pairs, _label_order(pairs, labels))[0]),
+            "precision_per_class", lambda pairs, labels: _per_class(pairs, _label_order(pairs, labels))[0]
+        ),
         "recall_per_class": _per_label(
-            "recall_per_class", lambda pairs, labels: _per_class(pairs, _label_order(pairs, labels))[1]),
+            "recall_per_class", lambda pairs, labels: _per_class(pairs, _label_order(pairs, labels))[1]
+        ),
         "confusion_matrix": _per_label("confusion_matrix", _matrix_of),
     },
 }

@@ -65,16 +65,22 @@ def parse_spec(spec: str) -> Tuple[str, List[str]]:
     key, sep, raw = spec.partition("=")
     key = key.strip()
     if not sep or not key:
-        raise TuneError(f"Bad --param {spec!r}: expected {SPEC_FORMAT}.",
-                        hint="Write the dotted config key, '=', then the values separated by commas.")
+        raise TuneError(
+            f"Bad --param {spec!r}: expected {SPEC_FORMAT}.",
+            hint="Write the dotted config key, '=', then the values separated by commas.",
+        )
     if not raw.strip():
-        raise TuneError(f"Bad --param {spec!r}: no values after '='.",
-                        hint=f"List the values to try, e.g. \"{key}=value1,value2\".")
+        raise TuneError(
+            f"Bad --param {spec!r}: no values after '='.",
+            hint=f'List the values to try, e.g. "{key}=value1,value2".',
+        )
     values = [v.strip() for v in raw.split(",")]
     empty = [i + 1 for i, v in enumerate(values) if not v]
     if empty:
-        raise TuneError(f"Bad --param {spec!r}: value number {empty[0]} is empty.",
-                        hint="Remove the stray comma; write null for a null value.")
+        raise TuneError(
+            f"Bad --param {spec!r}: value number {empty[0]} is empty.",
+            hint="Remove the stray comma; write null for a null value.",
+        )
     return key, values
 
 
@@ -93,8 +99,10 @@ def space_from_grid(grid: Mapping[str, Any], config: TrainConfig) -> SearchSpace
     for key, values in grid.items():
         where = f"param_grid[{key!r}]"
         if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
-            raise TuneError(f"{where} must be a list of values, got {values!r}.",
-                            hint=f'Write e.g. {{"{key}": [value1, value2]}}.')
+            raise TuneError(
+                f"{where} must be a list of values, got {values!r}.",
+                hint=f'Write e.g. {{"{key}": [value1, value2]}}.',
+            )
         if not values:
             raise TuneError(f"{where} lists no values.", hint="Give at least one value to try.")
         items.append((where, str(key), list(values)))
@@ -103,16 +111,19 @@ def space_from_grid(grid: Mapping[str, Any], config: TrainConfig) -> SearchSpace
 
 def _build(items: List[Tuple[str, str, List[Any]]], config: TrainConfig) -> SearchSpace:
     if not items:
-        raise TuneError("Nothing to search: no parameter was given.",
-                        hint=f"Give at least one --param {SPEC_FORMAT}.")
+        raise TuneError(
+            "Nothing to search: no parameter was given.", hint=f"Give at least one --param {SPEC_FORMAT}."
+        )
     flat = config.flat()
     seen: Dict[str, str] = {}
     params = []
     for where, key, raw_values in items:
         _check_key(where, key, flat)
         if key in seen:
-            raise TuneError(f"'{key}' is searched twice ({seen[key]} and {where}).",
-                            hint="List all its values in one --param.")
+            raise TuneError(
+                f"'{key}' is searched twice ({seen[key]} and {where}).",
+                hint="List all its values in one --param.",
+            )
         seen[key] = where
         params.append(SearchParam(key, _typed_values(where, key, raw_values, config)))
     return SearchSpace(tuple(params))
@@ -125,14 +136,16 @@ def _check_key(where: str, key: str, flat: Mapping[str, Any]) -> None:
         return
     section_keys = [k for k in flat if k.startswith(key + ".")]
     if section_keys:
-        raise TuneError(f"{where}: '{key}' is a config section; search one of its keys, "
-                        f"e.g. '{section_keys[0]}'.")
+        raise TuneError(
+            f"{where}: '{key}' is a config section; search one of its keys, e.g. '{section_keys[0]}'."
+        )
     leaf = key.rsplit(".", 1)[-1]
     same_leaf = [k for k in flat if k.rsplit(".", 1)[-1] == leaf]
     suggestion = f" Did you mean '{same_leaf[0]}'?" if same_leaf else _suggest(key, list(flat))
-    raise TuneError(f"{where}: unknown config key '{key}'.{suggestion}",
-                    hint="Use a dotted key of the config schema (docs/config.md), "
-                         "e.g. training.learning_rate or lora.r.")
+    raise TuneError(
+        f"{where}: unknown config key '{key}'.{suggestion}",
+        hint="Use a dotted key of the config schema (docs/config.md), e.g. training.learning_rate or lora.r.",
+    )
 
 
 def _typed_values(where: str, key: str, raw_values: List[Any], config: TrainConfig) -> Tuple[Scalar, ...]:
@@ -142,19 +155,31 @@ def _typed_values(where: str, key: str, raw_values: List[Any], config: TrainConf
             value = config.apply_overrides({key: raw}).flat()[key]
         except ConfigError as exc:
             reason = exc.message.split(": ", 1)[-1]
-            raise TuneError(f"{where}: {raw!r} is not a valid value for '{key}': {reason}",
-                            hint=f"Current value of {key} in the config: {config.flat()[key]!r}.") from None
+            raise TuneError(
+                f"{where}: {raw!r} is not a valid value for '{key}': {reason}",
+                hint=f"Current value of {key} in the config: {config.flat()[key]!r}.",
+            ) from None
         if isinstance(value, (list, dict)):
-            raise TuneError(f"{where}: '{key}' holds a list; only single values (numbers, text, true/false, "
-                            "null) can be searched.")
+            raise TuneError(
+                f"{where}: '{key}' holds a list; only single values (numbers, text, true/false, "
+                "null) can be searched."
+            )
         if value in typed:
-            raise TuneError(f"{where}: the value {value!r} of '{key}' is listed twice "
-                            f"(as {raw!r} and an earlier spelling).", hint="List each value once.")
+            raise TuneError(
+                f"{where}: the value {value!r} of '{key}' is listed twice "
+                f"(as {raw!r} and an earlier spelling).",
+                hint="List each value once.",
+            )
         typed.append(value)
     return tuple(typed)
 
 
 __all__ = [
-    "SPEC_FORMAT", "Scalar", "SearchParam", "SearchSpace", "parse_spec", "space_from_grid",
+    "SPEC_FORMAT",
+    "Scalar",
+    "SearchParam",
+    "SearchSpace",
+    "parse_spec",
+    "space_from_grid",
     "space_from_specs",
 ]

@@ -111,8 +111,14 @@ def rng_for(seed: int, *names: str) -> np.random.Generator:
 
 
 def delta_interval(
-    base: Stat, other: Stat, base_members: Sequence[int], other_members: Sequence[int], *,
-    paired: bool, n_boot: int, rng: np.random.Generator,
+    base: Stat,
+    other: Stat,
+    base_members: Sequence[int],
+    other_members: Sequence[int],
+    *,
+    paired: bool,
+    n_boot: int,
+    rng: np.random.Generator,
 ) -> tuple[float, float]:
     """The central 95% interval of ``other - base`` over ``n_boot`` resamples of the members."""
     deltas: List[np.ndarray] = []
@@ -128,8 +134,12 @@ def delta_interval(
 
 
 def bootstrap_significance(
-    result: CompareResult, predictions: Mapping[str, Optional[Rows]], *,
-    n_boot: int = DEFAULT_N_BOOT, seed: int = 0, min_slice_n: int = DEFAULT_MIN_SLICE_N,
+    result: CompareResult,
+    predictions: Mapping[str, Optional[Rows]],
+    *,
+    n_boot: int = DEFAULT_N_BOOT,
+    seed: int = 0,
+    min_slice_n: int = DEFAULT_MIN_SLICE_N,
 ) -> Dict[str, Any]:
     """Intervals for every run after the first, overall and per slice value (see the module doc).
 
@@ -148,8 +158,10 @@ def bootstrap_significance(
         stat = statistic(rows, result.task, result.metric)
         if base_stat is None or stat is None:
             lacking = first if base_stat is None else run
-            notes.append(f"No interval for {run}: {lacking} has no eval/predictions.jsonl with the "
-                         f"per-example data {result.metric!r} needs.")
+            notes.append(
+                f"No interval for {run}: {lacking} has no eval/predictions.jsonl with the "
+                f"per-example data {result.metric!r} needs."
+            )
             continue
         ordered = aligned(base_rows, rows)
         paired = ordered is not None
@@ -158,8 +170,10 @@ def bootstrap_significance(
             stat = statistic(rows, result.task, result.metric)
             assert stat is not None
         else:
-            notes.append(f"{run} was evaluated on other test examples than {first}: its intervals come "
-                         "from unpaired resamples (wider).")
+            notes.append(
+                f"{run} was evaluated on other test examples than {first}: its intervals come "
+                "from unpaired resamples (wider)."
+            )
         usable[run] = (rows, stat, paired)
 
     def cell(run: str, key: Optional[str], value: Optional[str]) -> Optional[Dict[str, Any]]:
@@ -170,20 +184,38 @@ def bootstrap_significance(
         o_members = b_members if paired else members(rows, key, value)
         if not b_members or not o_members:
             return None
-        low, high = delta_interval(base_stat, stat, b_members, o_members, paired=paired, n_boot=n_boot,
-                                   rng=rng_for(seed, run, key or "", value or ""))
+        low, high = delta_interval(
+            base_stat,
+            stat,
+            b_members,
+            o_members,
+            paired=paired,
+            n_boot=n_boot,
+            rng=rng_for(seed, run, key or "", value or ""),
+        )
         n = min(len(b_members), len(o_members))
         too_small = key is not None and n < min_slice_n
         significant = None if too_small else bool(low > 0 or high < 0)
-        return {"low": low, "high": high, "n": n, "paired": paired, "significant": significant,
-                "too_small": too_small}
+        return {
+            "low": low,
+            "high": high,
+            "n": n,
+            "paired": paired,
+            "significant": significant,
+            "too_small": too_small,
+        }
 
     notes.append("Intervals cover test-set sampling noise only, not training noise (seeds, data order).")
     return {
-        "method": "bootstrap", "n_boot": n_boot, "seed": seed, "confidence": CONFIDENCE,
+        "method": "bootstrap",
+        "n_boot": n_boot,
+        "seed": seed,
+        "confidence": CONFIDENCE,
         "min_slice_n": min_slice_n,
         "overall": {run: cell(run, None, None) for run in others},
-        "slices": {key: {value: {run: cell(run, key, value) for run in others} for value in table}
-                   for key, table in result.slices.items()},
+        "slices": {
+            key: {value: {run: cell(run, key, value) for run in others} for value in table}
+            for key, table in result.slices.items()
+        },
         "notes": notes,
     }

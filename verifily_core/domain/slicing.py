@@ -150,8 +150,10 @@ class PredictionTable:
             group_pairs = None
             if pairs is not None:
                 t_idx, p_idx = np.nonzero(pairs[g])
-                group_pairs = {(self.label_names[t], self.label_names[p]): int(pairs[g, t, p])
-                               for t, p in zip(t_idx.tolist(), p_idx.tolist())}
+                group_pairs = {
+                    (self.label_names[t], self.label_names[p]): int(pairs[g, t, p])
+                    for t, p in zip(t_idx.tolist(), p_idx.tolist())
+                }
             out.append(m.GroupStats(int(counts[g]), {f: float(s[g]) for f, s in sums.items()}, group_pairs))
         return out
 
@@ -170,8 +172,10 @@ class PredictionTable:
         for key in keys:
             names, codes = self.group_codes(key)
             stats = self.stats(codes, len(names))
-            table[key] = {name: {"n": st.n, **m.aggregate(self.task, scalar, st, labels)}
-                          for name, st in zip(names, stats)}
+            table[key] = {
+                name: {"n": st.n, **m.aggregate(self.task, scalar, st, labels)}
+                for name, st in zip(names, stats)
+            }
         return table
 
     def hard_examples(self, n: int) -> List[Dict[str, Any]]:
@@ -192,11 +196,17 @@ class PredictionTable:
         out: List[Dict[str, Any]] = []
         for rank, i in enumerate(worst.tolist(), 1):
             r = self.records[i]
-            out.append({
-                "rank": rank, name: float(score[i]), "prediction": r.get("prediction"),
-                "reference": r.get("reference"), "input": r.get("input"),
-                "tags": dict(r.get("tags") or {}), "index": r.get("index", i),
-            })
+            out.append(
+                {
+                    "rank": rank,
+                    name: float(score[i]),
+                    "prediction": r.get("prediction"),
+                    "reference": r.get("reference"),
+                    "input": r.get("input"),
+                    "tags": dict(r.get("tags") or {}),
+                    "index": r.get("index", i),
+                }
+            )
         return out
 
 
@@ -208,7 +218,11 @@ def overall_metrics(
 
 
 def slice_metrics(
-    records: Sequence[Record], keys: Sequence[str], *, task: str, metrics: Sequence[str],
+    records: Sequence[Record],
+    keys: Sequence[str],
+    *,
+    task: str,
+    metrics: Sequence[str],
     labels: Sequence[str] = (),
 ) -> SliceTable:
     """``{key: {value: {"n": n, metric: value...}}}`` for every scalar metric of ``metrics``.

@@ -106,6 +106,12 @@ class TrainCallbacks:
 
 
 __all__ = [
-    "ClassPrediction", "ClassificationExample", "Example", "SFTExample", "TokenLoss",
-    "TrainCallbacks", "TrainOutcome", "TrainRequest",
+    "ClassPrediction",
+    "ClassificationExample",
+    "Example",
+    "SFTExample",
+    "TokenLoss",
+    "TrainCallbacks",
+    "TrainOutcome",
+    "TrainRequest",
 ]

@@ -49,43 +49,51 @@ class TuneSettings:
 def plan_trials(space: SearchSpace, settings: TuneSettings) -> int:
     """How many trials the search runs; TuneError for a bad strategy, direction or budget."""
     if settings.strategy not in STRATEGIES:
-        raise TuneError(f"Unknown strategy {settings.strategy!r}.",
-                        hint=f"Use one of: {', '.join(STRATEGIES)}.")
+        raise TuneError(
+            f"Unknown strategy {settings.strategy!r}.", hint=f"Use one of: {', '.join(STRATEGIES)}."
+        )
     if settings.direction not in DIRECTIONS:
-        raise TuneError(f"Unknown direction {settings.direction!r}.",
-                        hint=f"Use one of: {', '.join(DIRECTIONS)}.")
+        raise TuneError(
+            f"Unknown direction {settings.direction!r}.", hint=f"Use one of: {', '.join(DIRECTIONS)}."
+        )
     if settings.max_trials is not None and settings.max_trials < 1:
         raise TuneError(f"--max-trials must be at least 1, got {settings.max_trials}.")
     if settings.max_trials is None and settings.strategy != "grid":
-        raise TuneError(f"--strategy {settings.strategy} needs --max-trials N "
-                        f"(the space has {space.size} combinations).",
-                        hint="Say how many trials to run, e.g. --max-trials 10; grid search runs them all.")
+        raise TuneError(
+            f"--strategy {settings.strategy} needs --max-trials N (the space has {space.size} combinations).",
+            hint="Say how many trials to run, e.g. --max-trials 10; grid search runs them all.",
+        )
     return min(settings.max_trials or space.size, space.size)
 
 
 def check_metric(config: TrainConfig, metric: str, where: str = "") -> None:
     """Whether every trial of ``config`` can produce ``metric``; TuneError saying how to fix it."""
     if metric == "eval_loss" and not config.data_paths.val:
-        raise TuneError(f"--metric eval_loss needs a validation set, but data_paths.val is not set{where}.",
-                        hint="Add 'data_paths.val: <val.jsonl>' to the config (each trial computes its loss "
-                             "on it), or use --metric train_loss.")
+        raise TuneError(
+            f"--metric eval_loss needs a validation set, but data_paths.val is not set{where}.",
+            hint="Add 'data_paths.val: <val.jsonl>' to the config (each trial computes its loss "
+            "on it), or use --metric train_loss.",
+        )
     if metric in LOSS_METRICS:
         return
     known = available_metrics(config.task)
     if metric not in known or not scalar_metrics(config.task, [metric]):
         names = [*LOSS_METRICS, *scalar_metrics(config.task, known)]
-        raise TuneError(f"Unknown metric {metric!r} for task {config.task}.",
-                        hint=f"Use one of: {', '.join(names)}.")
+        raise TuneError(
+            f"Unknown metric {metric!r} for task {config.task}.", hint=f"Use one of: {', '.join(names)}."
+        )
     if not config.eval.enabled or not config.data_paths.test:
         why = "eval.enabled is false" if not config.eval.enabled else "data_paths.test is not set"
-        raise TuneError(f"--metric {metric} comes from each trial's evaluation on the test set, "
-                        f"but {why}{where}.",
-                        hint="Set data_paths.test and eval.enabled: true in the config, "
-                             "or use --metric eval_loss.")
+        raise TuneError(
+            f"--metric {metric} comes from each trial's evaluation on the test set, but {why}{where}.",
+            hint="Set data_paths.test and eval.enabled: true in the config, or use --metric eval_loss.",
+        )
     if config.eval.metrics and metric not in config.eval.metrics:
         listed = ", ".join(config.eval.metrics)
-        raise TuneError(f"--metric {metric} is not among eval.metrics{where} ({listed}).",
-                        hint=f"Add {metric} to eval.metrics, or set eval.metrics: null.")
+        raise TuneError(
+            f"--metric {metric} is not among eval.metrics{where} ({listed}).",
+            hint=f"Add {metric} to eval.metrics, or set eval.metrics: null.",
+        )
 
 
 def trial_config(base: TrainConfig, params: Mapping[str, Scalar], number: int) -> TrainConfig:
@@ -94,7 +102,10 @@ def trial_config(base: TrainConfig, params: Mapping[str, Scalar], number: int) -
 
 
 def trial_plan(
-    space: SearchSpace, strategy: str, n_trials: int, seed: int,
+    space: SearchSpace,
+    strategy: str,
+    n_trials: int,
+    seed: int,
 ) -> Optional[List[Dict[str, Scalar]]]:
     """The trials of a grid search (every combination, first key slowest, cut at ``n_trials``) or of
     a random one (a sample without repeats, seeded); None for TPE, which proposes values as it goes."""
@@ -149,8 +160,10 @@ class TuneSpec:
     def study_name(self) -> str:
         """Derived from the search itself, so that workers started with the same command (same
         config, params, strategy, metric, budget) join the same study in a shared ``--storage``."""
-        what = {k: getattr(self, k) for k in ("base_config", "params", "strategy", "metric", "direction",
-                                              "n_trials", "seed")}
+        what = {
+            k: getattr(self, k)
+            for k in ("base_config", "params", "strategy", "metric", "direction", "n_trials", "seed")
+        }
         digest = hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode("utf-8")).hexdigest()
         return f"verifily-tune-{digest[:16]}"
 
@@ -164,11 +177,15 @@ class TuneSpec:
         names = [f for f in cls.__dataclass_fields__ if f != "version"]
         missing = [n for n in names if n not in data]
         if missing:
-            raise TuneError(f"{where}: not a complete tune spec (missing {', '.join(missing)}).",
-                            hint="Pass a folder created by `verifily tune` (runs/tune_<id>).")
+            raise TuneError(
+                f"{where}: not a complete tune spec (missing {', '.join(missing)}).",
+                hint="Pass a folder created by `verifily tune` (runs/tune_<id>).",
+            )
         if data.get("version", SPEC_VERSION) > SPEC_VERSION:
-            raise TuneError(f"{where} was written by a newer Verifily Train (spec {data['version']}).",
-                            hint="Upgrade verifily-train to resume this search.")
+            raise TuneError(
+                f"{where} was written by a newer Verifily Train (spec {data['version']}).",
+                hint="Upgrade verifily-train to resume this search.",
+            )
         return cls(**{n: data[n] for n in names})
 
 
@@ -261,7 +278,22 @@ class TuneReport:
 
 
 __all__ = [
-    "DIRECTIONS", "LOSS_METRICS", "STRATEGIES", "STUDY_DB", "TUNE_PREFIX", "TUNE_RESULTS", "TUNE_SPEC",
-    "TrialRecord", "TuneReport", "TuneSettings", "TuneSpec", "best_trial", "check_metric", "metric_value",
-    "plan_trials", "trial_config", "trial_plan", "trial_run_name",
+    "DIRECTIONS",
+    "LOSS_METRICS",
+    "STRATEGIES",
+    "STUDY_DB",
+    "TUNE_PREFIX",
+    "TUNE_RESULTS",
+    "TUNE_SPEC",
+    "TrialRecord",
+    "TuneReport",
+    "TuneSettings",
+    "TuneSpec",
+    "best_trial",
+    "check_metric",
+    "metric_value",
+    "plan_trials",
+    "trial_config",
+    "trial_plan",
+    "trial_run_name",
 ]

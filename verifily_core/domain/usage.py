@@ -87,8 +87,9 @@ def usage_summary(run_id: str, records: Iterable[UsageRecord], storage_bytes: in
         "device": last_meta.get("device", "cpu"),
         "gpu_type": events[-1].gpu_type if events else None,
         "num_gpus": last_meta.get("num_gpus", 0),
-        "compute_hours": round(sum(float(e.metadata.get("compute_hours", 0.0)) for e in events),
-                               _HOURS_DIGITS),
+        "compute_hours": round(
+            sum(float(e.metadata.get("compute_hours", 0.0)) for e in events), _HOURS_DIGITS
+        ),
         "train_rows": max((e.train_rows for e in events), default=0),
         "events": [e.to_dict() for e in events],
     }

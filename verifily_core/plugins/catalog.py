@@ -87,8 +87,12 @@ class Provided:
 
     def info(self, port: Port) -> PluginInfo:
         return PluginInfo(
-            name=self.name, port=port.key, class_path=class_path(self.cls) if self.cls else "",
-            plugin=self.plugin, distribution=self.source.distribution, version=self.source.version,
+            name=self.name,
+            port=port.key,
+            class_path=class_path(self.cls) if self.cls else "",
+            plugin=self.plugin,
+            distribution=self.source.distribution,
+            version=self.source.version,
             status="ok" if self.ok else f"error: {self.error}",
         )
 
@@ -106,13 +110,22 @@ def check_class(port: Port, plugin: str, source: Source, obj: Any) -> Provided:
     where = source.describe(plugin)
     if not (isinstance(obj, type) and issubclass(obj, port.base)):
         what = f"class {class_path(obj)}" if isinstance(obj, type) else f"{type(obj).__name__} {obj!r}"
-        return Provided(key, plugin, source, obj if isinstance(obj, type) else None,
-                        f"{where} returned {what} from {port.hook}(), which is not a subclass of "
-                        f"{port.base.__name__}")
+        return Provided(
+            key,
+            plugin,
+            source,
+            obj if isinstance(obj, type) else None,
+            f"{where} returned {what} from {port.hook}(), which is not a subclass of {port.base.__name__}",
+        )
     if not named:
-        return Provided(key, plugin, source, obj,
-                        f"{where} returned class {class_path(obj)} without a PLUGIN_NAME string "
-                        "(the name a config selects it by)")
+        return Provided(
+            key,
+            plugin,
+            source,
+            obj,
+            f"{where} returned class {class_path(obj)} without a PLUGIN_NAME string "
+            "(the name a config selects it by)",
+        )
     return Provided(key, plugin, source, obj)
 
 

@@ -37,9 +37,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec
-def verifily_register_model_backend() -> Optional[
-    Union[type[ModelBackend], List[type[ModelBackend]]]
-]:
+def verifily_register_model_backend() -> Optional[Union[type[ModelBackend], List[type[ModelBackend]]]]:
     """Model backends (``ModelBackend`` subclasses) this plugin provides; selected by ``backend``.
 
     Return the class itself, not an instance: the core builds it when a run needs it, so that
@@ -48,9 +46,7 @@ def verifily_register_model_backend() -> Optional[
 
 
 @hookspec
-def verifily_register_artifact_store() -> Optional[
-    Union[type[ArtifactStore], List[type[ArtifactStore]]]
-]:
+def verifily_register_artifact_store() -> Optional[Union[type[ArtifactStore], List[type[ArtifactStore]]]]:
     """Artifact stores (``ArtifactStore`` subclasses) this plugin provides; selected by ``store``."""
 
 

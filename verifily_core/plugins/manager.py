@@ -84,8 +84,12 @@ class PluginRegistry:
         if seen is not None:
             # The same distribution can sit twice on sys.path; only a different one is a clash.
             if seen.distribution != source.distribution:
-                self._problem(ep, source, f"error: entry point name {ep.name!r} is already taken by "
-                              f"{seen.describe(ep.name)}; this one was not loaded")
+                self._problem(
+                    ep,
+                    source,
+                    f"error: entry point name {ep.name!r} is already taken by "
+                    f"{seen.describe(ep.name)}; this one was not loaded",
+                )
             return
         self._sources[ep.name] = source
         if self.pm.is_blocked(ep.name):
@@ -97,10 +101,17 @@ class PluginRegistry:
             self._problem(ep, source, f"error: failed to load ({type(exc).__name__}: {exc})")
 
     def _problem(self, ep: metadata.EntryPoint, source: Source, status: str) -> None:
-        self._load_problems.append(PluginInfo(
-            name=ep.name, port=None, class_path=ep.value, plugin=ep.name,
-            distribution=source.distribution, version=source.version, status=status,
-        ))
+        self._load_problems.append(
+            PluginInfo(
+                name=ep.name,
+                port=None,
+                class_path=ep.value,
+                plugin=ep.name,
+                distribution=source.distribution,
+                version=source.version,
+                status=status,
+            )
+        )
 
     def register(self, plugin: Any, name: Optional[str] = None) -> str:
         """Register a plugin object (a module or any object with hookimpls); returns its name.
@@ -156,9 +167,16 @@ class PluginRegistry:
             try:
                 result = impl.function()
             except Exception as exc:
-                found.append(Provided(impl.plugin_name, impl.plugin_name, source, None,
-                                      f"{source.describe(impl.plugin_name)}: {port.hook}() raised "
-                                      f"{type(exc).__name__}: {exc}"))
+                found.append(
+                    Provided(
+                        impl.plugin_name,
+                        impl.plugin_name,
+                        source,
+                        None,
+                        f"{source.describe(impl.plugin_name)}: {port.hook}() raised "
+                        f"{type(exc).__name__}: {exc}",
+                    )
+                )
                 continue
             for obj in result if isinstance(result, (list, tuple)) else [result]:
                 if obj is not None:
@@ -171,8 +189,10 @@ class PluginRegistry:
         if not matches:
             error = UnknownPluginError(port.label, name, sorted(p.name for p in provided if p.ok))
             broken = [p.error_message(port) for p in provided if not p.ok] + [
-                f"{Source(p.distribution, p.version).describe(p.plugin)}: {p.status[len('error: '):]}"
-                for p in self._load_problems if p.status.startswith("error: ")]
+                f"{Source(p.distribution, p.version).describe(p.plugin)}: {p.status[len('error: ') :]}"
+                for p in self._load_problems
+                if p.status.startswith("error: ")
+            ]
             if broken:
                 error.hint = "Broken plugins (the one you want may be among them): " + "; ".join(broken)
             raise error
@@ -222,9 +242,17 @@ class PluginRegistry:
         for name, plugin in self.pm.list_name_plugin():
             for hook in self._unknown_hooks(plugin):
                 source = self._source(name)
-                rows.append(PluginInfo(name=name, port=None, class_path=_object_path(plugin), plugin=name,
-                                       distribution=source.distribution, version=source.version,
-                                       status=f"error: implements unknown hook {hook!r}"))
+                rows.append(
+                    PluginInfo(
+                        name=name,
+                        port=None,
+                        class_path=_object_path(plugin),
+                        plugin=name,
+                        distribution=source.distribution,
+                        version=source.version,
+                        status=f"error: implements unknown hook {hook!r}",
+                    )
+                )
         return sorted(rows, key=lambda r: (r.port or "~", r.name, r.plugin))
 
 

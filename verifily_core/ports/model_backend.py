@@ -46,7 +46,9 @@ class Predictor(ABC):
         """Generated responses (prompt stripped) for SFT examples, one per example, in order."""
 
     @abstractmethod
-    def classify(self, examples: Sequence[ClassificationExample], *, batch_size: int) -> list[ClassPrediction]:
+    def classify(
+        self, examples: Sequence[ClassificationExample], *, batch_size: int
+    ) -> list[ClassPrediction]:
         """A label and the label probabilities for every example, in order."""
 
     @abstractmethod

@@ -89,26 +89,33 @@ class AttributionReport:
 
 
 def _check(
-    config: TrainConfig, settings: AttributeSettings, where: str,
+    config: TrainConfig,
+    settings: AttributeSettings,
+    where: str,
 ) -> tuple[str, List[str], Dict[str, int]]:
     """The metric, the slice keys and the rows per tag value; AttributionError saying how to fix."""
     if not config.data_paths.test:
-        raise AttributionError(f"verifily attribute measures every run on one test set, but data_paths.test "
-                               f"is not set{where}.",
-                               hint="Add 'data_paths.test: <test.jsonl>' to the config.")
+        raise AttributionError(
+            f"verifily attribute measures every run on one test set, but data_paths.test is not set{where}.",
+            hint="Add 'data_paths.test: <test.jsonl>' to the config.",
+        )
     if settings.n_boot < 1 or settings.min_slice_n < 1:
-        raise AttributionError("--bootstrap and --min-slice-n must be at least 1, "
-                               f"got {settings.n_boot} and {settings.min_slice_n}.")
+        raise AttributionError(
+            "--bootstrap and --min-slice-n must be at least 1, "
+            f"got {settings.n_boot} and {settings.min_slice_n}."
+        )
     metric = settings.metric or default_metric(config.task)
     spec = metrics.REGISTRY.get(config.task, {}).get(metric)
     if spec is None or not spec.scalar:
         names = metrics.scalar_metrics(config.task, metrics.available_metrics(config.task))
-        raise AttributionError(f"Unknown metric {metric!r} for task {config.task}.",
-                               hint=f"Use one of: {', '.join(names)}.")
+        raise AttributionError(
+            f"Unknown metric {metric!r} for task {config.task}.", hint=f"Use one of: {', '.join(names)}."
+        )
     if config.eval.metrics and metric not in config.eval.metrics:
-        raise AttributionError(f"--metric {metric} is not among eval.metrics{where} "
-                               f"({', '.join(config.eval.metrics)}).",
-                               hint=f"Add {metric} to eval.metrics, or set eval.metrics: null.")
+        raise AttributionError(
+            f"--metric {metric} is not among eval.metrics{where} ({', '.join(config.eval.metrics)}).",
+            hint=f"Add {metric} to eval.metrics, or set eval.metrics: null.",
+        )
     rows = [e for _path, file_rows in _training_files(config) for e in file_rows]
     tags = [dict(e.tags) for e in rows]
     counts: Dict[str, int] = {}
@@ -119,10 +126,12 @@ def _check(
     if len(counts) < 2:
         present = ", ".join(slicing.tag_keys(tags)) or "none"
         found = f"only one value ({next(iter(counts))})" if counts else "no row with that key"
-        raise AttributionError(f"--by {settings.by}: the training data has {found}; leave-one-out needs two "
-                               f"or more values. Tag keys in the training data: {present}.",
-                               hint="Pick a key with several values, or list several files in "
-                                    f"data_paths.train (each file is a value of {SOURCE_TAG}).")
+        raise AttributionError(
+            f"--by {settings.by}: the training data has {found}; leave-one-out needs two "
+            f"or more values. Tag keys in the training data: {present}.",
+            hint="Pick a key with several values, or list several files in "
+            f"data_paths.train (each file is a value of {SOURCE_TAG}).",
+        )
     test = load_examples(config.resolve_path(config.data_paths.test), config.task)
     test_tags = [dict(e.tags) for e in test]
     if settings.slice_by is not None:
@@ -137,8 +146,10 @@ def _check(
 def _training_files(config: TrainConfig) -> List[tuple[str, List[Example]]]:
     """Each training file with its rows, tagged with ``_source_dataset`` as training tags them."""
     files = resolve_data_files(config)["train"]
-    return [(p, [replace(e, tags={**e.tags, SOURCE_TAG: Path(p).stem})
-                 for e in load_examples(p, config.task)]) for p in files]
+    return [
+        (p, [replace(e, tags={**e.tags, SOURCE_TAG: Path(p).stem}) for e in load_examples(p, config.task)])
+        for p in files
+    ]
 
 
 # ---------------------------------------------------------------------- entry points
@@ -161,14 +172,26 @@ def attribute(
     study_id = store.create_run(prefix=ATTRIBUTE_PREFIX).run_id
     data = _write_ablation_data(store, study_id, config, settings.by, plan.values)
     spec = {
-        "version": SPEC_VERSION, "study_id": study_id, "created_at": iso(utc_now()),
-        "base_config": config.to_dict(), "source_dir": str(config.source_dir or Path.cwd()),
+        "version": SPEC_VERSION,
+        "study_id": study_id,
+        "created_at": iso(utc_now()),
+        "base_config": config.to_dict(),
+        "source_dir": str(config.source_dir or Path.cwd()),
         "config_path": str(Path(config_path).resolve()) if config_path else None,
-        "by": settings.by, "metric": metric, "slice_by": slice_by, "n_boot": settings.n_boot,
-        "seed": settings.seed, "min_slice_n": settings.min_slice_n, "budget": settings.budget,
-        "requested_seeds": settings.seeds, "seeds": plan.seeds, "values": plan.values,
-        "rows_removed": {v: counts[v] for v in plan.values}, "dropped_values": plan.dropped_values,
-        "dropped_seeds": plan.dropped_seeds, "data": data,
+        "by": settings.by,
+        "metric": metric,
+        "slice_by": slice_by,
+        "n_boot": settings.n_boot,
+        "seed": settings.seed,
+        "min_slice_n": settings.min_slice_n,
+        "budget": settings.budget,
+        "requested_seeds": settings.seeds,
+        "seeds": plan.seeds,
+        "values": plan.values,
+        "rows_removed": {v: counts[v] for v in plan.values},
+        "dropped_values": plan.dropped_values,
+        "dropped_seeds": plan.dropped_seeds,
+        "data": data,
     }
     store.write_json(study_id, ATTRIBUTE_SPEC, spec)
     return _Study(spec, store, deps_factory, callbacks or AttributeCallbacks()).run(previous=None)
@@ -183,9 +206,11 @@ def resume(
 ) -> AttributionReport:
     """Continue a study: runs that finished are kept, the others are trained (again)."""
     if not store.exists(study_id, ATTRIBUTE_SPEC):
-        raise AttributionError(f"{store.root}/{study_id} is not an attribution study (no {ATTRIBUTE_SPEC}).",
-                               hint="Pass a folder created by `verifily attribute`, "
-                                    "e.g. --resume runs/attribute_20260208_143022_a1b2c3.")
+        raise AttributionError(
+            f"{store.root}/{study_id} is not an attribution study (no {ATTRIBUTE_SPEC}).",
+            hint="Pass a folder created by `verifily attribute`, "
+            "e.g. --resume runs/attribute_20260208_143022_a1b2c3.",
+        )
     spec = store.read_json(study_id, ATTRIBUTE_SPEC)
     if not isinstance(spec, dict) or spec.get("version") != SPEC_VERSION:
         raise AttributionError(f"{store.root}/{study_id}/{ATTRIBUTE_SPEC} is not a spec this version reads.")
@@ -195,7 +220,11 @@ def resume(
 
 
 def _write_ablation_data(
-    store: ArtifactStore, study_id: str, config: TrainConfig, by: str, values: Sequence[str],
+    store: ArtifactStore,
+    study_id: str,
+    config: TrainConfig,
+    by: str,
+    values: Sequence[str],
 ) -> Dict[str, Dict[str, Any]]:
     """Per value, the training files without its rows: a file that loses rows is written to the
     study folder under its own name; an untouched file is used where it is; an emptied file (and
@@ -240,8 +269,13 @@ def _row(example: Example) -> Dict[str, Any]:
 class _Study:
     """Trains the planned runs that have not finished and computes the effects."""
 
-    def __init__(self, spec: Mapping[str, Any], store: ArtifactStore, deps_factory: DepsFactory,
-                 callbacks: AttributeCallbacks) -> None:
+    def __init__(
+        self,
+        spec: Mapping[str, Any],
+        store: ArtifactStore,
+        deps_factory: DepsFactory,
+        callbacks: AttributeCallbacks,
+    ) -> None:
         self.spec = spec
         self.store = store
         self.deps_factory = deps_factory
@@ -249,8 +283,12 @@ class _Study:
         self.study_id = str(spec["study_id"])
         source = Path(spec["source_dir"]) / ATTRIBUTE_SPEC
         self.base = TrainConfig.from_dict(spec["base_config"], source=source)
-        self.plan = StudyPlan(list(spec["values"]), list(spec["seeds"]), list(spec["dropped_values"]),
-                              list(spec["dropped_seeds"]))
+        self.plan = StudyPlan(
+            list(spec["values"]),
+            list(spec["seeds"]),
+            list(spec["dropped_values"]),
+            list(spec["dropped_seeds"]),
+        )
         self.runs_store = deps_factory(self.base).store
 
     def run(self, *, previous: Optional[Mapping[str, Any]]) -> AttributionReport:
@@ -287,8 +325,9 @@ class _Study:
         if old is not None and old.get("status") == "completed" and old.get("run_id"):
             run_id = str(old["run_id"])
             try:
-                done = (self.runs_store.read_json(run_id, RUN_META).get("status") == "completed"
-                        and self.runs_store.exists(run_id, PREDICTIONS))
+                done = self.runs_store.read_json(run_id, RUN_META).get(
+                    "status"
+                ) == "completed" and self.runs_store.exists(run_id, PREDICTIONS)
             except StoreError:
                 done = False
             if done:
@@ -296,9 +335,17 @@ class _Study:
         return self._record(planned, "planned")
 
     def _record(self, planned: PlannedRun, status: str) -> Dict[str, Any]:
-        return {"removed": planned.removed, "seed": planned.seed, "name": self._name(planned),
-                "status": status, "run_id": None, "run_path": None, "value": None, "duration_seconds": None,
-                "error": None}
+        return {
+            "removed": planned.removed,
+            "seed": planned.seed,
+            "name": self._name(planned),
+            "status": status,
+            "run_id": None,
+            "run_path": None,
+            "value": None,
+            "duration_seconds": None,
+            "error": None,
+        }
 
     def _config(self, planned: PlannedRun) -> TrainConfig:
         overrides: Dict[str, Any] = {"seed": planned.seed, "name": self._name(planned)}
@@ -319,8 +366,11 @@ class _Study:
             value = result.overall.get(self.spec["metric"])
             record.update(status="completed", value=value if isinstance(value, (int, float)) else None)
         except KeyboardInterrupt:
-            record.update(status="interrupted", error="interrupted by the user (Ctrl-C)",
-                          duration_seconds=round(time.monotonic() - started, 3))
+            record.update(
+                status="interrupted",
+                error="interrupted by the user (Ctrl-C)",
+                duration_seconds=round(time.monotonic() - started, 3),
+            )
             self._write(None)
             raise
         except Exception as exc:  # noqa: BLE001 - one failed run is recorded; the study goes on
@@ -337,31 +387,47 @@ class _Study:
         if not any(r["removed"] is None for r in done):
             failed = next((r for r in self.records if r["error"]), None)
             first = f" {failed['name']}: {failed['error']}" if failed else ""
-            raise AttributionError(f"No full-data run finished, so no effect can be measured.{first}",
-                                   hint=f"Each run's error is in {self.store.local_dir(self.study_id)}/"
-                                        f"{ATTRIBUTE_RESULTS}.")
+            raise AttributionError(
+                f"No full-data run finished, so no effect can be measured.{first}",
+                hint=f"Each run's error is in {self.store.local_dir(self.study_id)}/{ATTRIBUTE_RESULTS}.",
+            )
         full = {r["seed"]: self._rows(r) for r in done if r["removed"] is None}
         ablated: Dict[str, Dict[int, List[Mapping[str, Any]]]] = {v: {} for v in self.plan.values}
         for r in done:
             if r["removed"] is not None:
                 ablated[r["removed"]][r["seed"]] = self._rows(r)
         spec = self.spec
-        return attribution_effects(str(self.base.task), spec["metric"], full, ablated, spec["slice_by"],
-                                   n_boot=spec["n_boot"], seed=spec["seed"], min_slice_n=spec["min_slice_n"])
+        return attribution_effects(
+            str(self.base.task),
+            spec["metric"],
+            full,
+            ablated,
+            spec["slice_by"],
+            n_boot=spec["n_boot"],
+            seed=spec["seed"],
+            min_slice_n=spec["min_slice_n"],
+        )
 
     def _notes(self) -> List[str]:
         notes = []
         metric = self.spec["metric"]
-        better = "a positive effect means the rows hurt" if metric not in LOWER_IS_BETTER else \
-            f"lower {metric} is better: a negative effect means the rows hurt"
+        better = (
+            "a positive effect means the rows hurt"
+            if metric not in LOWER_IS_BETTER
+            else f"lower {metric} is better: a negative effect means the rows hurt"
+        )
         notes.append(f"Effect = {metric} without the rows - {metric} with all data; {better}.")
         if self.plan.dropped_values or self.plan.dropped_seeds:
-            notes.append(f"--budget {self.spec['budget']} dropped the ablations of "
-                         f"{', '.join(self.plan.dropped_values) or 'no value'} and the seeds "
-                         f"{', '.join(map(str, self.plan.dropped_seeds)) or 'none'}.")
+            notes.append(
+                f"--budget {self.spec['budget']} dropped the ablations of "
+                f"{', '.join(self.plan.dropped_values) or 'no value'} and the seeds "
+                f"{', '.join(map(str, self.plan.dropped_seeds)) or 'none'}."
+            )
         if len(self.plan.seeds) == 1:
-            notes.append("One training seed: intervals cover test-set sampling noise only; "
-                         "--seeds K adds training noise to them.")
+            notes.append(
+                "One training seed: intervals cover test-set sampling noise only; "
+                "--seeds K adds training noise to them."
+            )
         failed = [r["name"] for r in self.records if r["status"] in ("failed", "interrupted")]
         if failed:
             notes.append(f"Runs that did not finish (left out of the effects): {', '.join(failed)}.")
@@ -369,15 +435,33 @@ class _Study:
 
     def _doc(self, effects: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
         spec = self.spec
-        keys = ("by", "metric", "slice_by", "n_boot", "seed", "min_slice_n", "budget", "seeds", "values",
-                "rows_removed", "dropped_values", "dropped_seeds")
+        keys = (
+            "by",
+            "metric",
+            "slice_by",
+            "n_boot",
+            "seed",
+            "min_slice_n",
+            "budget",
+            "seeds",
+            "values",
+            "rows_removed",
+            "dropped_values",
+            "dropped_seeds",
+        )
         return {
-            "study_id": self.study_id, "study_dir": str(self.store.local_dir(self.study_id)),
-            "task": self.base.task, **{k: spec[k] for k in keys}, "confidence": CONFIDENCE,
+            "study_id": self.study_id,
+            "study_dir": str(self.store.local_dir(self.study_id)),
+            "task": self.base.task,
+            **{k: spec[k] for k in keys},
+            "confidence": CONFIDENCE,
             "lower_is_better": spec["metric"] in LOWER_IS_BETTER,
-            "num_runs": len(self.records), "runs": self.records,
-            "baseline": (effects or {}).get("baseline"), "effects": (effects or {}).get("effects"),
-            "finished": effects is not None, "notes": self._notes(),
+            "num_runs": len(self.records),
+            "runs": self.records,
+            "baseline": (effects or {}).get("baseline"),
+            "effects": (effects or {}).get("effects"),
+            "finished": effects is not None,
+            "notes": self._notes(),
         }
 
     def _write(self, effects: Optional[Mapping[str, Any]]) -> None:
@@ -385,5 +469,10 @@ class _Study:
 
 
 __all__ = [
-    "AttributeCallbacks", "AttributeSettings", "AttributionReport", "DepsFactory", "attribute", "resume",
+    "AttributeCallbacks",
+    "AttributeSettings",
+    "AttributionReport",
+    "DepsFactory",
+    "attribute",
+    "resume",
 ]

@@ -115,8 +115,13 @@ class BillingTracker:
             wall = 0.0
         else:
             wall = self._clock() - started
-        record = self._record(event, wall_seconds=wall, tokens_processed=tokens_processed,
-                              train_rows=train_rows, metadata=metadata)
+        record = self._record(
+            event,
+            wall_seconds=wall,
+            tokens_processed=tokens_processed,
+            train_rows=train_rows,
+            metadata=metadata,
+        )
         self._records.append(record)
         self._write_summary(record.storage_bytes)
         return self._dispatch(record)

@@ -91,11 +91,14 @@ def compare(
     result.notes.extend(notes)
     if bootstrap is not None:
         if bootstrap < 1:
-            raise CompareError(f"--bootstrap must be a positive number of resamples, got {bootstrap}.",
-                               hint="Use --bootstrap 1000 (the default), or --bootstrap 0 for no intervals.")
+            raise CompareError(
+                f"--bootstrap must be a positive number of resamples, got {bootstrap}.",
+                hint="Use --bootstrap 1000 (the default), or --bootstrap 0 for no intervals.",
+            )
         rows = {run.name: run.predictions() for run in opened}
-        result.significance = bootstrap_significance(result, rows, n_boot=bootstrap, seed=seed,
-                                                     min_slice_n=min_slice_n)
+        result.significance = bootstrap_significance(
+            result, rows, n_boot=bootstrap, seed=seed, min_slice_n=min_slice_n
+        )
     return result
 
 
@@ -199,8 +202,10 @@ def _with_recomputed_slices(
     rows = run.predictions() if missing else None
     if rows is None:
         return view  # build_comparison names a key that is still missing
-    added = {k: slice_from_predictions(rows, k, metric, task=view.task, run=run.name, path=run.shown_path)
-             for k in missing}
+    added = {
+        k: slice_from_predictions(rows, k, metric, task=view.task, run=run.name, path=run.shown_path)
+        for k in missing
+    }
     notes.append(f"Slices by {', '.join(missing)} of {run.name} recomputed from {PREDICTIONS}.")
     results = {**view.eval_results, "slices": {**present, **added}}
     return RunView(view.name, view.task, results, view.config, view.path)

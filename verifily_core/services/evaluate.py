@@ -96,8 +96,13 @@ def evaluate_run(
     store.location(run_id)  # RunNotFoundError for a run that is not there
     info = _training_info(store, run_id)
     settings = resolve_settings(
-        info, _run_config(store, run_id), metrics=metrics, slice_by=slice_by,
-        hard_examples_n=hard_examples_n, device=device, batch_size=batch_size,
+        info,
+        _run_config(store, run_id),
+        metrics=metrics,
+        slice_by=slice_by,
+        hard_examples_n=hard_examples_n,
+        device=device,
+        batch_size=batch_size,
     )
     examples: Sequence[Example] = ()
     if from_predictions:
@@ -109,8 +114,16 @@ def evaluate_run(
         _check_weights(store, run_id)  # reused predictions still belong to a model that must exist
         records = _reusable_predictions(store, run_id, sha, examples, settings) if reuse_predictions else None
     reused = records is not None
-    _emit(on_event, "eval_start", {"run_id": run_id, "task": settings.task, "test_data_path": test_path,
-                                   "num_examples": len(records) if records is not None else len(examples)})
+    _emit(
+        on_event,
+        "eval_start",
+        {
+            "run_id": run_id,
+            "task": settings.task,
+            "test_data_path": test_path,
+            "num_examples": len(records) if records is not None else len(examples),
+        },
+    )
     if records is None:
         records = _predict(store, run_id, backend, info, examples, settings, progress)
     elif not from_predictions:
@@ -121,9 +134,17 @@ def evaluate_run(
     store.write_jsonl(run_id, HARD_EXAMPLES, result.hard_examples)
     store.write_json(run_id, EVAL_RESULTS, result.to_dict())
     seal_artifacts(store, run_id, [EVAL_RESULTS], only_if_sealed=True)
-    _emit(on_event, "eval_end", {"run_id": run_id, "task": settings.task, "num_examples": result.num_examples,
-                                 "eval_duration_seconds": result.eval_duration_seconds,
-                                 "from_predictions": reused})
+    _emit(
+        on_event,
+        "eval_end",
+        {
+            "run_id": run_id,
+            "task": settings.task,
+            "num_examples": result.num_examples,
+            "eval_duration_seconds": result.eval_duration_seconds,
+            "from_predictions": reused,
+        },
+    )
     return result
 
 
@@ -151,8 +172,13 @@ def resolve_settings(
     return EvalSettings(
         task=task,
         metrics=names,
-        slice_by=list(dict.fromkeys(k.strip() for k in (slice_by if slice_by is not None else
-                                                          section.slice_by_tags or []) if k.strip())),
+        slice_by=list(
+            dict.fromkeys(
+                k.strip()
+                for k in (slice_by if slice_by is not None else section.slice_by_tags or [])
+                if k.strip()
+            )
+        ),
         hard_examples_n=n,
         batch_size=size,
         device=device or (config.compute.device if config else None),
@@ -170,7 +196,7 @@ def _training_info(store: ArtifactStore, run_id: str) -> Dict[str, Any]:
         raise EvaluationError(
             f"training_info.json not found in run {run_id} ({store.local_dir(run_id)}).",
             hint="The run may have been interrupted before saving this file. Check that training "
-                 f"completed (status: completed in {RUN_META}).",
+            f"completed (status: completed in {RUN_META}).",
         )
     info = store.read_json(run_id, TRAINING_INFO)
     if not isinstance(info, dict) or info.get("task") not in m.REGISTRY:
@@ -186,7 +212,10 @@ def _run_config(store: ArtifactStore, run_id: str) -> Optional[TrainConfig]:
 
 
 def _test_examples(
-    test_data: Optional[str], info: Mapping[str, Any], run_id: str, settings: EvalSettings,
+    test_data: Optional[str],
+    info: Mapping[str, Any],
+    run_id: str,
+    settings: EvalSettings,
 ) -> tuple[str, List[Example], str]:
     """The test file (argument, else the run's data_paths.test), its examples and its sha256."""
     path = test_data or (info.get("data_files") or {}).get("test")
@@ -227,8 +256,13 @@ def _check_weights(store: ArtifactStore, run_id: str) -> Path:
 
 
 def _predict(
-    store: ArtifactStore, run_id: str, backend: ModelBackend, info: Mapping[str, Any],
-    examples: Sequence[Example], settings: EvalSettings, progress: Optional[ProgressFn],
+    store: ArtifactStore,
+    run_id: str,
+    backend: ModelBackend,
+    info: Mapping[str, Any],
+    examples: Sequence[Example],
+    settings: EvalSettings,
+    progress: Optional[ProgressFn],
 ) -> List[Record]:
     run_dir = _check_weights(store, run_id)
     needs = _needs(settings)
@@ -252,8 +286,12 @@ def _predict(
 
 
 def _generate(predictor: Predictor, chunk: Sequence[SFTExample], settings: EvalSettings) -> List[str]:
-    return predictor.generate(chunk, max_new_tokens=settings.max_new_tokens, num_beams=settings.num_beams,
-                              batch_size=settings.batch_size)
+    return predictor.generate(
+        chunk,
+        max_new_tokens=settings.max_new_tokens,
+        num_beams=settings.num_beams,
+        batch_size=settings.batch_size,
+    )
 
 
 class _Chunked:
@@ -270,7 +308,7 @@ class _Chunked:
     def __call__(self, call: PredictFn, items: Sequence[Any], stage: str) -> List[Any]:
         out: List[Any] = []
         for start in range(0, len(items), self.chunk_size):
-            chunk = items[start:start + self.chunk_size]
+            chunk = items[start : start + self.chunk_size]
             answers = list(call(chunk))
             if len(answers) != len(chunk):
                 raise BackendError(
@@ -297,7 +335,11 @@ def _missing_outputs(records: Sequence[Record], settings: EvalSettings) -> List[
 
 
 def _reusable_predictions(
-    store: ArtifactStore, run_id: str, sha: str, examples: Sequence[Example], settings: EvalSettings,
+    store: ArtifactStore,
+    run_id: str,
+    sha: str,
+    examples: Sequence[Example],
+    settings: EvalSettings,
 ) -> Optional[List[Record]]:
     """Saved predictions made from this very test file, when they hold all the metrics need."""
     try:
@@ -309,14 +351,18 @@ def _reusable_predictions(
     except (StoreError, AttributeError):
         return None
     same_rows = len(records) == len(examples) and all(
-        isinstance(r, dict) and r.get("reference") == ex.target for r, ex in zip(records, examples))
+        isinstance(r, dict) and r.get("reference") == ex.target for r, ex in zip(records, examples)
+    )
     if not same_rows or _missing_outputs(records, settings):
         return None
     return records
 
 
 def _saved_predictions(
-    store: ArtifactStore, run_id: str, test_data: Optional[str], settings: EvalSettings,
+    store: ArtifactStore,
+    run_id: str,
+    test_data: Optional[str],
+    settings: EvalSettings,
 ) -> tuple[List[Record], str, Optional[str]]:
     """Records, test data path and sha256 for ``from_predictions``; errors say how to get them."""
     rerun = f"Run eval-cmd --run {store.local_dir(run_id)} without --from-predictions."
@@ -328,7 +374,9 @@ def _saved_predictions(
     if test_data and sha and sha256_file(test_data) != sha:
         raise EvaluationError(
             f"{PREDICTIONS} of run {run_id} was made from other test data than {test_data} "
-            f"({previous.get('test_data_path')}).", hint=rerun)
+            f"({previous.get('test_data_path')}).",
+            hint=rerun,
+        )
     records = list(store.iter_jsonl(run_id, PREDICTIONS))
     if not records:
         raise EvaluationError(f"{PREDICTIONS} of run {run_id} is empty.", hint=rerun)
@@ -342,15 +390,21 @@ def _saved_predictions(
 
 
 def _result(
-    run_id: str, test_path: str, sha: Optional[str], records: List[Record], settings: EvalSettings,
+    run_id: str,
+    test_path: str,
+    sha: Optional[str],
+    records: List[Record],
+    settings: EvalSettings,
     reused: bool,
 ) -> EvalResult:
     score_records(records, settings.task, settings.metrics)
     table = PredictionTable(records, settings.task, settings.metrics)
     unseen = unseen_labels(records, settings.labels) if settings.task == "classification" else {}
     if unseen:
-        logger.warning("Test labels never seen in training (always wrong): %s",
-                       ", ".join(f"{k} ({v})" for k, v in unseen.items()))
+        logger.warning(
+            "Test labels never seen in training (always wrong): %s",
+            ", ".join(f"{k} ({v})" for k, v in unseen.items()),
+        )
     return EvalResult(
         run_id=run_id,
         test_data_path=test_path,

@@ -58,7 +58,8 @@ def resolve_data_files(config: TrainConfig) -> Dict[str, Any]:
     train = config.data_paths.train_files
     if not train:
         raise ConfigError(
-            "data_paths.train is empty: nothing to train on.", key="data_paths.train",
+            "data_paths.train is empty: nothing to train on.",
+            key="data_paths.train",
             hint="Set data_paths.train to a JSONL file (or a list of files) in the config.",
         )
     return {
@@ -104,7 +105,8 @@ def prepare(
     """
     if not backend.supports(config.task):
         raise ConfigError(
-            f"The '{config.backend}' backend cannot train task '{config.task}'.", key="task",
+            f"The '{config.backend}' backend cannot train task '{config.task}'.",
+            key="task",
             hint="Pick another backend or task.",
         )
     files = dict(data_files) if data_files is not None else resolve_data_files(config)
@@ -152,16 +154,26 @@ def training_info(prepared: PreparedRun, run_id: str) -> Dict[str, Any]:
     }
 
 
-def write_run_folder(store: ArtifactStore, prepared: PreparedRun, *, status: str, name: Optional[str]) -> tuple[RunLocation, RunRecord]:
+def write_run_folder(
+    store: ArtifactStore, prepared: PreparedRun, *, status: str, name: Optional[str]
+) -> tuple[RunLocation, RunRecord]:
     """Create the run folder and write its frozen inputs; every file atomically."""
     config = prepared.config
     location = store.create_run(name)
     run_id = location.run_id
     record = RunRecord(
-        run_id=run_id, status=status, task=config.task, base_model=config.base_model, seed=config.seed,  # type: ignore[arg-type]
-        started_at=iso(utc_now()), dataset_version=config.dataset_version or "local", name=name,
-        config_hash=prepared.chain.config_hash, data_hash=prepared.chain.data_hash,
-        reproducibility_hash=prepared.chain.reproducibility_hash, warnings=list(prepared.warnings),
+        run_id=run_id,
+        status=status,
+        task=config.task,
+        base_model=config.base_model,
+        seed=config.seed,  # type: ignore[arg-type]
+        started_at=iso(utc_now()),
+        dataset_version=config.dataset_version or "local",
+        name=name,
+        config_hash=prepared.chain.config_hash,
+        data_hash=prepared.chain.data_hash,
+        reproducibility_hash=prepared.chain.reproducibility_hash,
+        warnings=list(prepared.warnings),
     )
     store.write_text(run_id, CONFIG_FILE, config.to_yaml())
     store.write_json(run_id, ENVIRONMENT, prepared.environment)

@@ -62,12 +62,18 @@ def verify(store: ArtifactStore, run_id: str, *, environment: Mapping[str, str])
     records = hash_data_files(_data_files(store, run_id))
     d_hash, e_hash = combine_data_hash(records), environment_hash(environment)
     current = HashChain(
-        c_hash, d_hash, e_hash, reproducibility_hash(c_hash, d_hash, e_hash, seed), seed, records,
+        c_hash,
+        d_hash,
+        e_hash,
+        reproducibility_hash(c_hash, d_hash, e_hash, seed),
+        seed,
+        records,
         hash_artifacts(store.local_dir(run_id), list(recorded.artifacts)),
     )
     recorded_env = store.read_json(run_id, ENVIRONMENT) if store.exists(run_id, ENVIRONMENT) else None
-    result = verify_chain(recorded, current, run_id=run_id,
-                          recorded_env=_strings(recorded_env), current_env=environment)
+    result = verify_chain(
+        recorded, current, run_id=run_id, recorded_env=_strings(recorded_env), current_env=environment
+    )
     if config_problem:
         result.findings["config_hash"] = [config_problem]
     return result
@@ -133,4 +139,3 @@ def _suffix(result: ReproduceResult, name: str, status: str) -> str:
 
 
 __all__ = ["report_lines", "verify"]
-

@@ -18,7 +18,14 @@ import yaml
 from verifily_core.config import TrainConfig
 from verifily_core.domain import hashchain
 from verifily_core.domain.runs import (
-    ADAPTER_DIR, CONFIG_FILE, ENVIRONMENT, EVAL_RESULTS, HASHES, MODEL_DIR, RUN_META, TRAINING_INFO,
+    ADAPTER_DIR,
+    CONFIG_FILE,
+    ENVIRONMENT,
+    EVAL_RESULTS,
+    HASHES,
+    MODEL_DIR,
+    RUN_META,
+    TRAINING_INFO,
 )
 from verifily_core.domain.training import TrainCallbacks
 from verifily_core.services.train import TrainDependencies, train
@@ -39,9 +46,14 @@ class RerunReport:
         return hashchain.overall_verdict(self.checks)
 
     def to_dict(self) -> Dict[str, Any]:
-        return {"original_run_id": self.original_run_id, "new_run_id": self.new_run_id,
-                "new_run_path": self.new_run_path, "verdict": self.verdict, "checks": self.checks,
-                "details": self.details}
+        return {
+            "original_run_id": self.original_run_id,
+            "new_run_id": self.new_run_id,
+            "new_run_path": self.new_run_path,
+            "verdict": self.verdict,
+            "checks": self.checks,
+            "details": self.details,
+        }
 
 
 def rerun(
@@ -56,8 +68,13 @@ def rerun(
     store = deps.store
     info = store.read_json(run_id, TRAINING_INFO)
     config = TrainConfig.from_dict(yaml.safe_load(store.read_text(run_id, CONFIG_FILE)))
-    new = train(config, deps, callbacks=callbacks, data_files=info["data_files"],
-                base_model_path=info.get("base_model_path"))
+    new = train(
+        config,
+        deps,
+        callbacks=callbacks,
+        data_files=info["data_files"],
+        base_model_path=info.get("base_model_path"),
+    )
     report = RerunReport(run_id, new.run_id, new.artifact_path)
     _compare_chains(store, run_id, new.run_id, report)
     _compare_numbers("train_loss", _train_loss(store, run_id), new.metrics.get("train_loss"), atol, report)
@@ -70,8 +87,11 @@ def _compare_chains(store: Any, old: str, new: str, report: RerunReport) -> None
     recorded = hashchain.HashChain.from_dict(store.read_json(old, HASHES))
     current = hashchain.HashChain.from_dict(store.read_json(new, HASHES))
     result = hashchain.verify_chain(
-        replace(recorded, artifacts={}), replace(current, artifacts={}), run_id=old,
-        recorded_env=_maybe_json(store, old, ENVIRONMENT), current_env=_maybe_json(store, new, ENVIRONMENT),
+        replace(recorded, artifacts={}),
+        replace(current, artifacts={}),
+        run_id=old,
+        recorded_env=_maybe_json(store, old, ENVIRONMENT),
+        current_env=_maybe_json(store, new, ENVIRONMENT),
     )
     report.checks.update({k: v for k, v in result.checks.items() if k != "artifacts"})
     report.details.extend(result.details)
@@ -90,7 +110,9 @@ def _close(a: Any, b: Any, atol: Optional[float]) -> bool:
 def _compare_numbers(name: str, old: Any, new: Any, atol: Optional[float], report: RerunReport) -> None:
     ok = _close(old, new, atol)
     report.checks[name] = "PASS" if ok else "FAIL"
-    report.details.append(f"{name}: {old} vs {new}" + ("" if ok else f" (differs{' beyond atol ' + str(atol) if atol else ''})"))
+    report.details.append(
+        f"{name}: {old} vs {new}" + ("" if ok else f" (differs{' beyond atol ' + str(atol) if atol else ''})")
+    )
 
 
 def _compare_eval(store: Any, old: str, new: str, atol: Optional[float], report: RerunReport) -> None:
@@ -108,12 +130,17 @@ def _compare_eval(store: Any, old: str, new: str, atol: Optional[float], report:
 
 
 def _weight_files(chain: Mapping[str, str]) -> Dict[str, str]:
-    return {k: v for k, v in chain.items()
-            if k.split("/", 1)[0] in (ADAPTER_DIR, MODEL_DIR) and k.endswith((".safetensors", ".bin", ".pkl", ".joblib"))}
+    return {
+        k: v
+        for k, v in chain.items()
+        if k.split("/", 1)[0] in (ADAPTER_DIR, MODEL_DIR)
+        and k.endswith((".safetensors", ".bin", ".pkl", ".joblib"))
+    }
 
 
-def _compare_weights(store: Any, old: str, new: str, atol: Optional[float], close: Optional[WeightsClose],
-                     report: RerunReport) -> None:
+def _compare_weights(
+    store: Any, old: str, new: str, atol: Optional[float], close: Optional[WeightsClose], report: RerunReport
+) -> None:
     a = _weight_files(hashchain.HashChain.from_dict(store.read_json(old, HASHES)).artifacts)
     b = _weight_files(hashchain.HashChain.from_dict(store.read_json(new, HASHES)).artifacts)
     problems = [f"weights: {k} missing in one of the runs" for k in sorted(set(a) ^ set(b))]
@@ -126,8 +153,14 @@ def _compare_weights(store: Any, old: str, new: str, atol: Optional[float], clos
         if why:
             problems.append(f"weights: {key}: {why}")
     report.checks["weights"] = "FAIL" if problems or not a else "PASS"
-    report.details.extend(problems or ([f"weights: {len(a)} file(s) bitwise identical"] if not atol else
-                                       [f"weights: {len(a)} file(s) equal within atol {atol}"]))
+    report.details.extend(
+        problems
+        or (
+            [f"weights: {len(a)} file(s) bitwise identical"]
+            if not atol
+            else [f"weights: {len(a)} file(s) equal within atol {atol}"]
+        )
+    )
     if not a:
         report.details.append("weights: the original run recorded no weight files")
 

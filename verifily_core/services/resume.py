@@ -24,13 +24,19 @@ def load_for_resume(run_id: str, deps: TrainDependencies) -> tuple[PreparedRun, 
     store = deps.store
     record = RunRecord.from_dict(store.read_json(run_id, RUN_META))
     if record.status == "completed":
-        raise StoreError(f"Run {run_id} already completed; nothing to resume.",
-                         hint="Start a new run with `verifily train --config ...`.")
+        raise StoreError(
+            f"Run {run_id} already completed; nothing to resume.",
+            hint="Start a new run with `verifily train --config ...`.",
+        )
     if record.status == "dry_run":
-        raise StoreError(f"Run {run_id} is a dry run; it has nothing to resume.",
-                         hint="Start a real run with `verifily train --config ...`.")
+        raise StoreError(
+            f"Run {run_id} is a dry run; it has nothing to resume.",
+            hint="Start a real run with `verifily train --config ...`.",
+        )
     run_dir = store.local_dir(run_id)
-    config = TrainConfig.from_dict(yaml.safe_load(store.read_text(run_id, CONFIG_FILE)), source=run_dir / CONFIG_FILE)
+    config = TrainConfig.from_dict(
+        yaml.safe_load(store.read_text(run_id, CONFIG_FILE)), source=run_dir / CONFIG_FILE
+    )
     info = store.read_json(run_id, TRAINING_INFO)
     prepared = prepare(
         config, deps.backend, data_files=info["data_files"], base_model_path=info.get("base_model_path")

@@ -208,8 +208,14 @@ def _train_rank(
             run_id, run_dir = "", distributed.worker_dir(root, key)
         outcome = deps.backend.train(_request(prepared, run_dir, None), TrainCallbacks())
         return TrainRun(
-            run_id, str(run_dir), "completed", prepared.chain.reproducibility_hash, _metrics_of(outcome),
-            outcome.wall_seconds, summary_of(outcome), outcome.warnings,
+            run_id,
+            str(run_dir),
+            "completed",
+            prepared.chain.reproducibility_hash,
+            _metrics_of(outcome),
+            outcome.wall_seconds,
+            summary_of(outcome),
+            outcome.warnings,
         )
     location, record = write_run_folder(deps.store, prepared, status="running", name=config.name)
     distributed.publish_run_id(root, key, location.run_id)

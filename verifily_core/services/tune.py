@@ -67,7 +67,11 @@ class _TrialFailed(Exception):
 
 
 def _preflight(
-    config: TrainConfig, space: SearchSpace, metric: str, deps_factory: DepsFactory, where: str,
+    config: TrainConfig,
+    space: SearchSpace,
+    metric: str,
+    deps_factory: DepsFactory,
+    where: str,
 ) -> None:
     """Every combination's config and metric, then the data and model once: before any trial runs."""
     configs = []
@@ -75,8 +79,9 @@ def _preflight(
         try:
             configs.append(trial_config(config, combo, 0))
         except ConfigError as exc:
-            raise TuneError(f"The combination {combo} is not a valid config: {exc.message}",
-                            hint=exc.hint) from None
+            raise TuneError(
+                f"The combination {combo} is not a valid config: {exc.message}", hint=exc.hint
+            ) from None
     for cfg in configs:
         check_metric(cfg, metric, where)
     prepare(configs[0], deps_factory(configs[0]).backend)
@@ -99,10 +104,17 @@ def tune(
     n_trials = plan_trials(space, settings)
     _preflight(config, space, settings.metric, deps_factory, f" in {config_path}" if config_path else "")
     spec = TuneSpec(
-        base_config=config.to_dict(), source_dir=str(config.source_dir or Path.cwd()),
-        config_path=str(Path(config_path).resolve()) if config_path else None, params=space.to_dict(),
-        strategy=settings.strategy, metric=settings.metric, direction=settings.direction,
-        max_trials=settings.max_trials, n_trials=n_trials, seed=config.seed, storage=settings.storage,
+        base_config=config.to_dict(),
+        source_dir=str(config.source_dir or Path.cwd()),
+        config_path=str(Path(config_path).resolve()) if config_path else None,
+        params=space.to_dict(),
+        strategy=settings.strategy,
+        metric=settings.metric,
+        direction=settings.direction,
+        max_trials=settings.max_trials,
+        n_trials=n_trials,
+        seed=config.seed,
+        storage=settings.storage,
         created_at=iso(utc_now()),
     )
     return _Search(spec, store, deps_factory, callbacks or TuneCallbacks()).run(tune_id=None)
@@ -118,9 +130,10 @@ def resume(
     """Continue the search of an existing tune folder (also: one more worker on its study)."""
     where = f"{store.root}/{tune_id}/{TUNE_SPEC}"
     if not store.exists(tune_id, TUNE_SPEC):
-        raise TuneError(f"{store.root}/{tune_id} is not a tune folder (no {TUNE_SPEC}).",
-                        hint="Pass a folder created by `verifily tune`, "
-                             "e.g. --resume runs/tune_20260208_143022_a1b2c3.")
+        raise TuneError(
+            f"{store.root}/{tune_id} is not a tune folder (no {TUNE_SPEC}).",
+            hint="Pass a folder created by `verifily tune`, e.g. --resume runs/tune_20260208_143022_a1b2c3.",
+        )
     spec = TuneSpec.from_dict(store.read_json(tune_id, TUNE_SPEC), where=where)
     return _Search(spec, store, deps_factory, callbacks or TuneCallbacks()).run(tune_id=tune_id)
 
@@ -131,8 +144,9 @@ def resume(
 class _Search:
     """One worker's part of a search: opens the study, recovers dead trials, runs trials."""
 
-    def __init__(self, spec: TuneSpec, store: ArtifactStore, deps_factory: DepsFactory,
-                 callbacks: TuneCallbacks) -> None:
+    def __init__(
+        self, spec: TuneSpec, store: ArtifactStore, deps_factory: DepsFactory, callbacks: TuneCallbacks
+    ) -> None:
         self.spec = spec
         self.space = spec.space
         self.plan = spec.plan
@@ -168,8 +182,9 @@ class _Search:
             self.callbacks.on_begin(self._report(trials))
         try:
             if not self._budget_spent(trials):
-                study.optimize(self._objective, catch=(_TrialFailed,), callbacks=[self._after_trial],
-                               gc_after_trial=True)
+                study.optimize(
+                    self._objective, catch=(_TrialFailed,), callbacks=[self._after_trial], gc_after_trial=True
+                )
         finally:
             trials = study.get_trials(deepcopy=False)
             self._write(trials)
@@ -179,20 +194,29 @@ class _Search:
         """The study, and whether this worker created it (and so names the tune folder)."""
         optuna = ts.optuna_module()
         # planned trials carry fixed values: the sampler only matters for TPE
-        sampler = (optuna.samplers.TPESampler(seed=self.spec.seed) if self.plan is None
-                   else optuna.samplers.RandomSampler(seed=self.spec.seed))
+        sampler = (
+            optuna.samplers.TPESampler(seed=self.spec.seed)
+            if self.plan is None
+            else optuna.samplers.RandomSampler(seed=self.spec.seed)
+        )
         self.storage = ts.open_storage(url, self._requeue_stale)
         if create:
             try:
-                return optuna.create_study(study_name=self.spec.study_name, storage=self.storage,
-                                           sampler=sampler, direction=self.spec.direction), True
+                return optuna.create_study(
+                    study_name=self.spec.study_name,
+                    storage=self.storage,
+                    sampler=sampler,
+                    direction=self.spec.direction,
+                ), True
             except optuna.exceptions.DuplicatedStudyError:
                 pass  # another worker started this search: join it
         try:
             study = optuna.load_study(study_name=self.spec.study_name, storage=self.storage, sampler=sampler)
         except KeyError:
-            raise TuneError(f"The storage {ts.redact(url)} holds no study {self.spec.study_name}.",
-                            hint="Resume with the tune folder and storage the search started with.") from None
+            raise TuneError(
+                f"The storage {ts.redact(url)} holds no study {self.spec.study_name}.",
+                hint="Resume with the tune folder and storage the search started with.",
+            ) from None
         return study, False
 
     def _requeue_stale(self, study: Any, trial: Any) -> None:
@@ -291,14 +315,22 @@ class _Search:
         names = {state.COMPLETE: "completed", state.RUNNING: "running", state.WAITING: "queued"}
         status = "interrupted" if ts.is_interrupted(t) else names.get(t.state, "failed")
         attrs = t.user_attrs
-        error = attrs.get("error") or ("interrupted: its worker stopped sending heartbeats"
-                                       if status == "interrupted" else None)
+        error = attrs.get("error") or (
+            "interrupted: its worker stopped sending heartbeats" if status == "interrupted" else None
+        )
         return TrialRecord(
-            number=t.number, params={k: t.params[k] for k in self.space.keys if k in t.params}, status=status,
-            score=t.value if t.state == state.COMPLETE else None, run_id=attrs.get("run_id"),
-            run_path=attrs.get("run_path"), error=error, metrics=attrs.get("metrics", {}),
-            worker=attrs.get("worker"), started_at=attrs.get("started_at"),
-            duration_seconds=attrs.get("duration_seconds"), retry_of=attrs.get("retry_of"),
+            number=t.number,
+            params={k: t.params[k] for k in self.space.keys if k in t.params},
+            status=status,
+            score=t.value if t.state == state.COMPLETE else None,
+            run_id=attrs.get("run_id"),
+            run_path=attrs.get("run_path"),
+            error=error,
+            metrics=attrs.get("metrics", {}),
+            worker=attrs.get("worker"),
+            started_at=attrs.get("started_at"),
+            duration_seconds=attrs.get("duration_seconds"),
+            retry_of=attrs.get("retry_of"),
         )
 
     def _report(self, trials: Sequence[Any]) -> TuneReport:
@@ -315,8 +347,10 @@ class _Search:
         if report.best is None and not any(t.status in ("running", "queued") for t in report.trials):
             failed = [t for t in report.trials if t.error]
             first = f" Trial {failed[0].number}: {failed[0].error}" if failed else ""
-            raise TuneError(f"No trial completed ({len(report.trials)} tried).{first}",
-                            hint=f"Each trial's error is in {report.tune_dir}/{TUNE_RESULTS}.")
+            raise TuneError(
+                f"No trial completed ({len(report.trials)} tried).{first}",
+                hint=f"Each trial's error is in {report.tune_dir}/{TUNE_RESULTS}.",
+            )
         return report
 
 

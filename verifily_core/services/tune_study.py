@@ -58,7 +58,10 @@ def open_storage(url: str, on_stale: Callable[[Any, Any], None], attempts: int =
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 storage = optuna.storages.RDBStorage(
-                    url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+                    url,
+                    engine_kwargs=engine,
+                    heartbeat_interval=HEARTBEAT_S,
+                    grace_period=GRACE_S,
                     heartbeat_stale_trial_callback=on_stale,
                 )
             if url.startswith("sqlite"):
@@ -69,9 +72,11 @@ def open_storage(url: str, on_stale: Callable[[Any, Any], None], attempts: int =
                 time.sleep(0.2 * attempt + random.random() * 0.3)
                 continue
             reason = (str(exc).strip().splitlines() or [""])[0][:300]
-            raise TuneError(f"Cannot open the study storage {redact(url)}: {type(exc).__name__}: {reason}",
-                            hint="Give an Optuna RDB URL such as sqlite:///runs/study.db or "
-                                 "postgresql://user@host/db (plus its driver: psycopg2-binary).") from None
+            raise TuneError(
+                f"Cannot open the study storage {redact(url)}: {type(exc).__name__}: {reason}",
+                hint="Give an Optuna RDB URL such as sqlite:///runs/study.db or "
+                "postgresql://user@host/db (plus its driver: psycopg2-binary).",
+            ) from None
     raise AssertionError("unreachable")
 
 
@@ -155,8 +160,9 @@ def recover(study: Any, storage: Any, study_name: str, plan: Optional[Plan]) -> 
     optuna = optuna_module()
     state = optuna.trial.TrialState
     me = worker_id()
-    others = [k[len(WORKER_KEY):] for k in study.user_attrs
-              if k.startswith(WORKER_KEY) and k != WORKER_KEY + me]
+    others = [
+        k[len(WORKER_KEY) :] for k in study.user_attrs if k.startswith(WORKER_KEY) and k != WORKER_KEY + me
+    ]
     nobody_else = all(_dead_here(w) for w in others)
     study_id = storage.get_study_id_from_name(study_name)
     for t in study.get_trials(deepcopy=False, states=(state.RUNNING,)):
@@ -189,6 +195,18 @@ def ensure_plan(study: Any, plan: Plan) -> None:
 
 
 __all__ = [
-    "GRACE_S", "HEARTBEAT_S", "Plan", "effective", "ensure_plan", "is_interrupted", "open_storage",
-    "optuna_module", "recover", "redact", "register", "requeue", "retried", "worker_id",
+    "GRACE_S",
+    "HEARTBEAT_S",
+    "Plan",
+    "effective",
+    "ensure_plan",
+    "is_interrupted",
+    "open_storage",
+    "optuna_module",
+    "recover",
+    "redact",
+    "register",
+    "requeue",
+    "retried",
+    "worker_id",
 ]

@@ -1,0 +1,21 @@
+"""Study folders (``tune_<id>``, ``attribute_<id>``) live next to the runs, in the same store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Tuple
+
+
+def open_study_folder(path: Path, error: type, kind: str) -> Tuple[Any, str]:
+    """The store holding a study folder and the folder's id; ``error`` names a missing folder."""
+    from verifily_core.bootstrap import DEFAULT_STORE, plugins
+
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        example = f"runs/{kind}_20260208_143022_a1b2c3"
+        raise error(
+            f"{kind.capitalize()} folder not found: {path}",
+            hint=f"Pass the folder a {kind} created, e.g. --resume {example}.",
+        )
+    folder = folder.resolve()
+    return plugins().artifact_store(DEFAULT_STORE)(folder.parent), folder.name
