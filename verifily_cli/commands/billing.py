@@ -26,8 +26,6 @@ def flush_command(
             f"Delivered {report.delivered} event(s) from {report.outboxes} outbox(es); "
             f"{report.failed} still waiting."
         )
-            f"Delivered {report.delivered} event(s) from {report.outboxes} outbox(es); {report.failed} still waiting."
-        )
         for problem in report.problems:
             err.print(f"  {problem}", markup=False)
     if not report.ok:
