@@ -32,7 +32,7 @@ from verifily_core.config import TrainConfig
 from verifily_core.domain.examples import ClassificationExample, Example, SFTExample
 from verifily_core.domain.training import TrainCallbacks, TrainOutcome, TrainRequest
 from verifily_core.errors import BackendError, BillingError, RunNotFoundError, StoreError, VerifilyError
-from verifily_core.ports import ArtifactStore, BillingSink, ModelBackend, Tracker
+from verifily_core.ports import ArtifactStore, BillingSink, ModelBackend, Predictor, Tracker
 
 HEAVY_MODULES = ("torch", "transformers", "peft", "gradio", "wandb", "httpx")
 TASKS = ("sft", "classification", "seq2seq")
@@ -122,12 +122,12 @@ class ModelBackendConformance(_HooksAreLight):
         return list(sentiment_examples(24, 1) if task == "classification" else reverse_examples(24, 1))
 
     @pytest.fixture
-    def backend(self, backend_class: type) -> ModelBackend:
+    def backend(self, backend_class: type[ModelBackend]) -> ModelBackend:
         return backend_class()
 
     @pytest.fixture
     def config(
-        self, backend_class: type, base_model: str, task: str, config_overrides: Dict[str, Any]
+        self, backend_class: type[ModelBackend], base_model: str, task: str, config_overrides: Dict[str, Any]
     ) -> TrainConfig:
         return TrainConfig.from_dict(
             {
@@ -251,13 +251,15 @@ class ModelBackendConformance(_HooksAreLight):
             )
 
 
-def _answers(predictor: Any, examples: Sequence[Example]) -> List[Any]:
-    if isinstance(examples[0], ClassificationExample):
+def _answers(predictor: Predictor, examples: Sequence[Example]) -> List[Any]:
+    texts = [e for e in examples if isinstance(e, ClassificationExample)]
+    if texts:
         return [
             (p.label, round(sum(p.probabilities.values()), 3))
-            for p in predictor.classify(examples, batch_size=4)
+            for p in predictor.classify(texts, batch_size=4)
         ]
-    return predictor.generate(examples, max_new_tokens=8, num_beams=1, batch_size=4)
+    prompts = [e for e in examples if isinstance(e, SFTExample)]
+    return list(predictor.generate(prompts, max_new_tokens=8, num_beams=1, batch_size=4))
 
 
 class ArtifactStoreConformance(_HooksAreLight):
@@ -268,7 +270,7 @@ class ArtifactStoreConformance(_HooksAreLight):
         raise NotImplementedError("override the `store_class` fixture to return your store class")
 
     @pytest.fixture
-    def store(self, store_class: type, tmp_path: Path) -> ArtifactStore:
+    def store(self, store_class: type[ArtifactStore], tmp_path: Path) -> ArtifactStore:
         return store_class(tmp_path / "runs")
 
     def test_ids_follow_the_contract_and_never_collide(self, store: ArtifactStore) -> None:
@@ -333,7 +335,7 @@ class TrackerConformance(_HooksAreLight):
 
     def test_a_whole_run_is_recorded_without_raising(
         self,
-        tracker_class: type,
+        tracker_class: type[Tracker],
         tracker_env: Dict[str, str],
         tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch,
@@ -377,12 +379,18 @@ class BillingSinkConformance(_HooksAreLight):
         for name in [n for n in os.environ if n.startswith("VERIFILY_BILLING")]:
             monkeypatch.delenv(name)
 
-    def test_without_its_environment_there_is_no_sink(self, sink_class: type, tmp_path: Path) -> None:
+    def test_without_its_environment_there_is_no_sink(
+        self, sink_class: type[BillingSink], tmp_path: Path
+    ) -> None:
         assert isinstance(sink_class.PLUGIN_NAME, str) and sink_class.PLUGIN_NAME
         assert sink_class.from_environment(tmp_path) is None
 
     def test_emit_returns_in_bounded_time_or_raises_billing_error(
-        self, sink_class: type, sink_env: Dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+        self,
+        sink_class: type[BillingSink],
+        sink_env: Dict[str, str],
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
     ) -> None:
         for name, value in sink_env.items():
             monkeypatch.setenv(name, value)

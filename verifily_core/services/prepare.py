@@ -163,10 +163,10 @@ def write_run_folder(
     run_id = location.run_id
     record = RunRecord(
         run_id=run_id,
-        status=status,
+        status=status,  # type: ignore[arg-type]
         task=config.task,
         base_model=config.base_model,
-        seed=config.seed,  # type: ignore[arg-type]
+        seed=config.seed,
         started_at=iso(utc_now()),
         dataset_version=config.dataset_version or "local",
         name=name,

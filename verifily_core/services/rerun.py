@@ -38,7 +38,7 @@ class RerunReport:
     original_run_id: str
     new_run_id: str
     new_run_path: str
-    checks: Dict[str, str] = field(default_factory=dict)
+    checks: Dict[str, hashchain.CheckStatus] = field(default_factory=dict)
     details: List[str] = field(default_factory=list)
 
     @property
@@ -98,7 +98,8 @@ def _compare_chains(store: Any, old: str, new: str, report: RerunReport) -> None
 
 
 def _train_loss(store: Any, run_id: str) -> Optional[float]:
-    return store.read_json(run_id, RUN_META).get("metrics", {}).get("train_loss")
+    loss = store.read_json(run_id, RUN_META).get("metrics", {}).get("train_loss")
+    return float(loss) if isinstance(loss, (int, float)) else None
 
 
 def _close(a: Any, b: Any, atol: Optional[float]) -> bool:
