@@ -50,9 +50,10 @@ def test_quoted_block_is_verbatim_in_its_file(path: str, code: str) -> None:
 
 
 def test_unquoted_python_blocks_compile() -> None:
-    for path, lang, code in blocks():
-        if path is None and lang == "python":
-            compile(code, str(DOC), "exec")
+    compiled = [compile(code, str(DOC), "exec") for path, lang, code in blocks() if path is None and lang == "python"]
+    if not compiled:
+        pytest.skip("docs/plugins.md has no python block of its own (every block is quoted from a real file)")
+    assert all(code.co_filename == str(DOC) for code in compiled)
 
 
 def test_every_hook_and_port_file_the_page_names_exists() -> None:
