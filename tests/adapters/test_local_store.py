@@ -16,7 +16,7 @@ from typing import Callable, List
 
 import pytest
 
-import verifily_adapters.local_store.atomic as atomic
+import verifily_adapters.atomic as atomic
 import verifily_core.domain.runs as runs
 from verifily_adapters.local_store.store import LocalArtifactStore
 from verifily_core.domain.runs import RUN_META

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Iterator, List, Mapping, Optional
 
-from verifily_adapters.local_store.atomic import atomic_write_text
+from verifily_adapters.atomic import atomic_write_text
 from verifily_core.domain.runs import RUN_META, is_plain_run_id, run_id_candidates
 from verifily_core.errors import RunNotFoundError, StoreError
 from verifily_core.ports.artifact_store import ArtifactStore, RunLocation

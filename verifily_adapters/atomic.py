@@ -1,5 +1,8 @@
 """Atomic file writes: a reader sees the old file or the whole new one, never half of it.
 
+Shared by the adapters that write files (the local store, the billing outbox) and the CLI's
+``--output`` files; it depends on nothing but the standard library.
+
 The temp file lives in the destination folder so that ``os.replace`` is a same-filesystem rename
 (atomic on POSIX and Windows); the data is fsynced before the rename and the folder after it, so a
 crash right after the write cannot leave a renamed but empty file behind.
