@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Callable, List
 
-from verifily_core.domain.data import load_examples
+from verifily_core.domain.data_parsing import load_examples
 from verifily_core.domain.hashchain import sha256_file
 
 SOURCES = ("human", "synthetic", "web", "forum")

@@ -65,7 +65,7 @@ def show_report(report: Any, *, as_json: bool = False) -> None:
 
 def _check_resume_flags(config: Optional[Path], settings: Any) -> None:
     from verifily_core.errors import AttributionError
-    from verifily_core.services.attribute import AttributeSettings
+    from verifily_core.services.attribute_types import AttributeSettings
 
     defaults = AttributeSettings()
     given = [
@@ -82,7 +82,7 @@ def _check_resume_flags(config: Optional[Path], settings: Any) -> None:
 
 def study_callbacks() -> Any:
     """Plan, estimate and one line per run on stderr."""
-    from verifily_core.services.attribute import AttributeCallbacks
+    from verifily_core.services.attribute_types import AttributeCallbacks
 
     def on_plan(results: Mapping[str, Any]) -> None:
         runs = results["runs"]

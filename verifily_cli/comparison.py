@@ -21,7 +21,7 @@ def run_comparison(
     min_slice_n: int = 30,
 ) -> None:
     """Compare and print; ``bootstrap=0`` leaves the intervals out."""
-    from verifily_adapters.local_store.atomic import atomic_write_text
+    from verifily_adapters.atomic import atomic_write_text
     from verifily_adapters.local_store.store import LocalArtifactStore
     from verifily_core.domain.compare import format_comparison
     from verifily_core.services.compare import compare

@@ -48,7 +48,7 @@ def attribute_command(
     """Measure what each data source (or tag value) causes: train without it, compare on one test set."""
     with guarded(verbose):
         from verifily_cli.attribution import run_attribute
-        from verifily_core.services.attribute import AttributeSettings
+        from verifily_core.services.attribute_types import AttributeSettings
 
         settings = AttributeSettings(
             by=by,

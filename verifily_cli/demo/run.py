@@ -54,7 +54,8 @@ def _attribute(config_path: Path) -> Any:
     from verifily_cli.attribution import show_report, study_callbacks
     from verifily_core.bootstrap import build_training
     from verifily_core.config import TrainConfig
-    from verifily_core.services.attribute import AttributeSettings, attribute
+    from verifily_core.services.attribute import attribute
+    from verifily_core.services.attribute_types import AttributeSettings
 
     config = TrainConfig.from_yaml(config_path)
     report = attribute(

@@ -15,7 +15,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Sequence, Tuple, Union
 
-from verifily_core.config import TrainConfig, _suggest
+from verifily_core.config import TrainConfig
+from verifily_core.config.validation import suggest
 from verifily_core.errors import ConfigError, TuneError
 
 Scalar = Union[None, bool, int, float, str]
@@ -141,7 +142,7 @@ def _check_key(where: str, key: str, flat: Mapping[str, Any]) -> None:
         )
     leaf = key.rsplit(".", 1)[-1]
     same_leaf = [k for k in flat if k.rsplit(".", 1)[-1] == leaf]
-    suggestion = f" Did you mean '{same_leaf[0]}'?" if same_leaf else _suggest(key, list(flat))
+    suggestion = f" Did you mean '{same_leaf[0]}'?" if same_leaf else suggest(key, list(flat))
     raise TuneError(
         f"{where}: unknown config key '{key}'.{suggestion}",
         hint="Use a dotted key of the config schema (docs/config.md), e.g. training.learning_rate or lora.r.",

@@ -12,7 +12,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from verifily_core.config import TrainConfig
 from verifily_core.domain import distributed, hashchain
-from verifily_core.domain.data import load_examples, load_training_examples
+from verifily_core.domain.data_mixing import load_training_examples
+from verifily_core.domain.data_parsing import load_examples
 from verifily_core.domain.examples import ClassificationExample, Example
 from verifily_core.domain.prompts import PROMPT_FORMAT_NAME
 from verifily_core.domain.runs import (

@@ -1,0 +1,174 @@
+"""TrainConfig: the whole config, read from YAML or a mapping, overridden by dotted keys, serialised.
+
+Why one canonical serialisation: the frozen copy saved in a run folder is hashed, and the hash must
+not depend on key order or on how a number was spelt (``2e-4`` and ``0.0002`` hash the same).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Dict, List, Literal, Mapping, Optional, Union, get_args
+
+import yaml
+from pydantic import BaseModel, Field, PrivateAttr, ValidationError
+
+from verifily_core.config.sections import Compute, DataPaths, Eval, Lora, Output, Section, Training, Wandb
+from verifily_core.config.validation import check_dotted_key, config_error, reject_unknown_keys, section_model
+from verifily_core.errors import ConfigError
+
+TaskName = Literal["sft", "classification"]
+
+
+class TrainConfig(Section):
+    """A validated training config. Build with :meth:`from_yaml` or :meth:`from_dict`."""
+
+    task: TaskName
+    base_model: str = Field(min_length=1)
+    dataset_version: Optional[str] = None
+    data_paths: DataPaths = Field(default_factory=DataPaths)
+    training: Training = Field(default_factory=Training)
+    lora: Lora = Field(default_factory=Lora)
+    compute: Compute = Field(default_factory=Compute)
+    eval: Eval = Field(default_factory=Eval)
+    output: Output = Field(default_factory=Output)
+    wandb: Wandb = Field(default_factory=Wandb)
+    seed: int = 42
+    name: Optional[str] = None
+    backend: str = "hf"
+    store: str = "local"
+    trackers: List[str] = Field(default_factory=lambda: ["tensorboard"])
+
+    _source_dir: Optional[Path] = PrivateAttr(default=None)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: Optional[Union[str, Path]] = None) -> TrainConfig:
+        """Validate a plain mapping; ``source`` (a file) anchors relative paths and error messages."""
+        where = f" in {source}" if source else ""
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"The config{where} must be a mapping of keys, got {type(data).__name__}.")
+        reject_unknown_keys(cls, data, prefix="", where=where)
+        try:
+            config = cls.model_validate(dict(data))
+        except ValidationError as exc:
+            raise config_error(exc, where) from None
+        if source is not None:
+            config._source_dir = Path(source).resolve().parent
+        return config
+
+    @classmethod
+    def from_yaml(cls, path: Union[str, Path]) -> TrainConfig:
+        """Read a YAML config; relative data paths in it resolve against the file's folder."""
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"Config file not found: {p}", hint="Pass an existing file with --config.")
+        try:
+            text = p.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{p}: not UTF-8 text (byte {exc.start})") from None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            at = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+            problem = getattr(exc, "problem", None) or str(exc)
+            raise ConfigError(f"{p}{at}: YAML syntax error: {problem}", hint="Fix the YAML syntax.") from None
+        if data is None:
+            raise ConfigError(
+                f"{p}: the config file is empty", hint="Write at least 'task' and 'base_model'."
+            )
+        return cls.from_dict(data, source=p)
+
+    # ------------------------------------------------------------------ derived views
+    @property
+    def source_dir(self) -> Optional[Path]:
+        """Folder of the file this config came from (None when built in memory)."""
+        return self._source_dir
+
+    def resolve_path(self, path: Union[str, Path]) -> Path:
+        """Resolve a path written in the config: relative paths are anchored at the config's folder."""
+        p = Path(path).expanduser()
+        if p.is_absolute():
+            return p
+        base = self._source_dir if self._source_dir is not None else Path.cwd()
+        return (base / p).resolve()
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Plain JSON-compatible data, every key present (defaults included)."""
+        return self.model_dump(mode="json")
+
+    def to_yaml(self, path: Optional[Union[str, Path]] = None) -> str:
+        """The config as YAML (section order as in the guide); written to ``path`` when given."""
+        text = yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+        if path is not None:
+            Path(path).write_text(text, encoding="utf-8")
+        return text
+
+    def canonical_json(self) -> str:
+        """One serialisation per meaning: sorted keys, typed numbers; the config hash covers this."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+    def flat(self) -> Dict[str, Any]:
+        """Every leaf as ``dotted.key -> value`` (lists are leaves): used by diffs and trackers."""
+        return flatten(self.to_dict())
+
+    # ------------------------------------------------------------------ overrides
+    def apply_overrides(self, overrides: Mapping[str, Any]) -> TrainConfig:
+        """A new config with dotted keys replaced, values coerced to the schema's types.
+
+        ``{"training.learning_rate": "5e-5", "lora.r": 32}`` — strings are read as YAML scalars
+        first so that CLI text such as ``"[q_proj, v_proj]"`` or ``"null"`` means what it says.
+        """
+        data = self.to_dict()
+        for key, value in overrides.items():
+            check_dotted_key(type(self), key)
+            node = data
+            parts = key.split(".")
+            for part in parts[:-1]:
+                node = node[part]
+            parsed = _parse_scalar(value)
+            # text fields keep the text given (`--name 2024` is "2024"); only null means None
+            keep_text = isinstance(value, str) and parsed is not None and _is_text(type(self), parts)
+            node[parts[-1]] = value if keep_text else parsed
+        try:
+            config = type(self).model_validate(data)
+        except ValidationError as exc:
+            raise config_error(exc, " in the overrides") from None
+        config._source_dir = self._source_dir
+        return config
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def flatten(data: Mapping[str, Any], prefix: str = "") -> Dict[str, Any]:
+    """``{"a": {"b": 1}} -> {"a.b": 1}``; lists and scalars are leaves."""
+    out: Dict[str, Any] = {}
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten(value, dotted + "."))
+        else:
+            out[dotted] = value
+    return out
+
+
+def _parse_scalar(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return yaml.safe_load(value) if value.strip() else value
+        except yaml.YAMLError:
+            return value
+    return value
+
+
+def _is_text(model: type[BaseModel], parts: List[str]) -> bool:
+    """Whether a dotted key names a ``str`` or ``Optional[str]`` field."""
+    for part in parts[:-1]:
+        sub = section_model(model, part)
+        if sub is None:
+            return False
+        model = sub
+    annotation = model.model_fields[parts[-1]].annotation
+    return annotation is str or set(get_args(annotation)) == {str, type(None)}

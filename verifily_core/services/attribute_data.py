@@ -1,0 +1,76 @@
+"""The training data of an attribution study: the files as training reads them, and their ablations.
+
+An ablated file keeps its own name inside ``data/without_<value>/``, so the rows' ``_source_dataset``
+(the file's stem) stays the same and a run's data hash and ``reproduce`` point at real files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Dict, List, Sequence
+
+from verifily_core.config import TrainConfig
+from verifily_core.domain import slicing
+from verifily_core.domain.data_mixing import SOURCE_TAG
+from verifily_core.domain.data_parsing import load_examples
+from verifily_core.domain.examples import Example
+from verifily_core.domain.runs import safe_name
+from verifily_core.ports.artifact_store import ArtifactStore
+from verifily_core.services.prepare import resolve_data_files
+
+
+def training_files(config: TrainConfig) -> List[tuple[str, List[Example]]]:
+    """Each training file with its rows, tagged with ``_source_dataset`` as training tags them."""
+    files = resolve_data_files(config)["train"]
+    return [
+        (p, [replace(e, tags={**e.tags, SOURCE_TAG: Path(p).stem}) for e in load_examples(p, config.task)])
+        for p in files
+    ]
+
+
+def write_ablation_data(
+    store: ArtifactStore,
+    study_id: str,
+    config: TrainConfig,
+    by: str,
+    values: Sequence[str],
+) -> Dict[str, Dict[str, Any]]:
+    """Per value, the training files without its rows: a file that loses rows is written to the
+    study folder under its own name; an untouched file is used where it is; an emptied file (and
+    its weight) is left out."""
+    files = training_files(config)
+    weights = config.data_paths.weights
+    folders: Dict[str, str] = {}
+    data: Dict[str, Dict[str, Any]] = {}
+    for value in values:
+        folder = f"data/without_{safe_name(value)}"
+        folder = folder if folder not in folders.values() else f"{folder}_{len(folders)}"
+        folders[value] = folder
+        kept_files: List[str] = []
+        kept_weights: List[float] = []
+        written: set[str] = set()
+        for i, (path, rows) in enumerate(files):
+            kept = [e for e in rows if e.tags.get(by) is None or slicing.slice_value(e.tags[by]) != value]
+            if not kept:
+                continue
+            if len(kept) < len(rows):
+                name = Path(path).name
+                rel = f"{folder}/{name}" if name not in written else f"{folder}/{i}/{name}"
+                written.add(name)
+                path = str(store.write_jsonl(study_id, rel, [_row(e) for e in kept]))
+            kept_files.append(path)
+            if weights is not None:
+                kept_weights.append(weights[i])
+        data[value] = {"train": kept_files, "weights": kept_weights if weights is not None else None}
+    return data
+
+
+def _row(example: Example) -> Dict[str, Any]:
+    """The row to write: training adds ``_source_dataset`` again, from the file's (same) name."""
+    row = example.to_row()
+    tags = {k: v for k, v in row.pop("tags", {}).items() if k != SOURCE_TAG}
+    return {**row, **({"tags": tags} if tags else {})}
+
+
+__all__ = ["training_files", "write_ablation_data"]

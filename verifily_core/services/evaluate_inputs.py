@@ -1,0 +1,77 @@
+"""The inputs an evaluation reads from a run folder and the test file, each checked with a fix.
+
+A run evaluated weeks after training may be incomplete (interrupted, weights deleted) or may have
+been trained without a test set: each such case fails here with an EvaluationError saying what to
+do, before any model is loaded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional
+
+import yaml
+
+from verifily_core.config import TrainConfig
+from verifily_core.domain import metrics as m
+from verifily_core.domain.data_parsing import load_examples
+from verifily_core.domain.examples import Example
+from verifily_core.domain.hashchain import sha256_file
+from verifily_core.domain.runs import ADAPTER_DIR, CONFIG_FILE, MODEL_DIR, RUN_META, TRAINING_INFO
+from verifily_core.domain.slicing import check_slice_keys
+from verifily_core.errors import EvaluationError
+from verifily_core.ports.artifact_store import ArtifactStore
+from verifily_core.services.evaluate_settings import EvalSettings
+
+
+def read_training_info(store: ArtifactStore, run_id: str) -> Dict[str, Any]:
+    if not store.exists(run_id, TRAINING_INFO):
+        raise EvaluationError(
+            f"training_info.json not found in run {run_id} ({store.local_dir(run_id)}).",
+            hint="The run may have been interrupted before saving this file. Check that training "
+            f"completed (status: completed in {RUN_META}).",
+        )
+    info = store.read_json(run_id, TRAINING_INFO)
+    if not isinstance(info, dict) or info.get("task") not in m.REGISTRY:
+        raise EvaluationError(f"{TRAINING_INFO} of run {run_id} names no known task (sft, classification).")
+    return info
+
+
+def read_run_config(store: ArtifactStore, run_id: str) -> Optional[TrainConfig]:
+    """The frozen config of the run, or None for a run folder written without one."""
+    if not store.exists(run_id, CONFIG_FILE):
+        return None
+    return TrainConfig.from_dict(yaml.safe_load(store.read_text(run_id, CONFIG_FILE)))
+
+
+def read_test_data(
+    test_data: Optional[str],
+    info: Mapping[str, Any],
+    run_id: str,
+    settings: EvalSettings,
+) -> tuple[str, List[Example], str]:
+    """The test file (argument, else the run's data_paths.test), its examples and its sha256."""
+    path = test_data or (info.get("data_files") or {}).get("test")
+    if not path:
+        raise EvaluationError(
+            f"No test data for run {run_id}: data_paths.test was not set when it was trained.",
+            hint="Pass --test-data PATH (or test_data=... in Python).",
+        )
+    examples = load_examples(path, settings.task)  # DataError for a missing, empty or bad file
+    check_slice_keys(settings.slice_by, [ex.tags for ex in examples])
+    return str(path), examples, sha256_file(path)
+
+
+def check_weights(store: ArtifactStore, run_id: str) -> Path:
+    """The run's folder, if it holds trained weights; a run without them has nothing to evaluate."""
+    run_dir = Path(store.local_dir(run_id))
+    if not any((run_dir / d).is_dir() for d in (ADAPTER_DIR, MODEL_DIR)):
+        raise EvaluationError(
+            f"Run folder {run_dir} has no {ADAPTER_DIR}/ or {MODEL_DIR}/ folder: "
+            "no trained model to evaluate.",
+            hint=f"Check that training completed (status: completed in {RUN_META}), or train the run again.",
+        )
+    return run_dir
+
+
+__all__ = ["check_weights", "read_run_config", "read_test_data", "read_training_info"]

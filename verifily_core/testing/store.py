@@ -1,0 +1,123 @@
+"""The in-memory artifact store: run files in a dict, behaving like a remote store.
+
+Why a temp ``local_dir`` that reaches the store only on ``sync``: that is how remote stores work,
+so tests with this store catch a use case that forgets to sync what a backend wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import threading
+from pathlib import Path, PurePosixPath
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Union
+
+from verifily_core.domain.runs import RUN_META, is_plain_run_id, run_id_candidates
+from verifily_core.errors import RunNotFoundError, StoreError
+from verifily_core.ports import ArtifactStore, RunLocation
+
+
+class InMemoryArtifactStore(ArtifactStore):
+    """Run files in memory; see the package docstring.
+
+    ``root`` only names the store in messages; ``local_root`` holds the per-run local folders
+    (default: a temp folder made on first use; pass pytest's ``tmp_path`` to have it cleaned up).
+    """
+
+    PLUGIN_NAME = "memory"
+
+    def __init__(self, root: Union[str, Path] = "memory-runs", *, local_root: Optional[Path] = None) -> None:
+        super().__init__(Path(root))
+        self.files: Dict[str, Dict[str, bytes]] = {}
+        self._local_root = local_root
+        self._lock = threading.Lock()
+
+    def create_run(self, name: Optional[str] = None, *, prefix: str = "run") -> RunLocation:
+        with self._lock:
+            run_id = next(i for i in run_id_candidates(name, prefix=prefix) if i not in self.files)
+            self.files[run_id] = {}
+        return RunLocation(run_id, self.local_dir(run_id))
+
+    def location(self, run_id: str) -> RunLocation:
+        if not is_plain_run_id(run_id) or run_id not in self.files:
+            raise RunNotFoundError(f"No run {run_id!r} in {self.root}")
+        return RunLocation(run_id, self.local_dir(run_id))
+
+    def list_runs(self) -> List[RunLocation]:
+        return [self.location(r) for r in sorted(self.files) if RUN_META in self.files[r]]
+
+    def _run_files(self, run_id: str, relpath: str) -> Dict[str, bytes]:
+        rel = PurePosixPath(relpath)
+        if rel.is_absolute() or ".." in rel.parts or not rel.parts:
+            raise StoreError(f"Run file paths are relative to the run folder, got {relpath!r}")
+        self.location(run_id)
+        return self.files[run_id]
+
+    def _key(self, relpath: str) -> str:
+        return PurePosixPath(relpath).as_posix()
+
+    def _name(self, run_id: str, relpath: str) -> str:
+        return f"{self.root}/{run_id}/{self._key(relpath)}"
+
+    def _invalid(self, run_id: str, relpath: str, lineno: int, exc: json.JSONDecodeError) -> StoreError:
+        return StoreError(f"{self._name(run_id, relpath)}:{lineno}: not valid JSON ({exc.msg})")
+
+    def write_text(self, run_id: str, relpath: str, text: str) -> Path:
+        self._run_files(run_id, relpath)[self._key(relpath)] = text.encode("utf-8")
+        return Path(self._name(run_id, relpath))
+
+    def write_json(self, run_id: str, relpath: str, data: Any) -> Path:
+        return self.write_text(run_id, relpath, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+    def write_jsonl(self, run_id: str, relpath: str, rows: Iterable[Mapping[str, Any]]) -> Path:
+        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        return self.write_text(run_id, relpath, text)
+
+    def read_text(self, run_id: str, relpath: str) -> str:
+        data = self._run_files(run_id, relpath).get(self._key(relpath))
+        if data is None:
+            raise StoreError(f"{self._name(run_id, relpath)} not found")
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise StoreError(f"Cannot read {self._name(run_id, relpath)}: {exc}") from exc
+
+    def read_json(self, run_id: str, relpath: str) -> Any:
+        try:
+            return json.loads(self.read_text(run_id, relpath))
+        except json.JSONDecodeError as exc:
+            raise self._invalid(run_id, relpath, exc.lineno, exc) from None
+
+    def iter_jsonl(self, run_id: str, relpath: str) -> Iterator[Any]:
+        for lineno, line in enumerate(self.read_text(run_id, relpath).splitlines(), 1):
+            if line.strip():
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise self._invalid(run_id, relpath, lineno, exc) from None
+
+    def exists(self, run_id: str, relpath: str) -> bool:
+        try:
+            return self._key(relpath) in self._run_files(run_id, relpath)
+        except StoreError:
+            return False
+
+    def local_dir(self, run_id: str) -> Path:
+        if run_id not in self.files:
+            raise RunNotFoundError(f"No run {run_id!r} in {self.root}")
+        with self._lock:
+            if self._local_root is None:
+                self._local_root = Path(tempfile.mkdtemp(prefix="verifily-memory-store-"))
+        folder = self._local_root / run_id
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def sync(self, run_id: str) -> None:
+        """ "Upload" every file a backend wrote under ``local_dir`` into the store."""
+        local = self.local_dir(run_id)
+        for path in sorted(p for p in local.rglob("*") if p.is_file()):
+            self.files[run_id][path.relative_to(local).as_posix()] = path.read_bytes()
+
+    def size_bytes(self, run_id: str) -> int:
+        self.location(run_id)
+        return sum(len(b) for b in self.files[run_id].values())
