@@ -166,3 +166,12 @@ def test_dry_run_as_a_real_subprocess_imports_no_torch(workspace: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "TORCH False" in proc.stdout
+
+
+def test_a_run_that_fails_before_training_leaves_a_failed_run_folder(workspace: Path) -> None:
+    result = runner.invoke(app, ["train", "--config", str(workspace / "train.yaml"),
+                                 "--base-model", str(workspace / "no-such-model")])
+    assert result.exit_code == 2 and "no-such-model" in result.output and "Traceback" not in result.output
+    [run] = list((workspace / "runs").iterdir())
+    meta = json.loads((run / "run_meta.json").read_text())
+    assert meta["status"] == "failed" and "no-such-model" in meta["error"]

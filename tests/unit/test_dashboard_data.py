@@ -124,6 +124,12 @@ def test_loss_history_falls_back_to_tensorboard_events(demo: Demo) -> None:
     store, ids, _ = demo
     rid = named(ids, "baseline")
     sample = next(s for s in DEMO_RUNS if s.name == "baseline")
+    with_history = loss_history(store, rid)
+    assert "log_history" in with_history.source
+    assert [v for _s, v in with_history.curves["loss"]] == pytest.approx(list(sample.losses))
+    summary = json.loads((store.root / rid / "train_summary.json").read_text(encoding="utf-8"))
+    summary.pop("log_history")  # a run written before train_summary.json carried its log history
+    store.write_json(rid, "train_summary.json", summary)
     history = loss_history(store, rid)
     assert "TensorBoard" in history.source
     assert [v for _s, v in history.curves["loss"]] == pytest.approx(list(sample.losses))

@@ -178,16 +178,30 @@ def test_auto_evaluation_runs_when_test_data_and_enabled(workspace: Path, sink: 
     assert len(called) == 1
 
 
-def test_unseen_validation_label_fails_before_a_run_folder_exists(tmp_path: Path) -> None:
+def _unseen_label_config(tmp_path: Path) -> TrainConfig:
     _write(tmp_path / "train.jsonl", [{"text": "good", "label": "pos"}, {"text": "bad", "label": "neg"}])
     _write(tmp_path / "val.jsonl", [{"text": "meh", "label": "neutral"}])
-    cfg = TrainConfig.from_dict({"task": "classification", "base_model": "m",
-                                 "data_paths": {"train": str(tmp_path / "train.jsonl"),
-                                                "val": str(tmp_path / "val.jsonl")},
-                                 "output": {"dir": str(tmp_path / "runs")}})
+    return TrainConfig.from_dict({"task": "classification", "base_model": "m",
+                                  "data_paths": {"train": str(tmp_path / "train.jsonl"),
+                                                 "val": str(tmp_path / "val.jsonl")},
+                                  "output": {"dir": str(tmp_path / "runs")}})
+
+
+def test_unseen_validation_label_fails_before_training_with_a_failed_run_folder(tmp_path: Path) -> None:
+    backend = ScriptedModelBackend()
     with pytest.raises(DataError) as info:
-        train(cfg, _deps(tmp_path))
+        train(_unseen_label_config(tmp_path), _deps(tmp_path, backend))
     assert "neutral" in str(info.value) and "val.jsonl:1" in str(info.value) and "neg, pos" in str(info.value)
+    assert not any(call[0] == "train" for call in backend.history)
+    [run_dir] = list((tmp_path / "runs").iterdir())
+    meta = _meta(str(run_dir))
+    assert meta["status"] == "failed" and "neutral" in meta["error"]
+    assert (run_dir / "config.yaml").is_file()
+
+
+def test_a_dry_run_that_fails_leaves_no_run_folder(tmp_path: Path) -> None:
+    with pytest.raises(DataError):
+        train(_unseen_label_config(tmp_path), _deps(tmp_path), dry_run=True)
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 

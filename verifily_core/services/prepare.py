@@ -182,3 +182,27 @@ def write_run_folder(
     store.write_json(run_id, TRAINING_INFO, training_info(prepared, run_id))
     store.write_json(run_id, RUN_META, record.to_dict())
     return location, record
+
+
+def record_early_failure(store: ArtifactStore, config: TrainConfig, error: Exception) -> RunLocation:
+    """A run that failed before training (bad data, a model that cannot be found) still leaves a
+    run folder saying so: ``run_meta.json`` status ``failed`` with the reason, and the config that
+    was asked for, so that run listings and the dashboard show the attempt and why it stopped."""
+    location = store.create_run(config.name)
+    now = iso(utc_now())
+    record = RunRecord(
+        run_id=location.run_id,
+        status="failed",
+        task=config.task,
+        base_model=config.base_model,
+        seed=config.seed,
+        started_at=now,
+        completed_at=now,
+        duration_seconds=0.0,
+        dataset_version=config.dataset_version or "local",
+        name=config.name,
+        error=str(error),
+    )
+    store.write_text(location.run_id, CONFIG_FILE, config.to_yaml())
+    store.write_json(location.run_id, RUN_META, record.to_dict())
+    return location

@@ -28,13 +28,13 @@ from verifily_core.domain.runs import (
     utc_now,
 )
 from verifily_core.domain.training import TrainCallbacks, TrainOutcome, TrainRequest
-from verifily_core.errors import TrackerError, VerifilyError
+from verifily_core.errors import BackendError, DataError, TrackerError, VerifilyError
 from verifily_core.ports.artifact_store import ArtifactStore
 from verifily_core.ports.billing_sink import BillingSink
 from verifily_core.ports.model_backend import ModelBackend
 from verifily_core.ports.tracker import Tracker
 from verifily_core.services.billing import BillingTracker
-from verifily_core.services.prepare import PreparedRun, prepare, write_run_folder
+from verifily_core.services.prepare import PreparedRun, prepare, record_early_failure, write_run_folder
 from verifily_core.services.seal import seal_artifacts
 
 log = logging.getLogger("verifily")
@@ -140,6 +140,7 @@ def summary_of(outcome: TrainOutcome) -> Dict[str, Any]:
         "trainable_parameters": outcome.trainable_parameters,
         "total_parameters": outcome.total_parameters,
         "warnings": outcome.warnings,
+        "log_history": outcome.log_history,
         **outcome.extra,
     }
 
@@ -184,7 +185,12 @@ def train(
         return _resume(resume_run_id, deps, callbacks)
     if not dry_run and distributed.world_size() > 1:
         return _train_rank(config, deps, callbacks)
-    prepared = prepare(config, deps.backend, data_files=data_files, base_model_path=base_model_path)
+    try:
+        prepared = prepare(config, deps.backend, data_files=data_files, base_model_path=base_model_path)
+    except (DataError, BackendError) as exc:
+        if not dry_run:
+            record_early_failure(store, config, exc)
+        raise
     location, record = write_run_folder(
         store, prepared, status="dry_run" if dry_run else "running", name=config.name
     )
