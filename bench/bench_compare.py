@@ -34,9 +34,16 @@ def _rows(rng: random.Random, n: int) -> List[Dict[str, Any]]:
     rows = []
     for i in range(n):
         f1 = rng.random()
-        rows.append({"index": i, "input": f"question {i}", "prediction": "p", "reference": "r",
-                     "tags": {"source": rng.choice(SOURCES), "difficulty": rng.choice(DIFFICULTY)},
-                     "scores": {"f1": f1, "exact_match": float(f1 > 0.9)}})
+        rows.append(
+            {
+                "index": i,
+                "input": f"question {i}",
+                "prediction": "p",
+                "reference": "r",
+                "tags": {"source": rng.choice(SOURCES), "difficulty": rng.choice(DIFFICULTY)},
+                "scores": {"f1": f1, "exact_match": float(f1 > 0.9)},
+            }
+        )
     return rows
 
 
@@ -60,9 +67,19 @@ def make_runs(root: Path, runs: int, rows: int) -> List[Path]:
         store.write_text(run_id, "config.yaml", config)
         slices = {key: _slices(data, key) for key in ("source", "difficulty")} if k % 2 else {}
         overall = {"f1": sum(r["scores"]["f1"] for r in data) / rows, "exact_match": 0.1}
-        store.write_json(run_id, "eval/eval_results.json", {
-            "run_id": run_id, "test_data_path": "test.jsonl", "num_examples": rows, "overall": overall,
-            "slices": slices, "hard_examples": [], "eval_duration_seconds": 1.0})
+        store.write_json(
+            run_id,
+            "eval/eval_results.json",
+            {
+                "run_id": run_id,
+                "test_data_path": "test.jsonl",
+                "num_examples": rows,
+                "overall": overall,
+                "slices": slices,
+                "hard_examples": [],
+                "eval_duration_seconds": 1.0,
+            },
+        )
         store.write_jsonl(run_id, "eval/predictions.jsonl", data)
         paths.append(root / run_id)
     return paths
@@ -91,13 +108,23 @@ def main() -> int:
         baseline(paths)
         t_base = time.perf_counter() - t0
         t0 = time.perf_counter()
-        result = compare([str(p) for p in paths], metric="f1", slice_by="source,difficulty",
-                         store_factory=LocalArtifactStore)
+        result = compare(
+            [str(p) for p in paths],
+            metric="f1",
+            slice_by="source,difficulty",
+            store_factory=LocalArtifactStore,
+        )
         outputs = [format_comparison(result, fmt=f) for f in ("table", "json", "csv")]
         t_cmp = time.perf_counter() - t0
         t0 = time.perf_counter()
-        boot = compare([str(p) for p in paths[: args.bootstrap_runs]], metric="f1",
-                       slice_by="source,difficulty", store_factory=LocalArtifactStore, bootstrap=1000, seed=0)
+        boot = compare(
+            [str(p) for p in paths[: args.bootstrap_runs]],
+            metric="f1",
+            slice_by="source,difficulty",
+            store_factory=LocalArtifactStore,
+            bootstrap=1000,
+            seed=0,
+        )
         format_comparison(boot, fmt="table")
         t_boot = time.perf_counter() - t0
     assert len(result.runs) == args.runs and "data_paths.train" in result.config_diff
@@ -105,8 +132,10 @@ def main() -> int:
     torch_loaded = "torch" in sys.modules
     print(f"baseline (json parse only): {t_base:.2f} s")
     print(f"compare + 3 formats:        {t_cmp:.2f} s  ({t_cmp / t_base:.2f}x baseline)")
-    print(f"bootstrap 1000, {len(boot.runs)} runs:    {t_boot:.2f} s  "
-          f"({t_boot / (t_base * len(boot.runs) / args.runs):.2f}x baseline for those runs)")
+    print(
+        f"bootstrap 1000, {len(boot.runs)} runs:    {t_boot:.2f} s  "
+        f"({t_boot / (t_base * len(boot.runs) / args.runs):.2f}x baseline for those runs)"
+    )
     print(f"torch imported: {torch_loaded}")
     if torch_loaded:
         print("FAIL: compare imported torch", file=sys.stderr)

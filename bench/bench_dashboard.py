@@ -75,12 +75,16 @@ def main() -> int:
     assert n_base == args.runs and len(value["data"]) == args.runs
     torch_loaded = "torch" in sys.modules
     print(f"baseline (listdir + json.load): {t_base:.3f} s")
-    print(f"Runs tab (rows + Dataframe):    {t_tab:.3f} s  "
-          f"({t_tab / t_base:.2f}x baseline, limit {args.limit} s)")
+    print(
+        f"Runs tab (rows + Dataframe):    {t_tab:.3f} s  "
+        f"({t_tab / t_base:.2f}x baseline, limit {args.limit} s)"
+    )
     print(f"torch imported: {torch_loaded}")
     if torch_loaded or t_tab > args.limit:
-        print("FAIL: " + ("torch was imported" if torch_loaded else f"the Runs tab took over {args.limit} s"),
-              file=sys.stderr)
+        print(
+            "FAIL: " + ("torch was imported" if torch_loaded else f"the Runs tab took over {args.limit} s"),
+            file=sys.stderr,
+        )
         return 1
     return 0
 

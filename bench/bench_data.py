@@ -34,12 +34,16 @@ def make_jsonl(path: Path, rows: int) -> None:
     with path.open("w", encoding="utf-8") as fh:
         batch: List[str] = []
         for i in range(rows):
-            batch.append(json.dumps({
-                "instruction": f"Summarise item {i} in one sentence.",
-                "input": f"Item {i} reports that revenue grew {i % 97}% over the quarter.",
-                "output": f"Revenue for item {i} grew {i % 97}%.",
-                "tags": {"source": SOURCES[i % 4], "difficulty": DIFFICULTY[i % 3]},
-            }))
+            batch.append(
+                json.dumps(
+                    {
+                        "instruction": f"Summarise item {i} in one sentence.",
+                        "input": f"Item {i} reports that revenue grew {i % 97}% over the quarter.",
+                        "output": f"Revenue for item {i} grew {i % 97}%.",
+                        "tags": {"source": SOURCES[i % 4], "difficulty": DIFFICULTY[i % 3]},
+                    }
+                )
+            )
             if len(batch) == 10_000:
                 fh.write("\n".join(batch) + "\n")
                 batch = []

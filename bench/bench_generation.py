@@ -21,7 +21,7 @@ PROMPTS, MAX_NEW, BATCH = 64, 16, 32
 def main() -> None:
     from verifily_adapters.hf_backend.tiny import build_tiny_causal_lm
     from verifily_cli.demo.workspace import reverse_rows
-    from verifily_core.bootstrap import build_training, evaluation_for_run
+    from verifily_core.bootstrap import build_training, ports_for_run
     from verifily_core.config import TrainConfig
     from verifily_core.domain.examples import SFTExample
     from verifily_core.services.train import train
@@ -31,18 +31,31 @@ def main() -> None:
         model = build_tiny_causal_lm(root / "tiny")
         rows = reverse_rows(PROMPTS, 1)
         (root / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-        config = TrainConfig.from_dict({
-            "task": "sft", "base_model": str(model), "data_paths": {"train": str(root / "train.jsonl")},
-            "training": {"num_epochs": 1, "batch_size": 16, "gradient_accumulation_steps": 1, "max_seq_length": 64,
-                         "save_steps": 10_000},
-            "compute": {"device": "cpu", "bf16": False}, "eval": {"enabled": False},
-            "output": {"dir": str(root / "runs")}, "trackers": [],
-        })
+        config = TrainConfig.from_dict(
+            {
+                "task": "sft",
+                "base_model": str(model),
+                "data_paths": {"train": str(root / "train.jsonl")},
+                "training": {
+                    "num_epochs": 1,
+                    "batch_size": 16,
+                    "gradient_accumulation_steps": 1,
+                    "max_seq_length": 64,
+                    "save_steps": 10_000,
+                },
+                "compute": {"device": "cpu", "bf16": False},
+                "eval": {"enabled": False},
+                "output": {"dir": str(root / "runs")},
+                "trackers": [],
+            }
+        )
         run = train(config, build_training(config))
-        store, run_id, backend = evaluation_for_run(Path(run.artifact_path))
+        store, run_id, backend = ports_for_run(Path(run.artifact_path))
         info = store.read_json(run_id, "training_info.json")
         predictor = backend.load(Path(run.artifact_path), info, device="cpu")
-        examples = [SFTExample(instruction=r["instruction"], input=r["input"], output=r["output"]) for r in rows]
+        examples = [
+            SFTExample(instruction=r["instruction"], input=r["input"], output=r["output"]) for r in rows
+        ]
         predictor.generate(examples[:2], max_new_tokens=MAX_NEW, num_beams=1, batch_size=2)  # warm-up
         t0 = time.perf_counter()
         batched = predictor.generate(examples, max_new_tokens=MAX_NEW, num_beams=1, batch_size=BATCH)
@@ -53,7 +66,10 @@ def main() -> None:
         same = sum(a == b for a, b in zip(batched, single))
         print(f"one at a time   {t_single:7.2f} s for {PROMPTS} prompts")
         print(f"batched ({BATCH})    {t_batched:7.2f} s for {PROMPTS} prompts")
-        print(f"speed-up        {t_single / t_batched:7.2f}x  (target >= 5x); identical outputs {same}/{PROMPTS}")
+        print(
+            f"speed-up        {t_single / t_batched:7.2f}x  (target >= 5x); "
+            f"identical outputs {same}/{PROMPTS}"
+        )
 
 
 if __name__ == "__main__":

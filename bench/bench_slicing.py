@@ -42,11 +42,23 @@ def sft_rows(n: int, seed: int = 0) -> List[Row]:
     rows = []
     for i in range(n):
         f1 = rng.random()
-        rows.append({
-            "index": i, "input": "question", "prediction": "p", "reference": "r", "tags": _tags(rng),
-            "scores": {"exact_match": float(f1 > 0.9), "f1": f1, "rouge1": f1 * 0.9, "rougeL": f1 * 0.8,
-                       "nll_sum": 3.0 * f1 + 1.0, "num_tokens": 1 + i % 7},
-        })
+        rows.append(
+            {
+                "index": i,
+                "input": "question",
+                "prediction": "p",
+                "reference": "r",
+                "tags": _tags(rng),
+                "scores": {
+                    "exact_match": float(f1 > 0.9),
+                    "f1": f1,
+                    "rouge1": f1 * 0.9,
+                    "rougeL": f1 * 0.8,
+                    "nll_sum": 3.0 * f1 + 1.0,
+                    "num_tokens": 1 + i % 7,
+                },
+            }
+        )
     return rows
 
 
@@ -56,16 +68,28 @@ def classification_rows(n: int, seed: int = 0) -> List[Row]:
     for i in range(n):
         true, pred = rng.choice(LABELS), rng.choice(LABELS)
         p_true = rng.random()
-        rows.append({"index": i, "input": "text", "prediction": pred, "reference": true, "tags": _tags(rng),
-                     "true_label_probability": p_true, "correct": pred == true})
+        rows.append(
+            {
+                "index": i,
+                "input": "text",
+                "prediction": pred,
+                "reference": true,
+                "tags": _tags(rng),
+                "true_label_probability": p_true,
+                "correct": pred == true,
+            }
+        )
     return rows
 
 
 def ours(rows: List[Row], task: str) -> Dict[str, Any]:
     """What the evaluate service does with its records once the model has answered."""
     table = PredictionTable(rows, task, m.available_metrics(task))
-    return {"overall": table.overall(LABELS), "slices": table.slices(KEYS, LABELS),
-            "hard": table.hard_examples(50)}
+    return {
+        "overall": table.overall(LABELS),
+        "slices": table.slices(KEYS, LABELS),
+        "hard": table.hard_examples(50),
+    }
 
 
 def _naive_sft(sub: List[Row]) -> Dict[str, Any]:
@@ -89,8 +113,9 @@ def baseline(rows: List[Row], task: str) -> Dict[str, Any]:
     slices: Dict[str, Dict[str, Any]] = {}
     for key in KEYS:
         values = sorted({r["tags"].get(key, "(missing)") for r in rows})
-        slices[key] = {v: per_slice([r for r in rows if r["tags"].get(key, "(missing)") == v])
-                       for v in values}
+        slices[key] = {
+            v: per_slice([r for r in rows if r["tags"].get(key, "(missing)") == v]) for v in values
+        }
     if task == "sft":
         hard = sorted(rows, key=lambda r: r["scores"]["f1"])[:50]
     else:
@@ -115,8 +140,10 @@ def bench(task: str, n: int) -> float:
         for value, stats in want["slices"][key].items():
             mine = got["slices"][key][value]
             assert all(math.isclose(mine[k], v, rel_tol=1e-9) for k, v in stats.items()), (key, value)
-    print(f"[{task}] ours: overall + slices by {','.join(KEYS)} + 50 hard examples: {t_ours:.2f} s "
-          f"(target < 2 s: {'met' if t_ours < 2 else 'MISSED'})")
+    print(
+        f"[{task}] ours: overall + slices by {','.join(KEYS)} + 50 hard examples: {t_ours:.2f} s "
+        f"(target < 2 s: {'met' if t_ours < 2 else 'MISSED'})"
+    )
     print(f"[{task}] baseline (filter per slice, aggregate row dicts, full sort): {t_base:.2f} s")
     print(f"[{task}] ratio baseline / ours: {t_base / t_ours:.1f}x")
     return t_ours

@@ -34,15 +34,30 @@ def ours(model: Path, data: Path, out: Path) -> Dict[str, Any]:
     from verifily_core.config import TrainConfig
     from verifily_core.services.train import train
 
-    config = TrainConfig.from_dict({
-        "task": "sft", "base_model": str(model), "seed": SEED, "data_paths": {"train": str(data)},
-        "training": {"num_epochs": EPOCHS, "batch_size": BATCH, "gradient_accumulation_steps": 1,
-                     "learning_rate": LR, "lr_scheduler": "constant", "warmup_ratio": 0.0,
-                     "max_seq_length": MAX_LEN, "logging_steps": 10, "save_steps": 10_000},
-        "lora": {"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": "all-linear"},
-        "compute": {"device": "cpu", "bf16": False}, "eval": {"enabled": False},
-        "output": {"dir": str(out)}, "trackers": [],
-    })
+    config = TrainConfig.from_dict(
+        {
+            "task": "sft",
+            "base_model": str(model),
+            "seed": SEED,
+            "data_paths": {"train": str(data)},
+            "training": {
+                "num_epochs": EPOCHS,
+                "batch_size": BATCH,
+                "gradient_accumulation_steps": 1,
+                "learning_rate": LR,
+                "lr_scheduler": "constant",
+                "warmup_ratio": 0.0,
+                "max_seq_length": MAX_LEN,
+                "logging_steps": 10,
+                "save_steps": 10_000,
+            },
+            "lora": {"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": "all-linear"},
+            "compute": {"device": "cpu", "bf16": False},
+            "eval": {"enabled": False},
+            "output": {"dir": str(out)},
+            "trackers": [],
+        }
+    )
     run = train(config, build_training(config))
     return {"tokens_per_second": run.summary["tokens_per_second"], "mfu": run.summary.get("mfu")}
 
@@ -57,9 +72,10 @@ def hand_written(model_dir: Path, data: Path, out: Path) -> Dict[str, Any]:
 
     set_seed(SEED)
     tok = AutoTokenizer.from_pretrained(model_dir)
-    model = get_peft_model(AutoModelForCausalLM.from_pretrained(model_dir),
-                           LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules="all-linear",
-                                      task_type="CAUSAL_LM"))
+    model = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(model_dir),
+        LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM"),
+    )
     rows = [json.loads(line) for line in data.read_text().splitlines()]
     features: List[Dict[str, List[int]]] = []
     for r in rows:
@@ -72,14 +88,28 @@ def hand_written(model_dir: Path, data: Path, out: Path) -> Dict[str, Any]:
         width = max(len(b["input_ids"]) for b in batch)
         pad = tok.pad_token_id
         return {
-            "input_ids": torch.tensor([b["input_ids"] + [pad] * (width - len(b["input_ids"])) for b in batch]),
-            "attention_mask": torch.tensor([[1] * len(b["input_ids"]) + [0] * (width - len(b["input_ids"])) for b in batch]),
+            "input_ids": torch.tensor(
+                [b["input_ids"] + [pad] * (width - len(b["input_ids"])) for b in batch]
+            ),
+            "attention_mask": torch.tensor(
+                [[1] * len(b["input_ids"]) + [0] * (width - len(b["input_ids"])) for b in batch]
+            ),
             "labels": torch.tensor([b["labels"] + [-100] * (width - len(b["labels"])) for b in batch]),
         }
 
-    args = TrainingArguments(output_dir=str(out), num_train_epochs=EPOCHS, per_device_train_batch_size=BATCH,
-                             learning_rate=LR, lr_scheduler_type="constant", logging_steps=10, save_strategy="no",
-                             report_to=[], use_cpu=True, seed=SEED, disable_tqdm=True)
+    args = TrainingArguments(
+        output_dir=str(out),
+        num_train_epochs=EPOCHS,
+        per_device_train_batch_size=BATCH,
+        learning_rate=LR,
+        lr_scheduler_type="constant",
+        logging_steps=10,
+        save_strategy="no",
+        report_to=[],
+        use_cpu=True,
+        seed=SEED,
+        disable_tqdm=True,
+    )
     trainer = Trainer(model=model, args=args, train_dataset=features, data_collator=collate)
     t0 = time.perf_counter()
     trainer.train()
@@ -104,10 +134,15 @@ def main() -> None:
             results["verifily"].append(a["tokens_per_second"])
             mfu = a["mfu"]
         best = {k: max(v) for k, v in results.items()}
-        print(f"tokens/s  hand-written Trainer+PEFT  {best['hand-written']:10.0f}  (runs: {results['hand-written']})")
+        print(
+            f"tokens/s  hand-written Trainer+PEFT  {best['hand-written']:10.0f}  "
+            f"(runs: {results['hand-written']})"
+        )
         print(f"tokens/s  verifily train             {best['verifily']:10.0f}  (runs: {results['verifily']})")
-        print(f"ratio verifily / hand-written        {best['verifily'] / best['hand-written']:10.3f}  "
-              f"(overhead {100 * (1 - best['verifily'] / best['hand-written']):+.1f}%; target <= 5%)")
+        print(
+            f"ratio verifily / hand-written        {best['verifily'] / best['hand-written']:10.3f}  "
+            f"(overhead {100 * (1 - best['verifily'] / best['hand-written']):+.1f}%; target <= 5%)"
+        )
         print(f"MFU reported by verifily            {mfu}")
 
 

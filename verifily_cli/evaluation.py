@@ -20,10 +20,10 @@ def run_evaluation(
     from_predictions: bool,
     json_output: bool,
 ) -> None:
-    from verifily_core.bootstrap import evaluation_for_run
+    from verifily_core.bootstrap import ports_for_run
     from verifily_core.services.evaluate import evaluate_run
 
-    store, run_id, backend = evaluation_for_run(run)
+    store, run_id, backend = ports_for_run(run)
     with progress("Evaluating", enabled=not json_output) as bar:
         result = evaluate_run(
             store,

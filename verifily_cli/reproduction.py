@@ -9,10 +9,10 @@ from verifily_cli.render import out, print_json
 
 
 def run_reproduce(run: Path, *, verify_only: bool, atol: Optional[float], json_output: bool) -> int:
-    from verifily_core.bootstrap import verification_for_run
+    from verifily_core.bootstrap import ports_for_run
     from verifily_core.services.reproduce import report_lines, verify
 
-    store, run_id, backend = verification_for_run(run)
+    store, run_id, backend = ports_for_run(run)
     if verify_only:
         result = verify(store, run_id, environment=backend.environment())
         if json_output:

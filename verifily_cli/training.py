@@ -54,7 +54,7 @@ def run_training(
         callbacks = TrainCallbacks(on_start=bar.start, on_step=bar.step, on_log=bar.log)
         if run_id is not None:
             err.print(f"Resuming run {run_id} from its latest checkpoint")
-            run = train(None, deps, callbacks=callbacks, resume_run_id=run_id)  # type: ignore[arg-type]
+            run = train(None, deps, callbacks=callbacks, resume_run_id=run_id)
         else:
             run = train(config, deps, callbacks=callbacks)
     if main:  # one report per launch, not one per process

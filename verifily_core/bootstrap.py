@@ -79,13 +79,10 @@ def backend_for_run(store: ArtifactStore, run_id: str) -> ModelBackend:
     return plugins().model_backend(info.get("backend") or DEFAULT_BACKEND)()  # type: ignore[no-any-return]
 
 
-def evaluation_for_run(run_path: Path) -> Tuple[ArtifactStore, str, ModelBackend]:
+def ports_for_run(run_path: Path) -> Tuple[ArtifactStore, str, ModelBackend]:
+    """The store, id and backend of an existing run folder (for eval, verify and the demo)."""
     store, run_id = open_run(run_path)
     return store, run_id, backend_for_run(store, run_id)
-
-
-def verification_for_run(run_path: Path) -> Tuple[ArtifactStore, str, ModelBackend]:
-    return evaluation_for_run(run_path)
 
 
 def training_for_run(run_path: Path) -> Tuple[TrainDependencies, str]:

@@ -36,10 +36,10 @@ def evaluate(
     batch_size: Optional[int] = None,
 ) -> Any:
     """Evaluate a run; returns an ``EvalResult`` (``.overall``, ``.slices``, ``.hard_examples``)."""
-    from verifily_core.bootstrap import evaluation_for_run
+    from verifily_core.bootstrap import ports_for_run
     from verifily_core.services.evaluate import evaluate_run
 
-    store, run_id, backend = evaluation_for_run(Path(run_path))
+    store, run_id, backend = ports_for_run(Path(run_path))
     return evaluate_run(
         store,
         run_id,
@@ -55,8 +55,8 @@ def evaluate(
 
 def verify(run_path: PathLike) -> Any:
     """Check a run's hash chain; returns a ``ReproduceResult`` (``.verdict``, ``.checks``)."""
-    from verifily_core.bootstrap import verification_for_run
+    from verifily_core.bootstrap import ports_for_run
     from verifily_core.services.reproduce import verify as verify_use_case
 
-    store, run_id, backend = verification_for_run(Path(run_path))
+    store, run_id, backend = ports_for_run(Path(run_path))
     return verify_use_case(store, run_id, environment=backend.environment())

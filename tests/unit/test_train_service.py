@@ -120,7 +120,7 @@ def test_interrupt_then_resume_in_the_same_folder(workspace: Path) -> None:
     meta = _meta(str(run_dir))
     assert meta["status"] == "interrupted" and "--resume" in meta["resume_hint"]
     assert latest_checkpoint(run_dir) == run_dir / "checkpoints" / "checkpoint-10"
-    run = train(None, deps, resume_run_id=run_dir.name)  # type: ignore[arg-type]
+    run = train(None, deps, resume_run_id=run_dir.name)
     assert run.status == "completed" and Path(run.artifact_path) == run_dir
     assert InterruptingBackend.resumed_from == run_dir / "checkpoints" / "checkpoint-10"
 
@@ -133,7 +133,7 @@ def test_resume_refuses_changed_data(workspace: Path) -> None:
     with (workspace / "train.jsonl").open("a") as fh:
         fh.write(json.dumps({"instruction": "x", "output": "y"}) + "\n")
     with pytest.raises(DataError, match="changed since it started"):
-        train(None, deps, resume_run_id=run_dir.name)  # type: ignore[arg-type]
+        train(None, deps, resume_run_id=run_dir.name)
 
 
 def test_failing_tracker_and_sink_do_not_fail_the_run(workspace: Path, sink: RecordingBillingSink) -> None:

@@ -110,11 +110,11 @@ def run_demo(workdir: Path) -> None:
     study = _attribute(configs["attribute"])
 
     _step("5. Prove what produced each run")
-    from verifily_core.bootstrap import verification_for_run
+    from verifily_core.bootstrap import ports_for_run
     from verifily_core.services.reproduce import verify
 
     for run in (human, synthetic, sft):
-        store, run_id, backend = verification_for_run(Path(run.artifact_path))
+        store, run_id, backend = ports_for_run(Path(run.artifact_path))
         check = verify(store, run_id, environment=backend.environment())
         out.print(f"  {run.run_id}: {check.verdict}")
 

@@ -166,23 +166,25 @@ def latest_checkpoint(run_dir: Path) -> Optional[Path]:
 
 
 def train(
-    config: TrainConfig,
+    config: Optional[TrainConfig],
     deps: TrainDependencies,
     *,
     callbacks: Optional[TrainCallbacks] = None,
     dry_run: bool = False,
     resume_run_id: Optional[str] = None,
-    run_id: Optional[str] = None,
     data_files: Optional[Mapping[str, Any]] = None,
     base_model_path: Optional[str] = None,
 ) -> TrainRun:
     """Train one run (or validate it with ``dry_run``) and return the guide's run object.
 
+    ``resume_run_id`` continues that run from its own frozen config (``config`` is then None);
     ``data_files``/``base_model_path`` re-use another run's recorded resolution (``reproduce``).
     """
     store = deps.store
     if resume_run_id is not None:
         return _resume(resume_run_id, deps, callbacks)
+    if config is None:
+        raise ValueError("train() needs a config unless it resumes a run")
     if not dry_run and distributed.world_size() > 1:
         return _train_rank(config, deps, callbacks)
     try:
