@@ -13,6 +13,10 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-for var in ("VERIFILY_BILLING_WEBHOOK", "VERIFILY_BILLING_LOG", "VERIFILY_BILLING_WEBHOOK_SECRET",
-            "VERIFILY_DISABLE_PLUGINS"):
+for var in (
+    "VERIFILY_BILLING_WEBHOOK",
+    "VERIFILY_BILLING_LOG",
+    "VERIFILY_BILLING_WEBHOOK_SECRET",
+    "VERIFILY_DISABLE_PLUGINS",
+):
     os.environ.pop(var, None)

@@ -66,8 +66,14 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
                 with receiver._lock:
                     status, extra = receiver.script.pop(0) if receiver.script else (200, {})
-                    receiver.requests.append({"time": time.monotonic(), "status": status, "body": body,
-                                              "headers": {k.lower(): v for k, v in self.headers.items()}})
+                    receiver.requests.append(
+                        {
+                            "time": time.monotonic(),
+                            "status": status,
+                            "body": body,
+                            "headers": {k.lower(): v for k, v in self.headers.items()},
+                        }
+                    )
                 if receiver.on_post:
                     receiver.on_post()
                 time.sleep(receiver.delay)
@@ -95,8 +101,12 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("VERIFILY_BILLING_WEBHOOK", "VERIFILY_BILLING_WEBHOOK_SECRET",
-                 "VERIFILY_BILLING_WEBHOOK_RETRY_BUDGET", "VERIFILY_BILLING_LOG"):
+    for name in (
+        "VERIFILY_BILLING_WEBHOOK",
+        "VERIFILY_BILLING_WEBHOOK_SECRET",
+        "VERIFILY_BILLING_WEBHOOK_RETRY_BUDGET",
+        "VERIFILY_BILLING_LOG",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -106,8 +116,15 @@ def sink(url: str, run_dir: Optional[Path], **options: Any) -> WebhookBillingSin
 
 
 def event(name: str = "train_end", run_id: str = "run_test") -> Dict[str, Any]:
-    return UsageRecord(run_id=run_id, event=name, timestamp="2026-02-08T14:35:00Z", gpu_hours=0.5,
-                       tokens_processed=1024, train_rows=5, storage_bytes=2048).to_dict()
+    return UsageRecord(
+        run_id=run_id,
+        event=name,
+        timestamp="2026-02-08T14:35:00Z",
+        gpu_hours=0.5,
+        tokens_processed=1024,
+        train_rows=5,
+        storage_bytes=2048,
+    ).to_dict()
 
 
 def outbox_ids(run_dir: Path) -> List[str]:
@@ -125,7 +142,7 @@ def free_port() -> int:
 
 def signature_is_valid(secret: str, headers: Dict[str, str], body: str) -> bool:
     """Standard Webhooks 1.0, checked here independently of the sink's own signing code."""
-    key = base64.b64decode(secret[len("whsec_"):]) if secret.startswith("whsec_") else secret.encode()
+    key = base64.b64decode(secret[len("whsec_") :]) if secret.startswith("whsec_") else secret.encode()
     signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.{body}".encode()
     expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
     given = [s.split(",", 1)[1] for s in headers["webhook-signature"].split() if s.startswith("v1,")]
@@ -286,10 +303,13 @@ def test_retry_after_accepts_seconds_and_http_dates() -> None:
     assert parse_retry_after("whenever") is None and parse_retry_after(None) is None
 
 
-@pytest.mark.parametrize(("url", "secret", "message"), [
-    ("ftp://example.invalid/hook", None, "not an http"),
-    ("https://example.invalid/hook", "whsec_not base64!", "not valid base64"),
-])
+@pytest.mark.parametrize(
+    ("url", "secret", "message"),
+    [
+        ("ftp://example.invalid/hook", None, "not an http"),
+        ("https://example.invalid/hook", "whsec_not base64!", "not valid base64"),
+    ],
+)
 def test_bad_settings_are_clear_errors(url: str, secret: Optional[str], message: str) -> None:
     with pytest.raises(BillingError, match=message):
         WebhookBillingSink(url, secret=secret)

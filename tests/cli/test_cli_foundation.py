@@ -16,8 +16,8 @@ from verifily_cli.app import app
 runner = CliRunner()
 
 GUIDE_FLAGS = {
-    "train": "--config --base-model --task --dataset --output-dir --device --epochs --batch-size --lr --lora-r "
-             "--quantization --seed --name --distributed --num-gpus --dry-run --verbose",
+    "train": "--config --base-model --task --dataset --output-dir --device --epochs --batch-size --lr "
+    "--lora-r --quantization --seed --name --distributed --num-gpus --dry-run --verbose",
     "eval-cmd": "--run --test-data --metrics --slice-by --hard-examples --device --batch-size --verbose",
     "compare-cmd": "--runs --metric --slice-by --format --output",
     "reproduce": "--run --verify-only --verbose",
@@ -46,22 +46,49 @@ def test_aliases_answer_help(alias: str) -> None:
 
 @pytest.fixture()
 def workspace(tmp_path: Path) -> Path:
-    rows = [{"instruction": "Reverse the letters.", "input": f"{a} {b}", "output": f"{b} {a}",
-             "tags": {"source": "human" if i % 2 else "synthetic"}} for i, (a, b) in enumerate(zip("abcdef", "ghijkl"))]
+    rows = [
+        {
+            "instruction": "Reverse the letters.",
+            "input": f"{a} {b}",
+            "output": f"{b} {a}",
+            "tags": {"source": "human" if i % 2 else "synthetic"},
+        }
+        for i, (a, b) in enumerate(zip("abcdef", "ghijkl"))
+    ]
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (tmp_path / "model").mkdir()
     (tmp_path / "model" / "config.json").write_text(json.dumps({"model_type": "llama"}))
-    cfg = {"task": "sft", "base_model": "model", "data_paths": {"train": "data/train.jsonl"},
-           "training": {"learning_rate": "2e-4"}, "output": {"dir": "runs/"}}
+    cfg = {
+        "task": "sft",
+        "base_model": "model",
+        "data_paths": {"train": "data/train.jsonl"},
+        "training": {"learning_rate": "2e-4"},
+        "output": {"dir": "runs/"},
+    }
     (tmp_path / "train.yaml").write_text(yaml.safe_dump(cfg))
     return tmp_path
 
 
-def test_dry_run_creates_the_run_folder_with_overrides(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dry_run_creates_the_run_folder_with_overrides(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(workspace.parent)  # relative paths resolve against the config's folder, not here
-    result = runner.invoke(app, ["train", "--config", str(workspace / "train.yaml"), "--dry-run",
-                                 "--lr", "5e-5", "--lora-r", "32", "--name", "drycheck"])
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "--config",
+            str(workspace / "train.yaml"),
+            "--dry-run",
+            "--lr",
+            "5e-5",
+            "--lora-r",
+            "32",
+            "--name",
+            "drycheck",
+        ],
+    )
     assert result.exit_code == 0, result.output
     [run] = list((workspace / "runs").iterdir())
     assert run.name.endswith("_drycheck")
@@ -108,8 +135,17 @@ def test_bad_data_line_is_named(workspace: Path) -> None:
 
 
 def test_missing_model_folder_is_a_clear_error(workspace: Path) -> None:
-    result = runner.invoke(app, ["train", "--config", str(workspace / "train.yaml"), "--dry-run",
-                                 "--base-model", str(workspace / "nope")])
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "--config",
+            str(workspace / "train.yaml"),
+            "--dry-run",
+            "--base-model",
+            str(workspace / "nope"),
+        ],
+    )
     assert result.exit_code == 2 and "nope" in result.output and "Traceback" not in result.output
 
 
@@ -119,7 +155,9 @@ def test_missing_config_file(tmp_path: Path) -> None:
 
 
 def test_reproduce_verify_only_pass_then_fail_on_changed_data(workspace: Path) -> None:
-    assert runner.invoke(app, ["train", "--config", str(workspace / "train.yaml"), "--dry-run"]).exit_code == 0
+    assert (
+        runner.invoke(app, ["train", "--config", str(workspace / "train.yaml"), "--dry-run"]).exit_code == 0
+    )
     [run] = list((workspace / "runs").iterdir())
     ok = runner.invoke(app, ["reproduce", "--run", str(run), "--verify-only"])
     assert ok.exit_code == 0 and "Overall:          PASS" in ok.output
@@ -169,8 +207,16 @@ def test_dry_run_as_a_real_subprocess_imports_no_torch(workspace: Path) -> None:
 
 
 def test_a_run_that_fails_before_training_leaves_a_failed_run_folder(workspace: Path) -> None:
-    result = runner.invoke(app, ["train", "--config", str(workspace / "train.yaml"),
-                                 "--base-model", str(workspace / "no-such-model")])
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "--config",
+            str(workspace / "train.yaml"),
+            "--base-model",
+            str(workspace / "no-such-model"),
+        ],
+    )
     assert result.exit_code == 2 and "no-such-model" in result.output and "Traceback" not in result.output
     [run] = list((workspace / "runs").iterdir())
     meta = json.loads((run / "run_meta.json").read_text())

@@ -17,14 +17,22 @@ runner = CliRunner()
 
 def run_folder(root: Path, name: str, f1s: List[float]) -> Path:
     rows: List[Dict[str, Any]] = [
-        {"index": i, "input": f"q{i}", "reference": "r", "prediction": "p",
-         "tags": {"source": "human" if i % 4 else "synthetic"}, "scores": {"f1": f}}
-        for i, f in enumerate(f1s)]
+        {
+            "index": i,
+            "input": f"q{i}",
+            "reference": "r",
+            "prediction": "p",
+            "tags": {"source": "human" if i % 4 else "synthetic"},
+            "scores": {"f1": f},
+        }
+        for i, f in enumerate(f1s)
+    ]
     store = LocalArtifactStore(root)
     run_id = store.create_run(name).run_id
     store.write_json(run_id, "run_meta.json", {"task": "sft"})
-    store.write_json(run_id, "eval/eval_results.json",
-                     {"num_examples": len(rows), "overall": {"f1": sum(f1s) / len(f1s)}})
+    store.write_json(
+        run_id, "eval/eval_results.json", {"num_examples": len(rows), "overall": {"f1": sum(f1s) / len(f1s)}}
+    )
     store.write_jsonl(run_id, "eval/predictions.jsonl", rows)
     return root / run_id
 
@@ -51,11 +59,19 @@ def test_help_lists_the_significance_flags() -> None:
 
 def test_intervals_are_on_by_default_and_keep_the_guide_table(tmp_path: Path) -> None:
     a, b = two_runs(tmp_path)
-    result = compare_cmd("--runs", f"{a},{b}", "--metric", "f1", "--slice-by", "source", "--min-slice-n", "40")
+    result = compare_cmd(
+        "--runs", f"{a},{b}", "--metric", "f1", "--slice-by", "source", "--min-slice-n", "40"
+    )
     assert result.exit_code == 0, result.output
     text = result.output
-    guide = ["Comparison: f1", "Run", "Overall", "Delta (vs first)", "Config differences",
-             "Slice metrics show correlation, not causation."]
+    guide = [
+        "Comparison: f1",
+        "Run",
+        "Overall",
+        "Delta (vs first)",
+        "Config differences",
+        "Slice metrics show correlation, not causation.",
+    ]
     assert [text.index(w) for w in guide] == sorted(text.index(w) for w in guide)
     assert "95% CI of delta (bootstrap, 1000 resamples, seed 0; * excludes zero):" in text
     assert "too small to judge (n<40)" in text  # the 25 synthetic rows
@@ -64,9 +80,15 @@ def test_intervals_are_on_by_default_and_keep_the_guide_table(tmp_path: Path) ->
 def test_seed_and_bootstrap_zero(tmp_path: Path) -> None:
     a, b = two_runs(tmp_path)
     runs = f"{a},{b}"
-    first = json.loads(compare_cmd("--runs", runs, "--format", "json", "--seed", "4", "--bootstrap", "300").output)
-    again = json.loads(compare_cmd("--runs", runs, "--format", "json", "--seed", "4", "--bootstrap", "300").output)
-    other = json.loads(compare_cmd("--runs", runs, "--format", "json", "--seed", "5", "--bootstrap", "300").output)
+    first = json.loads(
+        compare_cmd("--runs", runs, "--format", "json", "--seed", "4", "--bootstrap", "300").output
+    )
+    again = json.loads(
+        compare_cmd("--runs", runs, "--format", "json", "--seed", "4", "--bootstrap", "300").output
+    )
+    other = json.loads(
+        compare_cmd("--runs", runs, "--format", "json", "--seed", "5", "--bootstrap", "300").output
+    )
     assert first["significance"] == again["significance"] and first["significance"]["n_boot"] == 300
     assert other["significance"]["overall"] != first["significance"]["overall"]
     off = compare_cmd("--runs", runs, "--format", "csv", "--bootstrap", "0")

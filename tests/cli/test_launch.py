@@ -13,8 +13,14 @@ from verifily_core.errors import ConfigError
 
 
 def _config(**compute: Any) -> TrainConfig:
-    return TrainConfig.from_dict({"task": "sft", "base_model": "tiny", "data_paths": {"train": "t.jsonl"},
-                                  "compute": {"distributed": True, **compute}})
+    return TrainConfig.from_dict(
+        {
+            "task": "sft",
+            "base_model": "tiny",
+            "data_paths": {"train": "t.jsonl"},
+            "compute": {"distributed": True, **compute},
+        }
+    )
 
 
 def test_cpu_runs_the_requested_number_of_processes_without_mixed_precision() -> None:
@@ -50,6 +56,9 @@ def test_an_accelerate_config_file_decides_the_topology(tmp_path: Path) -> None:
 
 
 def test_crash_summary_names_the_cause_not_the_peers_symptom() -> None:
-    tail = ["RuntimeError: [gloo] Connection closed by peer", "RuntimeError: boom in rank 1",
-            "torch.distributed.elastic.multiprocessing.errors.ChildFailedError:"]
+    tail = [
+        "RuntimeError: [gloo] Connection closed by peer",
+        "RuntimeError: boom in rank 1",
+        "torch.distributed.elastic.multiprocessing.errors.ChildFailedError:",
+    ]
     assert crash_summary(1, tail).endswith("RuntimeError: boom in rank 1")

@@ -47,9 +47,17 @@ class TestHFBackend(ModelBackendConformance):
 
     @pytest.fixture
     def config_overrides(self) -> Dict[str, Any]:
-        return {"training": {"num_epochs": 1, "batch_size": 8, "max_seq_length": 64, "logging_steps": 1,
-                             "save_steps": 1000, "warmup_ratio": 0.0},
-                "compute": {"device": "cpu", "bf16": False}}
+        return {
+            "training": {
+                "num_epochs": 1,
+                "batch_size": 8,
+                "max_seq_length": 64,
+                "logging_steps": 1,
+                "save_steps": 1000,
+                "warmup_ratio": 0.0,
+            },
+            "compute": {"device": "cpu", "bf16": False},
+        }
 
     @pytest.fixture
     def hooks_module(self) -> str:
@@ -102,9 +110,14 @@ class TestWandbTrackerOffline(TrackerConformance):
     @pytest.fixture
     def tracker_env(self, tmp_path: Path) -> Dict[str, str]:
         home = tmp_path / "wandb-home"
-        return {"WANDB_MODE": "offline", "WANDB_SILENT": "true", "WANDB_DIR": str(home / "dir"),
-                "WANDB_CACHE_DIR": str(home / "cache"), "WANDB_CONFIG_DIR": str(home / "config"),
-                "WANDB_DATA_DIR": str(home / "data")}
+        return {
+            "WANDB_MODE": "offline",
+            "WANDB_SILENT": "true",
+            "WANDB_DIR": str(home / "dir"),
+            "WANDB_CACHE_DIR": str(home / "cache"),
+            "WANDB_CONFIG_DIR": str(home / "config"),
+            "WANDB_DATA_DIR": str(home / "data"),
+        }
 
     @pytest.fixture
     def hooks_module(self) -> str:
@@ -140,5 +153,7 @@ class TestWebhookSinkUnreachable(BillingSinkConformance):
 
     @pytest.fixture
     def sink_env(self, tmp_path: Path) -> Dict[str, str]:
-        return {"VERIFILY_BILLING_WEBHOOK": f"http://127.0.0.1:{_closed_port()}/usage",
-                "VERIFILY_BILLING_WEBHOOK_RETRY_BUDGET": "0.5"}
+        return {
+            "VERIFILY_BILLING_WEBHOOK": f"http://127.0.0.1:{_closed_port()}/usage",
+            "VERIFILY_BILLING_WEBHOOK_RETRY_BUDGET": "0.5",
+        }

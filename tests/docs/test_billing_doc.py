@@ -47,8 +47,14 @@ def doc_receiver() -> Iterator[Dict[str, Any]]:
 
 
 def event() -> Dict[str, Any]:
-    return UsageRecord(run_id="run_doc", event="train_end", timestamp="2026-02-08T14:35:00Z",
-                       gpu_hours=0.5234, tokens_processed=1048576, train_rows=5000).to_dict()
+    return UsageRecord(
+        run_id="run_doc",
+        event="train_end",
+        timestamp="2026-02-08T14:35:00Z",
+        gpu_hours=0.5234,
+        tokens_processed=1048576,
+        train_rows=5000,
+    ).to_dict()
 
 
 def test_doc_receiver_accepts_our_signed_events_once_per_id(
@@ -72,14 +78,18 @@ def test_doc_verify_rejects_tampering_and_stale_timestamps(doc_receiver: Dict[st
     verify = doc_receiver["verify_webhook"]
     body = b'{"run_id":"run_doc","event":"train_end","gpu_hours":0.5}'
     now = str(int(time.time()))
-    key = base64.b64decode(SECRET[len("whsec_"):])
-    headers = {"webhook-id": "evt_1", "webhook-timestamp": now,
-               "webhook-signature": "v1,bogus " + sign(key, "evt_1", now, body.decode())}
+    key = base64.b64decode(SECRET[len("whsec_") :])
+    headers = {
+        "webhook-id": "evt_1",
+        "webhook-timestamp": now,
+        "webhook-signature": "v1,bogus " + sign(key, "evt_1", now, body.decode()),
+    }
     assert verify(SECRET, headers, body)["gpu_hours"] == 0.5
     with pytest.raises(ValueError, match="signature"):
         verify(SECRET, headers, body.replace(b"0.5", b"0.1"))
     old = str(int(time.time()) - 3600)
-    stale = dict(headers, **{"webhook-timestamp": old,
-                             "webhook-signature": sign(key, "evt_1", old, body.decode())})
+    stale = dict(
+        headers, **{"webhook-timestamp": old, "webhook-signature": sign(key, "evt_1", old, body.decode())}
+    )
     with pytest.raises(ValueError, match="timestamp"):
         verify(SECRET, stale, body)

@@ -24,7 +24,15 @@ from verifily_cli.demo.workspace import reverse_rows
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
-PAGES = ["data.md", "training.md", "evaluation.md", "compare.md", "reproducibility.md", "tune.md", "attribute.md"]
+PAGES = [
+    "data.md",
+    "training.md",
+    "evaluation.md",
+    "compare.md",
+    "reproducibility.md",
+    "tune.md",
+    "attribute.md",
+]
 
 
 def _jsonl(path: Path, rows: List[Dict[str, Any]]) -> None:
@@ -47,21 +55,49 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _jsonl(root / "data" / "val.jsonl", _tagged(8, 3, "human"))
     _jsonl(root / "data" / "test.jsonl", _tagged(6, 4, "human") + _tagged(6, 5, "synthetic"))
     config = {
-        "task": "sft", "base_model": "tiny", "seed": 1,
-        "data_paths": {"train": ["data/human.jsonl", "data/synthetic.jsonl"], "val": "data/val.jsonl",
-                       "test": "data/test.jsonl"},
-        "training": {"num_epochs": 1, "batch_size": 8, "gradient_accumulation_steps": 1, "learning_rate": 5e-3,
-                     "max_seq_length": 64, "eval_steps": 2, "save_steps": 1000, "logging_steps": 2},
+        "task": "sft",
+        "base_model": "tiny",
+        "seed": 1,
+        "data_paths": {
+            "train": ["data/human.jsonl", "data/synthetic.jsonl"],
+            "val": "data/val.jsonl",
+            "test": "data/test.jsonl",
+        },
+        "training": {
+            "num_epochs": 1,
+            "batch_size": 8,
+            "gradient_accumulation_steps": 1,
+            "learning_rate": 5e-3,
+            "max_seq_length": 64,
+            "eval_steps": 2,
+            "save_steps": 1000,
+            "logging_steps": 2,
+        },
         "lora": {"r": 4, "dropout": 0.0, "target_modules": "all-linear"},
         "compute": {"device": "cpu", "bf16": False},
-        "eval": {"hard_examples": 3, "batch_size": 12, "generation_max_new_tokens": 6, "generation_num_beams": 1},
+        "eval": {
+            "hard_examples": 3,
+            "batch_size": 12,
+            "generation_max_new_tokens": 6,
+            "generation_num_beams": 1,
+        },
         "output": {"dir": "runs"},
     }
     (root / "train.yaml").write_text(yaml.safe_dump(config))
     runner = CliRunner()
     for alias, source in (("run_A", "human"), ("run_B", "synthetic")):
-        result = runner.invoke(app, ["train", "--config", str(root / "train.yaml"), "--name", f"docs_{alias}",
-                                     "--set", f"data_paths.train=data/{source}.jsonl"])
+        result = runner.invoke(
+            app,
+            [
+                "train",
+                "--config",
+                str(root / "train.yaml"),
+                "--name",
+                f"docs_{alias}",
+                "--set",
+                f"data_paths.train=data/{source}.jsonl",
+            ],
+        )
         assert result.exit_code == 0, result.output
         [made] = [p for p in (root / "runs").iterdir() if p.name.endswith(f"docs_{alias}")]
         (root / "runs" / alias).symlink_to(made.name)

@@ -18,12 +18,15 @@ from verifily_core.ports import ArtifactStore, BillingSink, ModelBackend, Tracke
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "plugins.md"
-BLOCK = re.compile(r"(?:^<!-- quote: (?P<path>\S+) -->\n)?^```(?P<lang>python|toml)\n(?P<code>.*?)^```",
-                   re.S | re.M)
-MUST_QUOTE = ("examples/verifily-sklearn/src/verifily_sklearn/hooks.py",
-              "examples/verifily-sklearn/src/verifily_sklearn/backend.py",
-              "examples/verifily-sklearn/pyproject.toml",
-              "examples/verifily-sklearn/tests/test_conformance.py")
+BLOCK = re.compile(
+    r"(?:^<!-- quote: (?P<path>\S+) -->\n)?^```(?P<lang>python|toml)\n(?P<code>.*?)^```", re.S | re.M
+)
+MUST_QUOTE = (
+    "examples/verifily-sklearn/src/verifily_sklearn/hooks.py",
+    "examples/verifily-sklearn/src/verifily_sklearn/backend.py",
+    "examples/verifily-sklearn/pyproject.toml",
+    "examples/verifily-sklearn/tests/test_conformance.py",
+)
 
 
 def blocks() -> List[Tuple[Optional[str], str, str]]:
@@ -50,7 +53,9 @@ def test_quoted_block_is_verbatim_in_its_file(path: str, code: str) -> None:
 
 
 def test_unquoted_python_blocks_compile() -> None:
-    compiled = [compile(code, str(DOC), "exec") for path, lang, code in blocks() if path is None and lang == "python"]
+    compiled = [
+        compile(code, str(DOC), "exec") for path, lang, code in blocks() if path is None and lang == "python"
+    ]
     if not compiled:
         pytest.skip("docs/plugins.md has no python block of its own (every block is quoted from a real file)")
     assert all(code.co_filename == str(DOC) for code in compiled)

@@ -34,9 +34,14 @@ def workspace(tmp_path: Path) -> Path:
 
 def write_config(root: Path, **changes: Any) -> Path:
     config: Dict[str, Any] = {
-        "task": "classification", "backend": "sklearn", "base_model": "tfidf-logreg", "seed": 1, "trackers": [],
+        "task": "classification",
+        "backend": "sklearn",
+        "base_model": "tfidf-logreg",
+        "seed": 1,
+        "trackers": [],
         "data_paths": {"train": ["clean.jsonl", "noisy.jsonl"], "test": "test.jsonl"},
-        "eval": {"slice_by_tags": ["difficulty"]}, "output": {"dir": "runs/"},
+        "eval": {"slice_by_tags": ["difficulty"]},
+        "output": {"dir": "runs/"},
     }
     config.update(changes)
     path = root / "train.yaml"
@@ -46,8 +51,14 @@ def write_config(root: Path, **changes: Any) -> Path:
 
 def attribute(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "verifily_train", "attribute", *args], cwd=root, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "verifily_train", "attribute", *args],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def study_dirs(root: Path) -> List[Path]:
@@ -87,7 +98,9 @@ def test_noise_source_hurts_and_clean_source_helps(workspace: Path) -> None:
 def test_table_output_and_resume_keeps_finished_runs(workspace: Path) -> None:
     first = attribute(workspace, "--config", "train.yaml", "--bootstrap", "200")
     assert first.returncode == 0, first.stderr
-    assert "Attribution: macro_f1 by _source_dataset" in first.stdout and "Baseline (full data)" in first.stdout
+    assert (
+        "Attribution: macro_f1 by _source_dataset" in first.stdout and "Baseline (full data)" in first.stdout
+    )
     assert "Slice difficulty=hard" in first.stdout and " *" in first.stdout
     [study] = study_dirs(workspace)
     results = json.loads((study / "attribute_results.json").read_text())
@@ -108,8 +121,18 @@ def test_table_output_and_resume_keeps_finished_runs(workspace: Path) -> None:
 
 
 def test_any_training_tag_with_budget_writes_filtered_data(workspace: Path) -> None:
-    done = attribute(workspace, "--config", "train.yaml", "--by", "domain", "--budget", "2", "--slice-by", "domain",
-                     "--json")
+    done = attribute(
+        workspace,
+        "--config",
+        "train.yaml",
+        "--by",
+        "domain",
+        "--budget",
+        "2",
+        "--slice-by",
+        "domain",
+        "--json",
+    )
     assert done.returncode == 0, done.stderr
     results = json.loads(done.stdout)
     kept, dropped = results["values"], results["dropped_values"]
@@ -119,22 +142,30 @@ def test_any_training_tag_with_budget_writes_filtered_data(workspace: Path) -> N
     info = json.loads((Path(ablation["run_path"]) / "training_info.json").read_text())
     study = Path(results["study_dir"])
     files = [Path(p) for p in info["data_files"]["train"]]
-    assert [f.name for f in files] == ["clean.jsonl", "noisy.jsonl"] and all(study in f.parents for f in files)
+    assert [f.name for f in files] == ["clean.jsonl", "noisy.jsonl"] and all(
+        study in f.parents for f in files
+    )
     rows = [json.loads(line) for f in files for line in f.read_text().splitlines()]
     assert rows and all(r["tags"]["domain"] != kept[0] for r in rows)
     assert info["num_train_rows"] == 420 - results["rows_removed"][kept[0]]
     assert set(effect(results, kept[0])["slices"]["domain"]) == {"food", "movie", "product"}
 
 
-@pytest.mark.parametrize(("changes", "args", "message"), [
-    ({"data_paths": {"train": ["clean.jsonl", "noisy.jsonl"]}}, [], "data_paths.test"),
-    ({}, ["--by", "nosuchtag"], "Tag keys in the training data: "),
-    ({"data_paths": {"train": "clean.jsonl", "test": "test.jsonl"}}, [], "only one value"),
-    ({}, ["--budget", "1"], "at least 2 runs"),
-    ({}, ["--metric", "nosuchmetric"], "Unknown metric"),
-])
+@pytest.mark.parametrize(
+    ("changes", "args", "message"),
+    [
+        ({"data_paths": {"train": ["clean.jsonl", "noisy.jsonl"]}}, [], "data_paths.test"),
+        ({}, ["--by", "nosuchtag"], "Tag keys in the training data: "),
+        ({"data_paths": {"train": "clean.jsonl", "test": "test.jsonl"}}, [], "only one value"),
+        ({}, ["--budget", "1"], "at least 2 runs"),
+        ({}, ["--metric", "nosuchmetric"], "Unknown metric"),
+    ],
+)
 def test_bad_studies_are_refused_before_any_training(
-    workspace: Path, changes: Dict[str, Any], args: List[str], message: str,
+    workspace: Path,
+    changes: Dict[str, Any],
+    args: List[str],
+    message: str,
 ) -> None:
     write_config(workspace, **changes)
     done = attribute(workspace, "--config", "train.yaml", *args)

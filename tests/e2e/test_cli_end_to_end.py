@@ -35,15 +35,37 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _config(root: Path, train: str, name: str) -> Path:
     cfg: Dict[str, Any] = {
-        "task": "sft", "base_model": "tiny", "seed": 3, "name": name,
+        "task": "sft",
+        "base_model": "tiny",
+        "seed": 3,
+        "name": name,
         "data_paths": {"train": train, "test": "test.jsonl"},
-        "training": {"num_epochs": 1, "batch_size": 8, "gradient_accumulation_steps": 1, "learning_rate": 5e-3,
-                     "lr_scheduler": "constant", "warmup_ratio": 0.0, "max_seq_length": 64, "logging_steps": 2,
-                     "save_steps": 3, "save_total_limit": 1},
-        "lora": {"r": 8, "dropout": 0.0, "target_modules": "all-linear", "modules_to_save": ["embed_tokens", "lm_head"]},
+        "training": {
+            "num_epochs": 1,
+            "batch_size": 8,
+            "gradient_accumulation_steps": 1,
+            "learning_rate": 5e-3,
+            "lr_scheduler": "constant",
+            "warmup_ratio": 0.0,
+            "max_seq_length": 64,
+            "logging_steps": 2,
+            "save_steps": 3,
+            "save_total_limit": 1,
+        },
+        "lora": {
+            "r": 8,
+            "dropout": 0.0,
+            "target_modules": "all-linear",
+            "modules_to_save": ["embed_tokens", "lm_head"],
+        },
         "compute": {"device": "cpu", "bf16": False},
-        "eval": {"slice_by_tags": ["difficulty"], "hard_examples": 3, "batch_size": 8,
-                 "generation_max_new_tokens": 10, "generation_num_beams": 1},
+        "eval": {
+            "slice_by_tags": ["difficulty"],
+            "hard_examples": 3,
+            "batch_size": 8,
+            "generation_max_new_tokens": 10,
+            "generation_num_beams": 1,
+        },
         "output": {"dir": "runs"},
     }
     path = root / f"{name}.yaml"
@@ -62,7 +84,9 @@ def test_train_eval_compare_reproduce(workspace: Path) -> None:
     assert a.exit_code == 0, a.output
     assert "Run completed: run_" in a.output and "Repro hash:  sha256:" in a.output
     assert "Run `verifily eval --run" in a.output
-    run_a = workspace / "runs" / next(p.name for p in (workspace / "runs").iterdir() if p.name.endswith("e2e_a"))
+    run_a = (
+        workspace / "runs" / next(p.name for p in (workspace / "runs").iterdir() if p.name.endswith("e2e_a"))
+    )
     results = json.loads((run_a / "eval" / "eval_results.json").read_text())
     assert {"exact_match", "f1", "perplexity"} <= set(results["overall"])
     assert set(results["slices"]["difficulty"]) <= {"easy", "hard"}
@@ -88,7 +112,7 @@ def test_train_eval_compare_reproduce(workspace: Path) -> None:
 
     full = _run("reproduce", "--run", str(run_a), "--json")
     assert full.exit_code == 0, full.output
-    report = json.loads(full.output[full.output.index("{"):])
+    report = json.loads(full.output[full.output.index("{") :])
     assert report["verdict"] == "PASS" and report["checks"]["weights"] == "PASS", report
 
     adapter = run_a / "adapter" / "adapter_model.safetensors"

@@ -27,16 +27,24 @@ from verifily_adapters.hf_backend.environment import environment
 from verifily_cli.dashboard.samples import DEMO_RUNS, write_demo_runs
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 SECRET = "SECRET-OUTSIDE-RUNS-7f3a"
 EVIL_LINK = "run_20990101_000000_evil"
 BAD_ID = "run_20990101_000000_badbad"
 
 Runs = Tuple[Path, List[str]]
-needs_chromium = pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK),
-                                    reason=f"no {CHROMIUM}: run `bash scripts/ensure_chromium.sh`")
+needs_chromium = pytest.mark.skipif(
+    not os.access(CHROMIUM, os.X_OK), reason=f"no {CHROMIUM}: run `bash scripts/ensure_chromium.sh`"
+)
 
 
 def verifily_cmd(*args: str) -> List[str]:
@@ -77,8 +85,11 @@ def server(runs: Runs) -> Iterator[Tuple[str, subprocess.Popen[bytes]]]:
     port = free_port()
     log = runs_dir.parent / "dashboard.log"
     with log.open("wb") as fh:
-        proc = subprocess.Popen(verifily_cmd("dashboard", "--runs-dir", str(runs_dir), "--port", str(port)),
-                                stdout=fh, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            verifily_cmd("dashboard", "--runs-dir", str(runs_dir), "--port", str(port)),
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 90
     while True:
@@ -131,7 +142,8 @@ def table_rows(page: Any, elem_id: str) -> List[List[str]]:
         """(id) => Array.from(document.querySelectorAll('#' + id + ' div[role=row].virtual-row'))
              .sort((a, b) => Number(a.dataset.index) - Number(b.dataset.index))
              .map(r => Array.from(r.querySelectorAll('[role=gridcell]')).map(c => c.innerText.trim()))""",
-        elem_id)
+        elem_id,
+    )
 
 
 def pick(page: Any, elem_id: str, option: str) -> None:
@@ -182,8 +194,9 @@ def test_refresh_rescans_the_folder(page: Any, runs: Runs) -> None:
     try:
         assert new_id not in [r[0] for r in table_rows(page, "runs-table")]
         page.locator("#refresh").click()
-        page.wait_for_function("(id) => document.querySelector('#runs-table').innerText.includes(id)",
-                               arg=new_id)
+        page.wait_for_function(
+            "(id) => document.querySelector('#runs-table').innerText.includes(id)", arg=new_id
+        )
         assert new_id in [r[0] for r in table_rows(page, "runs-table")]
     finally:
         shutil.rmtree(runs_dir / new_id)
@@ -191,9 +204,7 @@ def test_refresh_rescans_the_folder(page: Any, runs: Runs) -> None:
 
 @pytest.mark.browser
 @needs_chromium
-def test_run_detail_shows_slices_loss_plot_and_a_passing_live_verify(
-    page: Any, runs: Runs
-) -> None:
+def test_run_detail_shows_slices_loss_plot_and_a_passing_live_verify(page: Any, runs: Runs) -> None:
     runs_dir, ids = runs
     baseline = run_id(ids, "baseline")
     page.get_by_role("tab", name="Run Detail").click()
@@ -213,9 +224,7 @@ def test_run_detail_shows_slices_loss_plot_and_a_passing_live_verify(
 
 @pytest.mark.browser
 @needs_chromium
-def test_a_corrupt_run_shows_its_problem_and_the_page_keeps_working(
-    page: Any, runs: Runs
-) -> None:
+def test_a_corrupt_run_shows_its_problem_and_the_page_keeps_working(page: Any, runs: Runs) -> None:
     _runs_dir, ids = runs
     page.get_by_role("tab", name="Run Detail").click()
     pick(page, "detail-run", BAD_ID)
@@ -260,8 +269,9 @@ def test_compare_two_runs_shows_deltas_and_the_config_diff(page: Any, runs: Runs
     f1 = {rid: eval_results(runs_dir, rid)["overall"]["f1"] for rid in (first, second)}
     assert float(overall[second][2]) == pytest.approx(f1[second] - f1[first], abs=1e-4)
     slices = table_rows(page, "compare-slices")
-    assert {r[0] for r in slices} == {f"{k}={v}" for k, t in eval_results(runs_dir, first)["slices"].items()
-                                      for v in t}
+    assert {r[0] for r in slices} == {
+        f"{k}={v}" for k, t in eval_results(runs_dir, first)["slices"].items() for v in t
+    }
     diff = {r[0]: r[1:] for r in table_rows(page, "compare-config")}
     sample = next(s for s in DEMO_RUNS if s.name == "lower-lr")
     for key, value in sample.overrides.items():
@@ -276,8 +286,9 @@ def test_compare_two_runs_shows_deltas_and_the_config_diff(page: Any, runs: Runs
 def call_api(url: str, api_name: str, payload: List[Any]) -> str:
     """One Gradio API call (POST then read the event stream); the raw answer text."""
     body = json.dumps({"data": payload}).encode()
-    req = urllib.request.Request(f"{url}gradio_api/call/{api_name}", data=body,
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"{url}gradio_api/call/{api_name}", data=body, headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(req, timeout=30) as resp:
         event_id = json.loads(resp.read())["event_id"]
     with urllib.request.urlopen(f"{url}gradio_api/call/{api_name}/{event_id}", timeout=60) as resp:
@@ -286,8 +297,18 @@ def call_api(url: str, api_name: str, payload: List[Any]) -> str:
 
 def escapes(runs_dir: Path) -> List[str]:
     outside = str(runs_dir.parent / "outside")
-    return ["../outside", outside, urllib.parse.quote("../outside", safe=""), "%2e%2e%2foutside",
-            "..%2F..%2Foutside", EVIL_LINK, f"{BAD_ID}/../../outside", "..", "/", ""]
+    return [
+        "../outside",
+        outside,
+        urllib.parse.quote("../outside", safe=""),
+        "%2e%2e%2foutside",
+        "..%2F..%2Foutside",
+        EVIL_LINK,
+        f"{BAD_ID}/../../outside",
+        "..",
+        "/",
+        "",
+    ]
 
 
 def test_api_endpoints_reject_every_traversal(server: Tuple[str, Any], runs: Runs) -> None:
@@ -297,8 +318,13 @@ def test_api_endpoints_reject_every_traversal(server: Tuple[str, Any], runs: Run
     control = call_api(url, "hard_examples", [baseline, "(all tags)"])
     assert "source=" in control, f"the API channel itself works: {control[:300]}"
     for bad in escapes(runs_dir):
-        calls = (("run_detail", [bad]), ("verify", [bad]), ("hard_examples", [bad, "(all tags)"]),
-                 ("compare_metrics", [[bad, baseline]]), ("compare", [[baseline, bad], "f1"]))
+        calls = (
+            ("run_detail", [bad]),
+            ("verify", [bad]),
+            ("hard_examples", [bad, "(all tags)"]),
+            ("compare_metrics", [[bad, baseline]]),
+            ("compare", [[baseline, bad], "f1"]),
+        )
         for api_name, payload in calls:
             answer = call_api(url, api_name, payload)
             assert SECRET not in answer, f"{api_name}({bad!r}) leaked the outside run: {answer[:300]}"
@@ -316,18 +342,26 @@ def http_get(url: str, path: str) -> Tuple[int, str]:
         conn.close()
 
 
-def test_file_routes_serve_no_run_file_and_nothing_outside(server: Tuple[str, Any],
-                                                           runs: Runs) -> None:
+def test_file_routes_serve_no_run_file_and_nothing_outside(server: Tuple[str, Any], runs: Runs) -> None:
     url, _proc = server
     runs_dir, ids = runs
     run = runs_dir / run_id(ids, "baseline")
     outside = runs_dir.parent / "outside" / "run_meta.json"
-    targets = [str(run / "run_meta.json"), str(run / "hashes.json"), str(run / "eval" / "eval_results.json"),
-               str(runs_dir / EVIL_LINK / "run_meta.json"), str(outside), "/etc/passwd",
-               "../../../../../../etc/passwd", urllib.parse.quote("../../../../../etc/passwd", safe="")]
+    targets = [
+        str(run / "run_meta.json"),
+        str(run / "hashes.json"),
+        str(run / "eval" / "eval_results.json"),
+        str(runs_dir / EVIL_LINK / "run_meta.json"),
+        str(outside),
+        "/etc/passwd",
+        "../../../../../../etc/passwd",
+        urllib.parse.quote("../../../../../etc/passwd", safe=""),
+    ]
     paths = [f"/{prefix}file={t}" for t in targets for prefix in ("", "gradio_api/")]
-    paths += ["/static/..%2F..%2F..%2Fetc%2Fpasswd",
-              f"/gradio_api/file={urllib.parse.quote(str(run / 'hashes.json'))}"]
+    paths += [
+        "/static/..%2F..%2F..%2Fetc%2Fpasswd",
+        f"/gradio_api/file={urllib.parse.quote(str(run / 'hashes.json'))}",
+    ]
     for path in paths:
         status, body = http_get(url, path)
         leaked = [m for m in ("root:x:0:0", '"reproducibility_hash"', '"config_hash"', SECRET) if m in body]

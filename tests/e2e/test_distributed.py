@@ -40,11 +40,23 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _config(root: Path, name: str) -> Path:
     cfg: Dict[str, Any] = {
-        "task": "sft", "base_model": "tiny", "seed": 3, "name": name,
+        "task": "sft",
+        "base_model": "tiny",
+        "seed": 3,
+        "name": name,
         "data_paths": {"train": "train.jsonl"},
-        "training": {"num_epochs": 2, "batch_size": 4, "gradient_accumulation_steps": 1,
-                     "learning_rate": 5e-3, "lr_scheduler": "constant", "warmup_ratio": 0.0,
-                     "max_seq_length": 48, "logging_steps": 1, "save_steps": 100, "save_total_limit": 1},
+        "training": {
+            "num_epochs": 2,
+            "batch_size": 4,
+            "gradient_accumulation_steps": 1,
+            "learning_rate": 5e-3,
+            "lr_scheduler": "constant",
+            "warmup_ratio": 0.0,
+            "max_seq_length": 48,
+            "logging_steps": 1,
+            "save_steps": 100,
+            "save_total_limit": 1,
+        },
         "lora": {"r": 8, "dropout": 0.0, "target_modules": "all-linear"},
         "compute": {"device": "cpu", "bf16": False},
         "eval": {"enabled": False},
@@ -94,11 +106,35 @@ def _logged_losses(run: Path) -> List[float]:
 
 def test_cli_flag_runs_two_cpu_processes(workspace: Path) -> None:
     cfg = _config(workspace, "flag")
-    single = _launch([sys.executable, "-m", "verifily_train.cli", "train", "--config", str(cfg), "--dry-run",
-                      "--output-dir", str(workspace / "runs-single")], workspace)
+    single = _launch(
+        [
+            sys.executable,
+            "-m",
+            "verifily_train.cli",
+            "train",
+            "--config",
+            str(cfg),
+            "--dry-run",
+            "--output-dir",
+            str(workspace / "runs-single"),
+        ],
+        workspace,
+    )
     assert single.returncode == 0, single.stderr[-3000:]
-    result = _launch([sys.executable, "-m", "verifily_train.cli", "train", "--config", str(cfg),
-                      "--distributed", "--num-gpus", "2"], workspace)
+    result = _launch(
+        [
+            sys.executable,
+            "-m",
+            "verifily_train.cli",
+            "train",
+            "--config",
+            str(cfg),
+            "--distributed",
+            "--num-gpus",
+            "2",
+        ],
+        workspace,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "on the CPU (gloo)" in result.stderr
     assert result.stdout.count("Run completed:") == 1
@@ -110,10 +146,28 @@ def test_cli_flag_runs_two_cpu_processes(workspace: Path) -> None:
 
 def test_direct_accelerate_launch(workspace: Path) -> None:
     cfg = _config(workspace, "direct")
-    result = _launch([sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
-                      "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
-                      "--dynamo_backend", "no",
-                      "-m", "verifily_train.cli", "train", "--config", str(cfg)], workspace)
+    result = _launch(
+        [
+            sys.executable,
+            "-m",
+            "accelerate.commands.launch",
+            "--multi_gpu",
+            "--num_processes",
+            "2",
+            "--num_machines",
+            "1",
+            "--mixed_precision",
+            "no",
+            "--dynamo_backend",
+            "no",
+            "-m",
+            "verifily_train.cli",
+            "train",
+            "--config",
+            str(cfg),
+        ],
+        workspace,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     _check_distributed_run(workspace / "runs-direct", workspace / "tiny")
 
@@ -121,8 +175,21 @@ def test_direct_accelerate_launch(workspace: Path) -> None:
 def test_crash_in_rank_one_fails_the_run(workspace: Path) -> None:
     cfg = _config(workspace, "crash")
     started = time.monotonic()
-    result = _launch([sys.executable, "-m", "verifily_train.cli", "train", "--config", str(cfg),
-                      "--distributed", "--num-gpus", "2"], workspace, VERIFILY_TEST_CRASH_RANK="1")
+    result = _launch(
+        [
+            sys.executable,
+            "-m",
+            "verifily_train.cli",
+            "train",
+            "--config",
+            str(cfg),
+            "--distributed",
+            "--num-gpus",
+            "2",
+        ],
+        workspace,
+        VERIFILY_TEST_CRASH_RANK="1",
+    )
     assert result.returncode != 0
     assert time.monotonic() - started < TIMEOUT_S
     (run,) = _run_folders(workspace / "runs-crash")

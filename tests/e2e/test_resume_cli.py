@@ -21,11 +21,23 @@ pytestmark = pytest.mark.slow
 
 def _write_config(root: Path, name: str) -> Path:
     cfg = {
-        "task": "sft", "base_model": "tiny", "seed": 5, "name": name,
+        "task": "sft",
+        "base_model": "tiny",
+        "seed": 5,
+        "name": name,
         "data_paths": {"train": "train.jsonl"},
-        "training": {"num_epochs": 6, "batch_size": 4, "gradient_accumulation_steps": 1, "learning_rate": 5e-3,
-                     "lr_scheduler": "linear", "warmup_ratio": 0.0, "max_seq_length": 64, "logging_steps": 3,
-                     "save_steps": 3, "save_total_limit": 1},
+        "training": {
+            "num_epochs": 6,
+            "batch_size": 4,
+            "gradient_accumulation_steps": 1,
+            "learning_rate": 5e-3,
+            "lr_scheduler": "linear",
+            "warmup_ratio": 0.0,
+            "max_seq_length": 64,
+            "logging_steps": 3,
+            "save_steps": 3,
+            "save_total_limit": 1,
+        },
         "lora": {"r": 4, "dropout": 0.0, "target_modules": "all-linear"},
         "compute": {"device": "cpu", "bf16": False},
         "eval": {"enabled": False},
@@ -37,8 +49,14 @@ def _write_config(root: Path, name: str) -> Path:
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "verifily_train", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=600, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    return subprocess.run(
+        [sys.executable, "-m", "verifily_train", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
 
 
 def _run_dir(root: Path, name: str) -> Path:
@@ -54,11 +72,16 @@ def test_sigkill_after_a_checkpoint_then_resume_matches_an_uninterrupted_run(tmp
 
     whole = _cli("train", "--config", str(_write_config(tmp_path, "whole")), cwd=tmp_path)
     assert whole.returncode == 0, whole.stderr
-    expected = json.loads((_run_dir(tmp_path, "whole") / "run_meta.json").read_text())["metrics"]["train_loss"]
+    expected = json.loads((_run_dir(tmp_path, "whole") / "run_meta.json").read_text())["metrics"][
+        "train_loss"
+    ]
 
-    proc = subprocess.Popen([sys.executable, "-m", "verifily_train", "train", "--config",
-                             str(_write_config(tmp_path, "killed"))], cwd=tmp_path,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "verifily_train", "train", "--config", str(_write_config(tmp_path, "killed"))],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 300
     checkpoint = None
     while time.monotonic() < deadline and proc.poll() is None:
@@ -80,4 +103,5 @@ def test_sigkill_after_a_checkpoint_then_resume_matches_an_uninterrupted_run(tmp
     assert meta["status"] == "completed"
     assert meta["metrics"]["train_loss"] == pytest.approx(expected, abs=1e-6)
     assert (run / "adapter" / "adapter_model.safetensors").read_bytes() == (
-        _run_dir(tmp_path, "whole") / "adapter" / "adapter_model.safetensors").read_bytes()
+        _run_dir(tmp_path, "whole") / "adapter" / "adapter_model.safetensors"
+    ).read_bytes()

@@ -38,8 +38,10 @@ runner = CliRunner()
 WEIGHTS = "model/pipeline.joblib"
 ENV = {"COLUMNS": "200"}
 
-WORDS = {"positive": ["great", "excellent", "lovely", "superb", "charming"],
-         "negative": ["terrible", "awful", "broken", "dreadful", "dull"]}
+WORDS = {
+    "positive": ["great", "excellent", "lovely", "superb", "charming"],
+    "negative": ["terrible", "awful", "broken", "dreadful", "dull"],
+}
 THINGS = ["movie", "phone", "meal", "book", "hotel"]
 
 
@@ -52,10 +54,18 @@ def sentiment_rows(n: int, seed: int) -> List[Dict[str, Any]]:
         other = "negative" if label == "positive" else "positive"
         word, thing = rng.choice(WORDS[label]), rng.choice(THINGS)
         difficulty = "hard" if rng.random() < 0.4 else "easy"
-        text = (f"The {thing} is {word}." if difficulty == "easy"
-                else f"I expected {rng.choice(WORDS[other])}, yet the {thing} was {word}.")
-        rows.append({"text": text, "label": label,
-                     "tags": {"source": rng.choice(["reviews", "forum"]), "difficulty": difficulty}})
+        text = (
+            f"The {thing} is {word}."
+            if difficulty == "easy"
+            else f"I expected {rng.choice(WORDS[other])}, yet the {thing} was {word}."
+        )
+        rows.append(
+            {
+                "text": text,
+                "label": label,
+                "tags": {"source": rng.choice(["reviews", "forum"]), "difficulty": difficulty},
+            }
+        )
     return rows
 
 
@@ -64,9 +74,15 @@ def _jsonl(path: Path, rows: List[Dict[str, Any]]) -> None:
 
 
 def _config(root: Path, train: str, name: str) -> Path:
-    cfg = {"task": "classification", "backend": "sklearn", "base_model": "tfidf-logreg", "seed": 5,
-           "name": name, "data_paths": {"train": train, "val": "val.jsonl", "test": "test.jsonl"},
-           "output": {"dir": "runs"}}
+    cfg = {
+        "task": "classification",
+        "backend": "sklearn",
+        "base_model": "tfidf-logreg",
+        "seed": 5,
+        "name": name,
+        "data_paths": {"train": train, "val": "val.jsonl", "test": "test.jsonl"},
+        "output": {"dir": "runs"},
+    }
     path = root / f"{name}.yaml"
     path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
     return path
@@ -94,8 +110,13 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Path]:
     for name, n, seed in (("train_a", 80, 1), ("train_b", 80, 2), ("val", 20, 3), ("test", 30, 4)):
         _jsonl(root / f"{name}.jsonl", sentiment_rows(n, seed))
     env = {**os.environ, **ENV, "PYTHONHASHSEED": "11"}
-    done = subprocess.run([_verifily(), "train", "--config", str(_config(root, "train_a.jsonl", "skl_a"))],
-                          capture_output=True, text=True, env=env, timeout=300)
+    done = subprocess.run(
+        [_verifily(), "train", "--config", str(_config(root, "train_a.jsonl", "skl_a"))],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Run completed: run_" in done.stdout and "Eval:        accuracy=" in done.stdout, done.stdout
     b = _cli("train", "--config", str(_config(root, "train_b.jsonl", "skl_b")))
@@ -105,8 +126,18 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Path]:
 
 def test_train_writes_a_complete_run_folder_and_evaluates_at_the_end(runs: Dict[str, Path]) -> None:
     run = runs["a"]
-    for relpath in (CONFIG_FILE, ENVIRONMENT, HASHES, RUN_META, TRAIN_SUMMARY, TRAINING_INFO,
-                    EVAL_RESULTS, PREDICTIONS, WEIGHTS, "model/labels.json"):
+    for relpath in (
+        CONFIG_FILE,
+        ENVIRONMENT,
+        HASHES,
+        RUN_META,
+        TRAIN_SUMMARY,
+        TRAINING_INFO,
+        EVAL_RESULTS,
+        PREDICTIONS,
+        WEIGHTS,
+        "model/labels.json",
+    ):
         assert (run / relpath).is_file(), f"{relpath} missing from {run}"
     meta = json.loads((run / RUN_META).read_text())
     assert meta["status"] == "completed" and meta["task"] == "classification"
@@ -132,13 +163,16 @@ def test_eval_slices_by_tags_in_the_guides_shape(runs: Dict[str, Path]) -> None:
 
 
 def test_compare_shows_the_training_file_as_the_config_difference(runs: Dict[str, Path]) -> None:
-    cmp = _cli("compare-cmd", "--runs", f"{runs['a']},{runs['b']}", "--slice-by", "difficulty",
-               "--format", "json")
+    cmp = _cli(
+        "compare-cmd", "--runs", f"{runs['a']},{runs['b']}", "--slice-by", "difficulty", "--format", "json"
+    )
     assert cmp.exit_code == 0, cmp.output
     data = json.loads(cmp.output)
     assert data["task"] == "classification" and data["metric"] == "macro_f1"
-    assert data["config_diff"]["data_paths.train"] == {runs["a"].name: "train_a.jsonl",
-                                                      runs["b"].name: "train_b.jsonl"}
+    assert data["config_diff"]["data_paths.train"] == {
+        runs["a"].name: "train_a.jsonl",
+        runs["b"].name: "train_b.jsonl",
+    }
     assert set(data["slices"]["difficulty"]) >= {"easy", "hard"}
     text = _cli("compare-cmd", "--runs", f"{runs['a']},{runs['b']}")
     assert text.exit_code == 0 and "data_paths.train:" in text.output
@@ -154,7 +188,7 @@ def test_full_reproduce_gives_byte_identical_weights(runs: Dict[str, Path]) -> N
     """Run A came from another process and hash seed: equal bytes prove that saving is deterministic."""
     full = _cli("reproduce", "--run", str(runs["a"]), "--json")
     assert full.exit_code == 0, full.output
-    report = json.loads(full.output[full.output.index("{"):])
+    report = json.loads(full.output[full.output.index("{") :])
     assert report["verdict"] == "PASS", report
     assert report["checks"]["weights"] == "PASS" and report["checks"]["eval_metrics"] == "PASS", report
     again = Path(report["new_run_path"])

@@ -33,8 +33,13 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
         rows = []
         for i in range(n):
             seq = [LETTERS[(i * 3 + k) % len(LETTERS)] for k in range(2 + i % 3)]
-            rows.append({"instruction": "Reverse the letters.", "input": " ".join(seq),
-                         "output": " ".join(reversed(seq))})
+            rows.append(
+                {
+                    "instruction": "Reverse the letters.",
+                    "input": " ".join(seq),
+                    "output": " ".join(reversed(seq)),
+                }
+            )
         (root / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return root
 
@@ -42,13 +47,27 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def write_config(workspace: Path, folder: Path, *, val: bool = True) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     config = {
-        "task": "sft", "base_model": str(workspace / "tiny"), "seed": 3, "trackers": [],
-        "data_paths": {"train": str(workspace / "train.jsonl"),
-                       "val": str(workspace / "val.jsonl") if val else None},
-        "training": {"num_epochs": 1, "batch_size": 8, "gradient_accumulation_steps": 1,
-                     "learning_rate": 0.005, "lr_scheduler": "constant", "warmup_ratio": 0.0,
-                     "max_seq_length": 64, "logging_steps": 1, "eval_steps": 1000, "save_steps": 1000,
-                     "save_total_limit": 1},
+        "task": "sft",
+        "base_model": str(workspace / "tiny"),
+        "seed": 3,
+        "trackers": [],
+        "data_paths": {
+            "train": str(workspace / "train.jsonl"),
+            "val": str(workspace / "val.jsonl") if val else None,
+        },
+        "training": {
+            "num_epochs": 1,
+            "batch_size": 8,
+            "gradient_accumulation_steps": 1,
+            "learning_rate": 0.005,
+            "lr_scheduler": "constant",
+            "warmup_ratio": 0.0,
+            "max_seq_length": 64,
+            "logging_steps": 1,
+            "eval_steps": 1000,
+            "save_steps": 1000,
+            "save_total_limit": 1,
+        },
         "lora": {"r": 8, "alpha": 16, "dropout": 0.0},
         "compute": {"device": "cpu", "bf16": False},
         "output": {"dir": str(folder / "runs")},
@@ -86,8 +105,11 @@ def tune_results(runs: Path) -> Dict[str, Any]:
 
 
 def completed(doc: Dict[str, Any]) -> List[Tuple[float, int]]:
-    return sorted((t["params"]["training.learning_rate"], t["params"]["lora.r"])
-                  for t in doc["trials"] if t["status"] == "completed")
+    return sorted(
+        (t["params"]["training.learning_rate"], t["params"]["lora.r"])
+        for t in doc["trials"]
+        if t["status"] == "completed"
+    )
 
 
 @pytest.mark.slow
@@ -101,8 +123,9 @@ def test_grid_runs_every_combination_and_prints_the_best(workspace: Path, tmp_pa
     metas = {name: json.loads((tmp_path / "runs" / name / "run_meta.json").read_text()) for name in runs}
     losses = {name: meta["metrics"]["eval_loss"] for name, meta in metas.items()}
     best = min(losses, key=losses.__getitem__)
-    block = re.search(r"Best trial: (\S+)\n  eval_loss: ([0-9.]+)\n  Params: (\{.*\})\n  Artifacts: (\S+)",
-                      done.stdout)
+    block = re.search(
+        r"Best trial: (\S+)\n  eval_loss: ([0-9.]+)\n  Params: (\{.*\})\n  Artifacts: (\S+)", done.stdout
+    )
     assert block, done.stdout
     assert block.group(1) == best
     assert float(block.group(2)) == pytest.approx(losses[best], abs=1e-6)
@@ -125,8 +148,13 @@ def test_random_search_runs_max_trials_distinct_combinations(workspace: Path, tm
 def test_a_killed_search_resumes_and_runs_only_what_is_left(workspace: Path, tmp_path: Path) -> None:
     config = write_config(workspace, tmp_path)
     runs = tmp_path / "runs"
-    proc = subprocess.Popen(cli("--config", str(config), *GRID), cwd=tmp_path, env=env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cli("--config", str(config), *GRID),
+        cwd=tmp_path,
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 300
     try:
         while time.monotonic() < deadline:
@@ -148,8 +176,11 @@ def test_a_killed_search_resumes_and_runs_only_what_is_left(workspace: Path, tmp
     assert completed(after) == ALL and after["finished"]
     again = {t["number"]: t["run_id"] for t in after["trials"] if t["status"] == "completed"}
     assert all(again[n] == run_id for n, run_id in finished.items())  # finished trials were kept, not re-run
-    trained = [v for name, v in trial_runs(runs).items()
-               if json.loads((runs / name / "run_meta.json").read_text())["status"] == "completed"]
+    trained = [
+        v
+        for name, v in trial_runs(runs).items()
+        if json.loads((runs / name / "run_meta.json").read_text())["status"] == "completed"
+    ]
     assert sorted(trained) == ALL  # each combination trained to completion exactly once
 
 
@@ -158,8 +189,12 @@ def test_two_workers_on_one_sqlite_study_split_the_trials(workspace: Path, tmp_p
     config = write_config(workspace, tmp_path)
     storage = f"sqlite:///{tmp_path / 'shared.db'}"
     command = cli("--config", str(config), *GRID, "--storage", storage)
-    workers = [subprocess.Popen(command, cwd=tmp_path, env=env(), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    workers = [
+        subprocess.Popen(
+            command, cwd=tmp_path, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
     outputs = [w.communicate(timeout=600) for w in workers]
     assert [w.returncode for w in workers] == [0, 0], [err[-2000:] for _, err in outputs]
     runs = trial_runs(tmp_path / "runs")
@@ -174,26 +209,42 @@ def test_python_api_returns_the_best_trial(workspace: Path, tmp_path: Path) -> N
     from verifily_train.tuner import run_tuning
 
     config = write_config(workspace, tmp_path)
-    best = run_tuning(config_path=str(config), param_grid={"training.learning_rate": [0.005], "lora.r": [4]},
-                      strategy="grid", max_trials=None, metric="eval_loss")
+    best = run_tuning(
+        config_path=str(config),
+        param_grid={"training.learning_rate": [0.005], "lora.r": [4]},
+        strategy="grid",
+        max_trials=None,
+        metric="eval_loss",
+    )
     assert best["params"] == {"training.learning_rate": 0.005, "lora.r": 4}
     meta = json.loads((Path(best["artifact_path"]) / "run_meta.json").read_text())
     assert meta["run_id"] == best["run_id"] and meta["metrics"]["eval_loss"] == pytest.approx(best["score"])
     assert best["trials"] == 1 and Path(best["tune_dir"], "tune_results.json").is_file()
 
 
-@pytest.mark.parametrize(("args", "val", "expected"), [
-    (["--param", "training.learnin_rate=0.001,0.005"], True,
-     r"learnin_rate.*Did you mean 'training\.learning_rate'"),
-    (["--param", "lora.r=abc,4"], True, r"'abc' is not a valid value for 'lora\.r'"),
-    (["--param", "lora.r=4,8"], False, r"eval_loss needs a validation set, but data_paths\.val is not set"),
-    (["--param", "lora.r=4,8", "--strategy", "random"], True, r"needs --max-trials"),
-    (["--param", "lora.r=4,8", "--metric", "bleu"], True, r"Unknown metric 'bleu'"),
-    (["--param", "lora.r"], True, r"expected \"dotted\.key=value1,value2"),
-    ([], True, r"Nothing to search"),
-])
-def test_bad_specs_exit_2_before_any_trial(workspace: Path, tmp_path: Path, args: List[str], val: bool,
-                                           expected: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "val", "expected"),
+    [
+        (
+            ["--param", "training.learnin_rate=0.001,0.005"],
+            True,
+            r"learnin_rate.*Did you mean 'training\.learning_rate'",
+        ),
+        (["--param", "lora.r=abc,4"], True, r"'abc' is not a valid value for 'lora\.r'"),
+        (
+            ["--param", "lora.r=4,8"],
+            False,
+            r"eval_loss needs a validation set, but data_paths\.val is not set",
+        ),
+        (["--param", "lora.r=4,8", "--strategy", "random"], True, r"needs --max-trials"),
+        (["--param", "lora.r=4,8", "--metric", "bleu"], True, r"Unknown metric 'bleu'"),
+        (["--param", "lora.r"], True, r"expected \"dotted\.key=value1,value2"),
+        ([], True, r"Nothing to search"),
+    ],
+)
+def test_bad_specs_exit_2_before_any_trial(
+    workspace: Path, tmp_path: Path, args: List[str], val: bool, expected: str
+) -> None:
     config = write_config(workspace, tmp_path, val=val)
     done = tune("--config", str(config), *args, cwd=tmp_path)
     output = done.stdout + done.stderr

@@ -21,9 +21,15 @@ def rows(n: int, accuracy: float, seed: int, *, hard_every: int = 3) -> List[Dic
     for i in range(n):
         label = truth.choice(["pos", "neg"])
         right = rng.random() < accuracy
-        out.append({"index": i, "input": f"text {i}", "reference": label,
-                    "prediction": label if right else ("neg" if label == "pos" else "pos"),
-                    "tags": {"difficulty": "hard" if i % hard_every == 0 else "easy"}})
+        out.append(
+            {
+                "index": i,
+                "input": f"text {i}",
+                "reference": label,
+                "prediction": label if right else ("neg" if label == "pos" else "pos"),
+                "tags": {"difficulty": "hard" if i % hard_every == 0 else "easy"},
+            }
+        )
     return out
 
 
@@ -49,11 +55,15 @@ def test_a_clear_effect_is_found_with_its_sign_and_the_baseline_is_the_full_run(
     full, better = rows(400, 0.6, 1), rows(400, 0.9, 2)
     result = effects({1: full}, {"x": {1: better}})
     cell = overall(result)
-    observed = sum(r["prediction"] == r["reference"] for r in better) / 400 - \
-        sum(r["prediction"] == r["reference"] for r in full) / 400
+    observed = (
+        sum(r["prediction"] == r["reference"] for r in better) / 400
+        - sum(r["prediction"] == r["reference"] for r in full) / 400
+    )
     assert cell["effect"] == pytest.approx(observed)
     assert cell["low"] <= cell["effect"] <= cell["high"] and cell["low"] > 0 and cell["significant"] is True
-    assert result["baseline"]["overall"] == pytest.approx(sum(r["prediction"] == r["reference"] for r in full) / 400)
+    assert result["baseline"]["overall"] == pytest.approx(
+        sum(r["prediction"] == r["reference"] for r in full) / 400
+    )
     assert {v["n"] for v in result["baseline"]["slices"]["difficulty"].values()} == {134, 266}
 
 
@@ -84,7 +94,11 @@ def test_seeds_that_disagree_widen_the_interval() -> None:
 def test_small_slices_are_flagged_not_judged() -> None:
     result = effects({1: rows(200, 0.5, 1, hard_every=20)}, {"x": {1: rows(200, 0.95, 2, hard_every=20)}})
     cells = result["effects"][0]["slices"]["difficulty"]
-    assert cells["hard"]["n"] == 10 and cells["hard"]["too_small"] is True and cells["hard"]["significant"] is None
+    assert (
+        cells["hard"]["n"] == 10
+        and cells["hard"]["too_small"] is True
+        and cells["hard"]["significant"] is None
+    )
     assert cells["easy"]["too_small"] is False and cells["easy"]["significant"] is True
 
 
@@ -104,12 +118,20 @@ def test_runs_on_other_test_examples_are_refused() -> None:
 def test_plan_without_budget_runs_everything_full_run_first() -> None:
     plan = plan_study({"a": 10, "b": 30}, seeds=2, base_seed=42, budget=None)
     assert plan.values == ["b", "a"] and plan.seeds == [42, 43]
-    assert [(r.removed, r.seed) for r in plan.runs] == [(None, 42), ("b", 42), ("a", 42),
-                                                         (None, 43), ("b", 43), ("a", 43)]
+    assert [(r.removed, r.seed) for r in plan.runs] == [
+        (None, 42),
+        ("b", 42),
+        ("a", 42),
+        (None, 43),
+        ("b", 43),
+        ("a", 43),
+    ]
 
 
-@pytest.mark.parametrize(("budget", "values", "seeds"), [(8, ["c", "b", "a"], [0, 1]), (7, ["c", "b", "a"], [0]),
-                                                         (3, ["c", "b"], [0]), (2, ["c"], [0])])
+@pytest.mark.parametrize(
+    ("budget", "values", "seeds"),
+    [(8, ["c", "b", "a"], [0, 1]), (7, ["c", "b", "a"], [0]), (3, ["c", "b"], [0]), (2, ["c"], [0])],
+)
 def test_budget_cuts_seeds_then_the_smallest_values(budget: int, values: List[str], seeds: List[int]) -> None:
     plan = plan_study({"a": 1, "b": 2, "c": 3}, seeds=3, base_seed=0, budget=budget)
     assert len(plan.runs) <= budget

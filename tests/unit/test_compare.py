@@ -27,7 +27,9 @@ from verifily_core.services.compare import compare
 
 def _config(task: str, train: Any, **extra: Any) -> Dict[str, Any]:
     cfg: Dict[str, Any] = {
-        "task": task, "base_model": "tiny", "seed": 42,
+        "task": task,
+        "base_model": "tiny",
+        "seed": 42,
         "data_paths": {"train": train, "val": None, "test": "data/test.jsonl"},
         "training": {"learning_rate": 0.0002, "num_epochs": 3},
         "lora": {"r": 16, "target_modules": ["q_proj", "v_proj"]},
@@ -39,10 +41,17 @@ def _config(task: str, train: Any, **extra: Any) -> Dict[str, Any]:
 
 
 def make_run(
-    root: Path, name: str, *, task: str = "sft", overall: Optional[Mapping[str, float]] = None,
-    slices: Optional[Mapping[str, Any]] = None, config: Optional[Mapping[str, Any]] = None,
-    predictions: Optional[List[Mapping[str, Any]]] = None, evaluated: bool = True,
-    num_examples: int = 100, test_data_path: str = "data/test.jsonl",
+    root: Path,
+    name: str,
+    *,
+    task: str = "sft",
+    overall: Optional[Mapping[str, float]] = None,
+    slices: Optional[Mapping[str, Any]] = None,
+    config: Optional[Mapping[str, Any]] = None,
+    predictions: Optional[List[Mapping[str, Any]]] = None,
+    evaluated: bool = True,
+    num_examples: int = 100,
+    test_data_path: str = "data/test.jsonl",
 ) -> Path:
     """A run folder as train + eval-cmd leave it (only the files compare reads)."""
     store = LocalArtifactStore(root)
@@ -51,30 +60,51 @@ def make_run(
     store.write_json(run_id, "training_info.json", {"task": task, "base_model": "tiny"})
     store.write_text(run_id, "config.yaml", yaml.safe_dump(config or _config(task, "data/train.jsonl")))
     if evaluated:
-        store.write_json(run_id, "eval/eval_results.json", {
-            "run_id": run_id, "test_data_path": test_data_path, "num_examples": num_examples,
-            "overall": dict(overall or {"exact_match": 0.5, "f1": 0.7, "perplexity": 4.0}),
-            "slices": dict(slices or {}), "hard_examples": [], "eval_duration_seconds": 1.0,
-        })
+        store.write_json(
+            run_id,
+            "eval/eval_results.json",
+            {
+                "run_id": run_id,
+                "test_data_path": test_data_path,
+                "num_examples": num_examples,
+                "overall": dict(overall or {"exact_match": 0.5, "f1": 0.7, "perplexity": 4.0}),
+                "slices": dict(slices or {}),
+                "hard_examples": [],
+                "eval_duration_seconds": 1.0,
+            },
+        )
     if predictions is not None:
         store.write_jsonl(run_id, "eval/predictions.jsonl", predictions)
     return root / run_id
 
 
 def _slices(human: float, synthetic: float) -> Dict[str, Any]:
-    return {"source": {"human": {"n": 60, "f1": human, "exact_match": 0.5},
-                       "synthetic": {"n": 40, "f1": synthetic, "exact_match": 0.4}}}
+    return {
+        "source": {
+            "human": {"n": 60, "f1": human, "exact_match": 0.5},
+            "synthetic": {"n": 40, "f1": synthetic, "exact_match": 0.4},
+        }
+    }
 
 
 @pytest.fixture()
 def three_runs(tmp_path: Path) -> List[Path]:
     """Three SFT runs trained on different data files, evaluated with slices by source."""
-    specs = [("model_a", "data/human.jsonl", 0.7139, (0.73, 0.69)),
-             ("model_b", "data/contaminated.jsonl", 0.7057, (0.70, 0.71)),
-             ("model_c", ["data/human.jsonl", "data/synthetic.jsonl"], 0.7217, (0.75, 0.68))]
-    return [make_run(tmp_path / "runs", name, overall={"f1": f1, "exact_match": 0.6},
-                     slices=_slices(*sl), config=_config("sft", train))
-            for name, train, f1, sl in specs]
+    specs = [
+        ("model_a", "data/human.jsonl", 0.7139, (0.73, 0.69)),
+        ("model_b", "data/contaminated.jsonl", 0.7057, (0.70, 0.71)),
+        ("model_c", ["data/human.jsonl", "data/synthetic.jsonl"], 0.7217, (0.75, 0.68)),
+    ]
+    return [
+        make_run(
+            tmp_path / "runs",
+            name,
+            overall={"f1": f1, "exact_match": 0.6},
+            slices=_slices(*sl),
+            config=_config("sft", train),
+        )
+        for name, train, f1, sl in specs
+    ]
 
 
 def _compare(paths: List[Path], **kwargs: Any) -> Any:
@@ -88,15 +118,19 @@ def test_three_runs_overall_deltas_and_config_diff(three_runs: List[Path]) -> No
     result = _compare(three_runs, metric="f1", slice_by="source")
     names = [p.name for p in three_runs]
     assert result.runs == names
-    want = {p.name: json.loads((p / "eval/eval_results.json").read_text())["overall"]["f1"]
-            for p in three_runs}
+    want = {
+        p.name: json.loads((p / "eval/eval_results.json").read_text())["overall"]["f1"] for p in three_runs
+    }
     assert result.overall == want
     assert result.deltas[names[0]] == 0.0
     for name in names:
         assert result.deltas[name] == pytest.approx(want[name] - want[names[0]])
     train = result.config_diff["data_paths.train"]
-    assert train == {names[0]: "data/human.jsonl", names[1]: "data/contaminated.jsonl",
-                     names[2]: ["data/human.jsonl", "data/synthetic.jsonl"]}
+    assert train == {
+        names[0]: "data/human.jsonl",
+        names[1]: "data/contaminated.jsonl",
+        names[2]: ["data/human.jsonl", "data/synthetic.jsonl"],
+    }
     assert "training.learning_rate" not in result.config_diff  # equal everywhere
     assert "lora.target_modules" not in result.config_diff  # equal lists are equal values
     assert CAUSATION_NOTE in result.notes
@@ -112,20 +146,37 @@ def test_slices_hold_value_n_and_delta_against_the_first_run(three_runs: List[Pa
 
 
 def test_config_diff_compares_lists_and_numbers_as_values(tmp_path: Path) -> None:
-    runs = [make_run(tmp_path, "a", config=_config("sft", "t.jsonl", lora__target_modules=["q_proj"])),
-            make_run(tmp_path, "b", config=_config("sft", "t.jsonl", training__learning_rate=2e-4,
-                                                   lora__target_modules=["q_proj", "v_proj"]))]
+    runs = [
+        make_run(tmp_path, "a", config=_config("sft", "t.jsonl", lora__target_modules=["q_proj"])),
+        make_run(
+            tmp_path,
+            "b",
+            config=_config(
+                "sft", "t.jsonl", training__learning_rate=2e-4, lora__target_modules=["q_proj", "v_proj"]
+            ),
+        ),
+    ]
     diff = _compare(runs).config_diff
     assert list(diff) == ["lora.target_modules"]
     assert diff["lora.target_modules"] == {runs[0].name: ["q_proj"], runs[1].name: ["q_proj", "v_proj"]}
 
 
 def test_default_metric_follows_the_task(tmp_path: Path) -> None:
-    sft = [make_run(tmp_path / "s", n, overall={"f1": f, "exact_match": 0.1})
-           for n, f in (("a", 0.5), ("b", 0.6))]
+    sft = [
+        make_run(tmp_path / "s", n, overall={"f1": f, "exact_match": 0.1})
+        for n, f in (("a", 0.5), ("b", 0.6))
+    ]
     assert _compare(sft).metric == "f1"
-    cls = [make_run(tmp_path / "c", n, task="classification", config=_config("classification", "t.jsonl"),
-                    overall={"accuracy": 0.9, "macro_f1": m}) for n, m in (("a", 0.8), ("b", 0.7))]
+    cls = [
+        make_run(
+            tmp_path / "c",
+            n,
+            task="classification",
+            config=_config("classification", "t.jsonl"),
+            overall={"accuracy": 0.9, "macro_f1": m},
+        )
+        for n, m in (("a", 0.8), ("b", 0.7))
+    ]
     result = _compare(cls)
     assert result.metric == "macro_f1"
     assert result.deltas[cls[1].name] == pytest.approx(0.7 - 0.8)
@@ -174,10 +225,15 @@ Comparison: f1
 
 
 def test_table_is_the_guides_sample_output() -> None:
-    views = [RunView(f"run_20260208_model_{x}", "sft", {"overall": {"f1": f1}},
-                     {"task": "sft", "data_paths.train": f"data/{data}.jsonl"})
-             for x, f1, data in (("a", 0.7139, "human"), ("b", 0.7057, "contaminated"),
-                                 ("c", 0.7217, "synthetic"))]
+    views = [
+        RunView(
+            f"run_20260208_model_{x}",
+            "sft",
+            {"overall": {"f1": f1}},
+            {"task": "sft", "data_paths.train": f"data/{data}.jsonl"},
+        )
+        for x, f1, data in (("a", 0.7139, "human"), ("b", 0.7057, "contaminated"), ("c", 0.7217, "synthetic"))
+    ]
     assert format_comparison(build_comparison(views, "f1"), fmt="table") == GUIDE_TABLE
 
 
@@ -231,8 +287,16 @@ def _sft_rows(f1_by_source: Mapping[str, List[float]]) -> List[Dict[str, Any]]:
     rows = []
     for source, scores in f1_by_source.items():
         for s in scores:
-            rows.append({"index": len(rows), "input": "x", "prediction": "p", "reference": "r",
-                         "tags": {"source": source}, "scores": {"f1": s, "exact_match": float(s == 1.0)}})
+            rows.append(
+                {
+                    "index": len(rows),
+                    "input": "x",
+                    "prediction": "p",
+                    "reference": "r",
+                    "tags": {"source": source},
+                    "scores": {"f1": s, "exact_match": float(s == 1.0)},
+                }
+            )
     return rows
 
 
@@ -251,13 +315,31 @@ def test_missing_slices_are_recomputed_from_predictions(tmp_path: Path) -> None:
 def test_classification_macro_f1_is_recomputed_per_slice(tmp_path: Path) -> None:
     from sklearn.metrics import f1_score
 
-    labels = [("pos", "pos", "web"), ("neg", "pos", "web"), ("neg", "neg", "web"), ("pos", "neg", "book"),
-              ("pos", "pos", "book"), ("neg", "neg", "book"), ("neu", "neg", "book")]
-    rows = [{"index": i, "input": "x", "reference": t, "prediction": p, "correct": t == p,
-             "tags": {"domain": d}} for i, (t, p, d) in enumerate(labels)]
+    labels = [
+        ("pos", "pos", "web"),
+        ("neg", "pos", "web"),
+        ("neg", "neg", "web"),
+        ("pos", "neg", "book"),
+        ("pos", "pos", "book"),
+        ("neg", "neg", "book"),
+        ("neu", "neg", "book"),
+    ]
+    rows = [
+        {"index": i, "input": "x", "reference": t, "prediction": p, "correct": t == p, "tags": {"domain": d}}
+        for i, (t, p, d) in enumerate(labels)
+    ]
     cfg = _config("classification", "t.jsonl")
-    runs = [make_run(tmp_path, n, task="classification", config=cfg, predictions=rows,
-                     overall={"macro_f1": 0.5, "accuracy": 0.6}) for n in ("a", "b")]
+    runs = [
+        make_run(
+            tmp_path,
+            n,
+            task="classification",
+            config=cfg,
+            predictions=rows,
+            overall={"macro_f1": 0.5, "accuracy": 0.6},
+        )
+        for n in ("a", "b")
+    ]
     result = _compare(runs, slice_by="domain")
     for domain in ("web", "book"):
         sub = [(t, p) for t, p, d in labels if d == domain]
@@ -269,8 +351,16 @@ def test_perplexity_slices_are_token_weighted_from_predictions(tmp_path: Path) -
     import math
 
     losses = [("human", 2.0, 1), ("human", 6.0, 3), ("synthetic", 3.0, 2)]
-    rows = [{"index": i, "input": "x", "reference": "r", "tags": {"source": s},
-             "scores": {"nll_sum": nll, "num_tokens": tok}} for i, (s, nll, tok) in enumerate(losses)]
+    rows = [
+        {
+            "index": i,
+            "input": "x",
+            "reference": "r",
+            "tags": {"source": s},
+            "scores": {"nll_sum": nll, "num_tokens": tok},
+        }
+        for i, (s, nll, tok) in enumerate(losses)
+    ]
     runs = [make_run(tmp_path, n, predictions=rows) for n in "ab"]
     human = _compare(runs, metric="perplexity", slice_by="source").slices["source"]["human"]
     assert human[runs[0].name]["value"] == pytest.approx(math.exp((2.0 + 6.0) / (1 + 3)))
@@ -278,8 +368,17 @@ def test_perplexity_slices_are_token_weighted_from_predictions(tmp_path: Path) -
 
 
 def test_boolean_tag_slices_are_named_as_the_evaluator_names_them(tmp_path: Path) -> None:
-    rows = [{"index": i, "input": "x", "prediction": "p", "reference": "r", "tags": {"verified": i % 3 == 0},
-             "scores": {"f1": i / 10}} for i in range(9)]
+    rows = [
+        {
+            "index": i,
+            "input": "x",
+            "prediction": "p",
+            "reference": "r",
+            "tags": {"verified": i % 3 == 0},
+            "scores": {"f1": i / 10},
+        }
+        for i in range(9)
+    ]
     stored = {"verified": {"true": {"n": 3, "f1": 0.9}, "false": {"n": 6, "f1": 0.1}}}
     a = make_run(tmp_path, "a", slices=stored)
     b = make_run(tmp_path, "b", predictions=rows)
@@ -325,8 +424,13 @@ def test_a_non_scalar_metric_is_refused(tmp_path: Path) -> None:
 
 def test_runs_of_different_tasks(tmp_path: Path) -> None:
     a = make_run(tmp_path, "a")
-    b = make_run(tmp_path, "b", task="classification", config=_config("classification", "t.jsonl"),
-                 overall={"f1": 0.5, "macro_f1": 0.5})
+    b = make_run(
+        tmp_path,
+        "b",
+        task="classification",
+        config=_config("classification", "t.jsonl"),
+        overall={"f1": 0.5, "macro_f1": 0.5},
+    )
     want = f"different tasks cannot be compared: {a.name} is sft, {b.name} is classification"
     with pytest.raises(CompareError, match=want):
         _compare([a, b], metric="f1")

@@ -30,8 +30,11 @@ def _error(tmp_path: Path, text: str) -> ConfigError:
 
 
 def test_the_guides_quick_start_config_loads(tmp_path: Path) -> None:
-    config = _load(tmp_path, BASE + "seed: 42\ndata_paths:\n  train: data/train.jsonl\n"
-                   "training:\n  learning_rate: 2e-4\n  num_epochs: 3\nlora:\n  r: 16\n")
+    config = _load(
+        tmp_path,
+        BASE + "seed: 42\ndata_paths:\n  train: data/train.jsonl\n"
+        "training:\n  learning_rate: 2e-4\n  num_epochs: 3\nlora:\n  r: 16\n",
+    )
     lr = config.training.learning_rate
     assert lr == pytest.approx(2e-4) and isinstance(lr, float)
     assert config.resolve_path(config.data_paths.train_files[0]) == tmp_path / "data" / "train.jsonl"
@@ -90,8 +93,12 @@ def test_empty_and_non_mapping_configs(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("weights", "expected"),
-    [("[1.0]", "1 weight(s) but data_paths.train lists 2 file(s)"),
-     ("[1.0, 0]", "positive"), ("[1.0, -1]", "positive"), ("[1.0, .inf]", "positive")],
+    [
+        ("[1.0]", "1 weight(s) but data_paths.train lists 2 file(s)"),
+        ("[1.0, 0]", "positive"),
+        ("[1.0, -1]", "positive"),
+        ("[1.0, .inf]", "positive"),
+    ],
 )
 def test_weights_must_match_train_files_and_be_positive(tmp_path: Path, weights: str, expected: str) -> None:
     err = _error(tmp_path, BASE + f"data_paths:\n  train: [a.jsonl, b.jsonl]\n  weights: {weights}\n")
@@ -111,8 +118,14 @@ def test_quantization_and_task_values(tmp_path: Path) -> None:
 
 def test_overrides_coerce_to_schema_types() -> None:
     config = TrainConfig.from_dict({"task": "sft", "base_model": "m"})
-    new = config.apply_overrides({"training.learning_rate": "5e-5", "lora.r": "32",
-                                  "lora.target_modules": "[q_proj, v_proj]", "name": "2024"})
+    new = config.apply_overrides(
+        {
+            "training.learning_rate": "5e-5",
+            "lora.r": "32",
+            "lora.target_modules": "[q_proj, v_proj]",
+            "name": "2024",
+        }
+    )
     assert new.training.learning_rate == 5e-5 and new.lora.r == 32
     assert new.lora.target_modules == ["q_proj", "v_proj"]
     assert new.name == "2024"
@@ -121,10 +134,12 @@ def test_overrides_coerce_to_schema_types() -> None:
 
 @pytest.mark.parametrize(
     ("overrides", "expected"),
-    [({"training.lerning_rate": 1}, "Did you mean 'learning_rate'?"),
-     ({"training": 1}, "is a section"),
-     ({"seed.x": 1}, "is a value, not a section"),
-     ({"lora.r": "abc"}, "'abc'")],
+    [
+        ({"training.lerning_rate": 1}, "Did you mean 'learning_rate'?"),
+        ({"training": 1}, "is a section"),
+        ({"seed.x": 1}, "is a value, not a section"),
+        ({"lora.r": "abc"}, "'abc'"),
+    ],
 )
 def test_bad_overrides(overrides: Dict[str, Any], expected: str) -> None:
     with pytest.raises(ConfigError, match=expected):

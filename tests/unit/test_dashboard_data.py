@@ -29,9 +29,16 @@ def env_for(_store: Any, _run_id: str) -> Dict[str, str]:
 
 
 def meta(run_id: str, **extra: Any) -> Dict[str, Any]:
-    return {"run_id": run_id, "status": "completed", "task": "sft", "base_model": "tiny",
-            "started_at": "2026-01-01T00:00:00Z", "duration_seconds": 12.5,
-            "metrics": {"train_loss": 0.5, "eval": {"f1": 0.25}}, **extra}
+    return {
+        "run_id": run_id,
+        "status": "completed",
+        "task": "sft",
+        "base_model": "tiny",
+        "started_at": "2026-01-01T00:00:00Z",
+        "duration_seconds": 12.5,
+        "metrics": {"train_loss": 0.5, "eval": {"f1": 0.25}},
+        **extra,
+    }
 
 
 @pytest.fixture
@@ -42,10 +49,27 @@ def fake() -> InMemoryArtifactStore:
     ids = sorted(store.files)
     a, b, c, d = ids
     store.write_json(a, "run_meta.json", meta(a))
-    store.write_json(a, "train_summary.json", {"train_loss": 0.5, "log_history": [
-        {"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.0, "eval_loss": 1.5}, {"step": "x", "loss": 9}]})
-    store.write_json(a, "eval/eval_results.json", {"task": "sft", "overall": {"exact_match": 0.5, "f1": 0.75},
-                                                   "slices": {"source": {"human": {"n": 2, "f1": 0.5}}}})
+    store.write_json(
+        a,
+        "train_summary.json",
+        {
+            "train_loss": 0.5,
+            "log_history": [
+                {"step": 1, "loss": 2.0},
+                {"step": 2, "loss": 1.0, "eval_loss": 1.5},
+                {"step": "x", "loss": 9},
+            ],
+        },
+    )
+    store.write_json(
+        a,
+        "eval/eval_results.json",
+        {
+            "task": "sft",
+            "overall": {"exact_match": 0.5, "f1": 0.75},
+            "slices": {"source": {"human": {"n": 2, "f1": 0.5}}},
+        },
+    )
     store.write_text(b, "run_meta.json", '{"run_id": "' + b + '", "status": "comp')
     store.write_json(c, "run_meta.json", {"run_id": c, "status": "running"})
     store.write_json(d, "run_meta.json", meta(d, status="failed", error="Out of memory\ntrace"))
@@ -71,8 +95,9 @@ def named(ids: List[str], name: str) -> str:
 # ---------------------------------------------------------------------- runs table
 
 
-def test_run_rows_mark_corrupt_and_incomplete_folders_and_prefer_eval_results(fake: InMemoryArtifactStore,
-                                                                              ) -> None:
+def test_run_rows_mark_corrupt_and_incomplete_folders_and_prefer_eval_results(
+    fake: InMemoryArtifactStore,
+) -> None:
     rows = {r.run_id: r for r in data.run_rows(fake)}
     a, b, c, d = sorted(fake.files)
     assert [r.run_id for r in data.run_rows(fake)] == [d, c, b, a], "newest (highest id) first"
@@ -154,8 +179,9 @@ def test_run_detail_keeps_what_it_can_read_and_lists_the_rest(demo: Demo) -> Non
     broken.write_text(bid, "usage_summary.json", "{")
     broken.write_json(bid, "eval/eval_results.json", {"overall": {"f1": 0.5, "note": "x"}, "slices": "bad"})
     detail = run_detail(broken, bid)
-    assert detail.usage == [] and detail.problems == ["usage_summary.json is not valid JSON (half-written or "
-                                                      "edited by hand)"]
+    assert detail.usage == [] and detail.problems == [
+        "usage_summary.json is not valid JSON (half-written or edited by hand)"
+    ]
     assert detail.eval_overall == {"f1": 0.5} and detail.slices == {}
 
 
@@ -176,8 +202,10 @@ def test_live_verify_passes_then_fails_after_tampering(tmp_path: Path) -> None:
 
 def test_hard_examples_filter_by_tag_value_and_survive_a_broken_jsonl(fake: InMemoryArtifactStore) -> None:
     rid = sorted(fake.files)[0]
-    rows = [{"rank": 1, "f1": 0.0, "input": "a", "tags": {"source": "human"}},
-            {"rank": 2, "f1": 0.5, "input": "b", "tags": {"source": "synthetic", "difficulty": "hard"}}]
+    rows = [
+        {"rank": 1, "f1": 0.0, "input": "a", "tags": {"source": "human"}},
+        {"rank": 2, "f1": 0.5, "input": "b", "tags": {"source": "synthetic", "difficulty": "hard"}},
+    ]
     fake.write_jsonl(rid, "eval/hard_examples.jsonl", rows)
     got = data.hard_examples(fake, rid)
     assert data.tag_choices(got) == [data.ALL_TAGS, "difficulty=hard", "source=human", "source=synthetic"]
@@ -198,13 +226,19 @@ def test_compare_tables_come_from_the_compare_service(demo: Demo) -> None:
     choices, preferred = comparison.metric_choices(store, [first, second])
     assert preferred == "f1" and "exact_match" in choices
     result = comparison.compare_runs(store, [first, second], None)
-    f1 = {r: json.loads((store.root / r / "eval" / "eval_results.json").read_text())["overall"]["f1"]
-          for r in (first, second)}
+    f1 = {
+        r: json.loads((store.root / r / "eval" / "eval_results.json").read_text())["overall"]["f1"]
+        for r in (first, second)
+    }
     _h, overall = comparison.overall_table(result)
     assert overall[1][2] == pytest.approx(f1[second] - f1[first], abs=1e-4)
     _h, slices = comparison.slice_table(result)
-    assert {row[0] for row in slices} == {"source=human", "source=synthetic",
-                                          "difficulty=easy", "difficulty=hard"}
+    assert {row[0] for row in slices} == {
+        "source=human",
+        "source=synthetic",
+        "difficulty=easy",
+        "difficulty=hard",
+    }
     headers, diff = comparison.config_diff_table(result)
     assert headers == ["Config key", first, second]
     assert {row[0] for row in diff} >= {"training.learning_rate", "lora.r"}
@@ -220,10 +254,13 @@ def test_charts_draw_the_numbers_they_are_given(demo: Demo) -> None:
     detail = run_detail(store, named(ids, "baseline"))
     loss = plots.loss_figure(detail.loss).axes[0]
     assert [list(line.get_ydata()) for line in loss.get_lines()] == [
-        [v for _s, v in detail.loss.curves["loss"]], [v for _s, v in detail.loss.curves["eval_loss"]]]
+        [v for _s, v in detail.loss.curves["loss"]],
+        [v for _s, v in detail.loss.curves["eval_loss"]],
+    ]
     bars = plots.slices_figure(detail.slices, "f1").axes
     assert [p.get_height() for p in bars[0].patches] == pytest.approx(
-        [c["f1"] for c in detail.slices["source"].values()])
+        [c["f1"] for c in detail.slices["source"].values()]
+    )
     result = comparison.compare_runs(store, [named(ids, "baseline"), named(ids, "lower-lr")], "f1")
     deltas = plots.deltas_figure(result).axes[0]
     assert deltas.patches[0].get_width() == pytest.approx(result.deltas[result.runs[1]])

@@ -47,9 +47,20 @@ def fake_app(monkeypatch: pytest.MonkeyPatch) -> FakeApp:
     return fake
 
 
-@pytest.mark.parametrize("host, loopback", [("127.0.0.1", True), ("127.8.0.1", True), ("localhost", True),
-                                            ("::1", True), ("[::1]", True), ("0.0.0.0", False),
-                                            ("192.168.1.5", False), ("::", False), ("example.org", False)])
+@pytest.mark.parametrize(
+    "host, loopback",
+    [
+        ("127.0.0.1", True),
+        ("127.8.0.1", True),
+        ("localhost", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("0.0.0.0", False),
+        ("192.168.1.5", False),
+        ("::", False),
+        ("example.org", False),
+    ],
+)
 def test_is_loopback(host: str, loopback: bool) -> None:
     assert launch_mod.is_loopback(host) is loopback
 
@@ -77,8 +88,9 @@ def test_launch_binds_as_asked_with_auth_and_blocks_runs(fake_app: FakeApp, tmp_
     assert kwargs["share"] is False and fake_app.blocked
 
 
-def test_share_warns_and_fails_clearly_without_a_tunnel(fake_app: FakeApp, tmp_path: Path,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_share_warns_and_fails_clearly_without_a_tunnel(
+    fake_app: FakeApp, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(VerifilyError, match="internet") as info:
         launch_mod.launch(runs_dir=tmp_path, port=7862, share=True, host="127.0.0.1", auth=None)
     assert "without --share" in (info.value.hint or "")

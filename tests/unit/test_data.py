@@ -31,8 +31,15 @@ def _write(path: Path, rows: Sequence[Any]) -> Path:
 
 
 def _sft_rows(n: int, source: str = "human") -> List[Dict[str, Any]]:
-    return [{"instruction": f"Reverse {i}", "input": f"a{i} b", "output": f"b a{i}",
-             "tags": {"source": source, "difficulty": "easy" if i % 2 else "hard"}} for i in range(n)]
+    return [
+        {
+            "instruction": f"Reverse {i}",
+            "input": f"a{i} b",
+            "output": f"b a{i}",
+            "tags": {"source": source, "difficulty": "easy" if i % 2 else "hard"},
+        }
+        for i in range(n)
+    ]
 
 
 def _problems(exc: pytest.ExceptionInfo[DataError]) -> List[str]:
@@ -43,11 +50,18 @@ def _problems(exc: pytest.ExceptionInfo[DataError]) -> List[str]:
 
 
 def test_sft_rows_become_typed_examples_with_file_and_line(tmp_path: Path) -> None:
-    path = _write(tmp_path / "train.jsonl", [
-        {"instruction": "Say hi", "output": "hi", "tags": {"source": "human", "n": 3, "ok": True, "x": None}},
-        "",
-        {"instruction": "Echo", "input": "x", "output": "x", "id": 7},
-    ])
+    path = _write(
+        tmp_path / "train.jsonl",
+        [
+            {
+                "instruction": "Say hi",
+                "output": "hi",
+                "tags": {"source": "human", "n": 3, "ok": True, "x": None},
+            },
+            "",
+            {"instruction": "Echo", "input": "x", "output": "x", "id": 7},
+        ],
+    )
     examples = load_examples(path, "sft")
     assert examples == [
         SFTExample("Say hi", "hi", "", {"source": "human", "n": 3, "ok": True, "x": None}, str(path), 1),
@@ -73,13 +87,19 @@ def test_classification_rows_and_byte_order_mark(tmp_path: Path) -> None:
         ({"instruction": "x", "output": "  "}, "sft", ":1: output: empty; expected a non-empty string"),
         ({"instruction": None, "output": "x"}, "sft", ":1: instruction: null; expected a non-empty string"),
         ({"instruction": "x", "output": "y", "input": 3}, "sft", ":1: input: expected a string"),
-        ({"text": "x", "label": 1}, "classification",
-         ':1: label: expected a string, got number 1 (write it in quotes: "1")'),
+        (
+            {"text": "x", "label": 1},
+            "classification",
+            ':1: label: expected a string, got number 1 (write it in quotes: "1")',
+        ),
         ({"text": "x", "label": True}, "classification", ":1: label: expected a string, got boolean"),
         ({"text": "", "label": "a"}, "classification", ":1: text: empty"),
         ({"text": "x", "label": "a", "tags": ["a"]}, "classification", ":1: tags: expected an object"),
-        ({"text": "x", "label": "a", "tags": {"k": {"n": 1}}}, "classification",
-         ":1: tags.k: expected a scalar (string, number, boolean or null), got object"),
+        (
+            {"text": "x", "label": "a", "tags": {"k": {"n": 1}}},
+            "classification",
+            ":1: tags.k: expected a scalar (string, number, boolean or null), got object",
+        ),
         ({"text": "x", "label": "a", "tags": {"k": [1]}}, "classification", ":1: tags.k: expected a scalar"),
     ],
 )
@@ -158,7 +178,8 @@ def test_without_weights_every_row_once_tagged_and_shuffled_by_seed(tmp_path: Pa
     assert Counter(r["tags"][SOURCE_TAG] for r in rows) == {"set_a": 20, "set_b": 10}
     assert sorted(json.dumps(r, sort_keys=True) for r in rows) == sorted(
         json.dumps({**r, "tags": {**r["tags"], SOURCE_TAG: s}}, sort_keys=True)
-        for s, rs in (("set_a", _sft_rows(20, "a")), ("set_b", _sft_rows(10, "b"))) for r in rs
+        for s, rs in (("set_a", _sft_rows(20, "a")), ("set_b", _sft_rows(10, "b")))
+        for r in rs
     )
     assert rows == load_multi_jsonl([a, b], seed=42)
     assert rows != load_multi_jsonl([a, b], seed=7)
@@ -184,8 +205,10 @@ def test_task_is_guessed_for_classification_files(tmp_path: Path) -> None:
 def test_typed_twin_keeps_examples_and_tags(tmp_path: Path) -> None:
     a = _write(tmp_path / "a.jsonl", _sft_rows(3))
     examples = load_training_examples(a, "sft", seed=1)
-    assert all(isinstance(e, SFTExample) and e.tags[SOURCE_TAG] == "a" and e.tags["source"] == "human"
-               for e in examples)
+    assert all(
+        isinstance(e, SFTExample) and e.tags[SOURCE_TAG] == "a" and e.tags["source"] == "human"
+        for e in examples
+    )
     assert sorted(e.line for e in examples) == [1, 2, 3]
 
 
@@ -231,8 +254,10 @@ def test_dataset_version_counts_tags_and_hash(tmp_path: Path) -> None:
     dsv = DatasetVersion.from_local_paths(train_path=str(train), task="sft", val_path=str(val))
     assert (dsv.num_rows, dsv.num_val_rows, dsv.num_test_rows) == (6, 3, 0)
     assert dsv.tag_keys == ["difficulty", "source"]
-    assert dsv.tag_distribution == {"difficulty": {"easy": 3, "hard": 3},
-                                    "source": {"human": 4, "synthetic": 2}}
+    assert dsv.tag_distribution == {
+        "difficulty": {"easy": 3, "hard": 3},
+        "source": {"human": 4, "synthetic": 2},
+    }
     assert dsv.content_hash == data_hash([("train", train), ("val", val)])[0]
     manifest = dsv.to_manifest_dict()
     assert json.loads(json.dumps(manifest)) == manifest
@@ -242,8 +267,9 @@ def test_dataset_version_counts_tags_and_hash(tmp_path: Path) -> None:
 
 def test_dataset_version_of_several_files_counts_sources(tmp_path: Path) -> None:
     a = _write(tmp_path / "human.jsonl", _sft_rows(2))
-    b = _write(tmp_path / "synth.jsonl",
-               [{"instruction": "x", "output": "y", "tags": {"lvl": 2, "ok": True}}])
+    b = _write(
+        tmp_path / "synth.jsonl", [{"instruction": "x", "output": "y", "tags": {"lvl": 2, "ok": True}}]
+    )
     dsv = DatasetVersion.from_local_paths([a, b], "sft", test_path=a)
     assert dsv.num_rows == 3 and dsv.num_test_rows == 2
     assert dsv.tag_distribution[SOURCE_TAG] == {"human": 2, "synth": 1}

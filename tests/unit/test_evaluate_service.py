@@ -76,24 +76,41 @@ def _write_jsonl(path: Path, rows: List[Dict[str, Any]]) -> Path:
 
 
 def _sft_test_file(tmp_path: Path, name: str = "test.jsonl") -> Path:
-    return _write_jsonl(tmp_path / name, [
-        {"instruction": f"q{i}", "output": out, "tags": tags} for i, (out, _, tags) in enumerate(SFT_ROWS)])
+    return _write_jsonl(
+        tmp_path / name,
+        [{"instruction": f"q{i}", "output": out, "tags": tags} for i, (out, _, tags) in enumerate(SFT_ROWS)],
+    )
 
 
 def _make_run(
-    tmp_path: Path, *, task: str = "sft", test: Optional[Path] = None, labels: Sequence[str] = (),
-    eval_section: Optional[Dict[str, Any]] = None, adapter: bool = True,
+    tmp_path: Path,
+    *,
+    task: str = "sft",
+    test: Optional[Path] = None,
+    labels: Sequence[str] = (),
+    eval_section: Optional[Dict[str, Any]] = None,
+    adapter: bool = True,
 ) -> Tuple[InMemoryArtifactStore, str]:
     store = InMemoryArtifactStore(local_root=tmp_path / "local")
     run_id = store.create_run().run_id
-    config = TrainConfig.from_dict({
-        "task": task, "base_model": "tiny", "data_paths": {"train": "train.jsonl"},
-        "eval": {"generation_max_new_tokens": 7, "generation_num_beams": 3, **(eval_section or {})},
-    })
+    config = TrainConfig.from_dict(
+        {
+            "task": task,
+            "base_model": "tiny",
+            "data_paths": {"train": "train.jsonl"},
+            "eval": {"generation_max_new_tokens": 7, "generation_num_beams": 3, **(eval_section or {})},
+        }
+    )
     store.write_text(run_id, CONFIG_FILE, config.to_yaml())
-    store.write_json(run_id, TRAINING_INFO, {
-        "task": task, "labels": list(labels),
-        "data_files": {"train": ["train.jsonl"], "val": None, "test": str(test) if test else None}})
+    store.write_json(
+        run_id,
+        TRAINING_INFO,
+        {
+            "task": task,
+            "labels": list(labels),
+            "data_files": {"train": ["train.jsonl"], "val": None, "test": str(test) if test else None},
+        },
+    )
     if adapter:
         folder = store.local_dir(run_id) / ADAPTER_DIR
         folder.mkdir(parents=True)
@@ -130,7 +147,8 @@ def test_sft_evaluation_computes_metrics_slices_hard_examples_and_writes_the_fil
     assert result.num_examples == 6 and result.test_data_path == str(test)
     assert result.test_data_sha256 and result.test_data_sha256.startswith("sha256:")
     assert backend.generate_kwargs and all(
-        k == {"max_new_tokens": 7, "num_beams": 3, "batch_size": 16} for k in backend.generate_kwargs)
+        k == {"max_new_tokens": 7, "num_beams": 3, "batch_size": 16} for k in backend.generate_kwargs
+    )
     assert ("close", None) in backend.history
 
     saved = store.read_json(run_id, EVAL_RESULTS)
@@ -166,17 +184,30 @@ def test_the_runs_eval_section_gives_the_defaults_and_arguments_override_it(tmp_
     assert all(len(chunk) <= 2 * 8 for chunk in backend.calls("generate"))
     assert progress[0] == (0, 6) and progress[-1] == (6, 6)
 
-    result = evaluate_run(store, run_id, _sft_backend(), metrics=["exact_match"], slice_by=["difficulty"],
-                          hard_examples_n=1, reuse_predictions=False)
+    result = evaluate_run(
+        store,
+        run_id,
+        _sft_backend(),
+        metrics=["exact_match"],
+        slice_by=["difficulty"],
+        hard_examples_n=1,
+        reuse_predictions=False,
+    )
     assert list(result.overall) == ["exact_match"] and list(result.slices) == ["difficulty"]
     assert len(result.hard_examples) == 1
 
 
 def test_classification_counts_unseen_labels_and_matches_sklearn(tmp_path: Path) -> None:
-    rows = [("good film", "pos", "a"), ("bad film", "neg", "a"), ("fine", "pos", "b"),
-            ("awful", "neg", "b"), ("meh", "maybe", "a")]
-    test = _write_jsonl(tmp_path / "cls.jsonl",
-                        [{"text": t, "label": y, "tags": {"source": s}} for t, y, s in rows])
+    rows = [
+        ("good film", "pos", "a"),
+        ("bad film", "neg", "a"),
+        ("fine", "pos", "b"),
+        ("awful", "neg", "b"),
+        ("meh", "maybe", "a"),
+    ]
+    test = _write_jsonl(
+        tmp_path / "cls.jsonl", [{"text": t, "label": y, "tags": {"source": s}} for t, y, s in rows]
+    )
     store, run_id = _make_run(tmp_path, task="classification", test=test, labels=["neg", "pos"])
     backend = ScriptedModelBackend()
     answers = [("pos", 0.8), ("pos", 0.7), ("pos", 0.9), ("neg", 0.1), ("neg", 0.2)]  # (label, p(pos))
@@ -191,7 +222,9 @@ def test_classification_counts_unseen_labels_and_matches_sklearn(tmp_path: Path)
     assert result.overall["macro_f1"] == pytest.approx(want_f1)
     order = ["maybe", "neg", "pos"]
     assert result.overall["confusion_matrix"] == {
-        "labels": order, "matrix": skm.confusion_matrix(y_true, y_pred, labels=order).tolist()}
+        "labels": order,
+        "matrix": skm.confusion_matrix(y_true, y_pred, labels=order).tolist(),
+    }
     assert list(result.overall["recall_per_class"]) == order
     assert [h["index"] for h in result.hard_examples] == [4, 1]  # misclassified, lowest p(true) first
     assert result.to_dict()["unseen_labels"] == {"maybe": 1}
@@ -203,8 +236,9 @@ def test_classification_counts_unseen_labels_and_matches_sklearn(tmp_path: Path)
 def test_from_predictions_recomputes_any_slice_without_the_model(tmp_path: Path) -> None:
     store, run_id = _make_run(tmp_path, test=_sft_test_file(tmp_path))
     first = evaluate_run(store, run_id, _sft_backend())
-    again = evaluate_run(store, run_id, NoModelBackend(), from_predictions=True, slice_by=["difficulty"],
-                         hard_examples_n=2)
+    again = evaluate_run(
+        store, run_id, NoModelBackend(), from_predictions=True, slice_by=["difficulty"], hard_examples_n=2
+    )
     assert again.overall == pytest.approx(first.overall)
     assert again.from_predictions and again.test_data_sha256 == first.test_data_sha256
     assert again.slices["difficulty"]["hard"]["n"] == 3
@@ -235,8 +269,9 @@ def test_from_predictions_says_what_is_missing(tmp_path: Path) -> None:
         evaluate_run(store, run_id, NoModelBackend(), from_predictions=True, metrics=["perplexity"])
     with pytest.raises(EvaluationError, match="other test data"):
         other = _write_jsonl(tmp_path / "other.jsonl", [{"instruction": "x", "output": "y"}])
-        evaluate_run(store, run_id, NoModelBackend(), from_predictions=True, metrics=["f1"],
-                     test_data=str(other))
+        evaluate_run(
+            store, run_id, NoModelBackend(), from_predictions=True, metrics=["f1"], test_data=str(other)
+        )
 
 
 def test_events_frame_the_evaluation(tmp_path: Path) -> None:

@@ -32,9 +32,16 @@ def sft_config(**extra: Any) -> TrainConfig:
     return TrainConfig.from_dict({"task": "sft", "base_model": "tiny", **extra})
 
 
-def train(backend: ScriptedModelBackend, out: Path, *, config: TrainConfig | None = None,
-          rows: Sequence[Any] = tuple(SFT_ROWS), val: Sequence[Any] = (), labels: Sequence[str] = (),
-          callbacks: TrainCallbacks | None = None) -> TrainOutcome:
+def train(
+    backend: ScriptedModelBackend,
+    out: Path,
+    *,
+    config: TrainConfig | None = None,
+    rows: Sequence[Any] = tuple(SFT_ROWS),
+    val: Sequence[Any] = (),
+    labels: Sequence[str] = (),
+    callbacks: TrainCallbacks | None = None,
+) -> TrainOutcome:
     request = TrainRequest(config or sft_config(), rows, val, out, labels=labels)
     return backend.train(request, callbacks or TrainCallbacks())
 
@@ -43,9 +50,11 @@ def train(backend: ScriptedModelBackend, out: Path, *, config: TrainConfig | Non
 def test_train_follows_the_script_and_reports_through_callbacks(tmp_path: Path) -> None:
     losses = [3.0, 2.0, 0.5]
     events: list[tuple[str, Any]] = []
-    callbacks = TrainCallbacks(on_start=lambda total: events.append(("start", total)),
-                               on_step=lambda step, total: events.append(("step", (step, total))),
-                               on_log=lambda step, metrics: events.append(("log", (step, metrics["loss"]))))
+    callbacks = TrainCallbacks(
+        on_start=lambda total: events.append(("start", total)),
+        on_step=lambda step, total: events.append(("step", (step, total))),
+        on_log=lambda step, metrics: events.append(("log", (step, metrics["loss"]))),
+    )
     backend = ScriptedModelBackend(losses)
     outcome = train(backend, tmp_path, val=SFT_ROWS[:1], callbacks=callbacks)
     assert events[0] == ("start", len(losses))
@@ -115,8 +124,13 @@ def test_generate_echoes_references_unless_answers_are_enqueued(tmp_path: Path) 
 def test_classify_defaults_to_the_first_label_and_passes_enqueued_predictions(tmp_path: Path) -> None:
     backend = ScriptedModelBackend()
     labels = tuple(sorted({r.label for r in CLS_ROWS}))
-    train(backend, tmp_path, config=TrainConfig.from_dict({"task": "classification", "base_model": "m"}),
-          rows=CLS_ROWS, labels=labels)
+    train(
+        backend,
+        tmp_path,
+        config=TrainConfig.from_dict({"task": "classification", "base_model": "m"}),
+        rows=CLS_ROWS,
+        labels=labels,
+    )
     scripted = ClassPrediction("b", {"a": 0.2, "b": 0.8})
     backend.enqueue("b", scripted)
     predictions = backend.load(tmp_path, {"labels": list(labels)}).classify(CLS_ROWS, batch_size=4)
@@ -130,8 +144,13 @@ def test_classify_defaults_to_the_first_label_and_passes_enqueued_predictions(tm
 
 def test_labels_come_from_the_adapter_when_training_info_lacks_them(tmp_path: Path) -> None:
     backend = ScriptedModelBackend()
-    train(backend, tmp_path, config=TrainConfig.from_dict({"task": "classification", "base_model": "m"}),
-          rows=CLS_ROWS, labels=("z-last", "a-first"))
+    train(
+        backend,
+        tmp_path,
+        config=TrainConfig.from_dict({"task": "classification", "base_model": "m"}),
+        rows=CLS_ROWS,
+        labels=("z-last", "a-first"),
+    )
     [prediction] = backend.load(tmp_path, {}).classify(CLS_ROWS[:1], batch_size=1)
     assert prediction.label == "z-last"
 

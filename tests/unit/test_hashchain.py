@@ -38,8 +38,11 @@ def _config(**overrides: Any) -> TrainConfig:
 def _chain(tmp_path: Path, env: Dict[str, str] = ENV) -> HashChain:
     for name in ("a.jsonl", "b.jsonl", "val.jsonl"):
         (tmp_path / name).write_text(f'{{"instruction": "{name}", "output": "x"}}\n')
-    files = [("train", tmp_path / "a.jsonl"), ("train", tmp_path / "b.jsonl"),
-             ("val", tmp_path / "val.jsonl")]
+    files = [
+        ("train", tmp_path / "a.jsonl"),
+        ("train", tmp_path / "b.jsonl"),
+        ("val", tmp_path / "val.jsonl"),
+    ]
     return HashChain.build(_config(), env, files=files, artifacts={"adapter/w.bin": "sha256:" + "0" * 64})
 
 
@@ -108,8 +111,15 @@ def test_config_hash_ignores_key_order_and_number_spelling(lr: Any, data: Any, o
 
 
 def test_hash_artifacts_walks_folders_sorted_and_skips_scratch(tmp_path: Path) -> None:
-    for rel in ("adapter/b.bin", "adapter/a.json", "adapter/sub/c.txt", "eval/eval_results.json",
-                "checkpoints/checkpoint-1/w.bin", "logs/events", "other.txt"):
+    for rel in (
+        "adapter/b.bin",
+        "adapter/a.json",
+        "adapter/sub/c.txt",
+        "eval/eval_results.json",
+        "checkpoints/checkpoint-1/w.bin",
+        "logs/events",
+        "other.txt",
+    ):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text(rel)
     found = hash_artifacts(tmp_path, ["adapter", "model", "eval/eval_results.json", "checkpoints", "logs"])
@@ -123,13 +133,32 @@ def test_hash_artifacts_walks_folders_sorted_and_skips_scratch(tmp_path: Path) -
 def test_chain_round_trips_through_dict(tmp_path: Path) -> None:
     chain = _chain(tmp_path)
     data = chain.to_dict()
-    assert {"config_hash", "data_hash", "environment_hash", "reproducibility_hash", "seed",
-            "data_files", "artifacts"} <= set(data)
+    assert {
+        "config_hash",
+        "data_hash",
+        "environment_hash",
+        "reproducibility_hash",
+        "seed",
+        "data_files",
+        "artifacts",
+    } <= set(data)
     assert HashChain.from_dict(data) == chain
 
 
-@pytest.mark.parametrize("bad", [[], {"config_hash": "x"}, {"config_hash": "x", "data_hash": "y",
-                                  "environment_hash": "z", "reproducibility_hash": "w", "seed": "many"}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        [],
+        {"config_hash": "x"},
+        {
+            "config_hash": "x",
+            "data_hash": "y",
+            "environment_hash": "z",
+            "reproducibility_hash": "w",
+            "seed": "many",
+        },
+    ],
+)
 def test_malformed_hashes_json_is_a_store_error(bad: Any) -> None:
     with pytest.raises(StoreError, match="hashes.json"):
         HashChain.from_dict(bad)
@@ -142,8 +171,12 @@ def test_identical_chains_pass(tmp_path: Path) -> None:
     chain = _chain(tmp_path)
     result = verify_chain(chain, HashChain.from_dict(chain.to_dict()), run_id="r")
     assert result.verdict == "PASS" and result.passed
-    assert result.checks == {"config_hash": "PASS", "data_hash": "PASS", "environment_hash": "PASS",
-                             "artifacts": "PASS"}
+    assert result.checks == {
+        "config_hash": "PASS",
+        "data_hash": "PASS",
+        "environment_hash": "PASS",
+        "artifacts": "PASS",
+    }
     assert result.details == []
 
 
@@ -180,8 +213,10 @@ def test_changed_and_missing_data_files_fail_naming_each(tmp_path: Path) -> None
 
 
 def test_changed_and_missing_artifacts_fail_naming_each(tmp_path: Path) -> None:
-    recorded = replace(_chain(tmp_path), artifacts={"adapter/w.bin": "sha256:" + "0" * 64,
-                                                    "tokenizer/t.json": "sha256:" + "2" * 64})
+    recorded = replace(
+        _chain(tmp_path),
+        artifacts={"adapter/w.bin": "sha256:" + "0" * 64, "tokenizer/t.json": "sha256:" + "2" * 64},
+    )
     current = replace(recorded, artifacts={"adapter/w.bin": "sha256:" + "f" * 64})
     result = verify_chain(recorded, current)
     assert result.checks["artifacts"] == "FAIL"

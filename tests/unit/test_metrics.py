@@ -49,15 +49,15 @@ def _ref_f1(prediction: str, ground_truth: str) -> float:
 @pytest.mark.parametrize(
     ("prediction", "reference", "em", "f1"),
     [
-        ("The Cat!", "cat", 1.0, 1.0),                       # case, article, punctuation
-        ("a cat sat", "the cat sat down", 0.0, 0.8),         # P = 1, R = 2/3
-        ("cat cat", "cat", 0.0, 2 / 3),                      # multisets: one shared 'cat'
-        ("  hello \t  world\n", "hello world", 1.0, 1.0),    # white space collapsed
-        ("U.S.A.", "USA", 1.0, 1.0),                         # punctuation inside a token
-        ("theater", "ater", 0.0, 0.0),                       # articles only as whole words
+        ("The Cat!", "cat", 1.0, 1.0),  # case, article, punctuation
+        ("a cat sat", "the cat sat down", 0.0, 0.8),  # P = 1, R = 2/3
+        ("cat cat", "cat", 0.0, 2 / 3),  # multisets: one shared 'cat'
+        ("  hello \t  world\n", "hello world", 1.0, 1.0),  # white space collapsed
+        ("U.S.A.", "USA", 1.0, 1.0),  # punctuation inside a token
+        ("theater", "ater", 0.0, 0.0),  # articles only as whole words
         ("An apple, an orange", "apple orange", 1.0, 1.0),
         ("blue", "red", 0.0, 0.0),
-        ("", "the", 1.0, 0.0),                               # both empty: EM 1, F1 0 as in v1.1
+        ("", "the", 1.0, 0.0),  # both empty: EM 1, F1 0 as in v1.1
     ],
 )
 def test_squad_hand_computed_cases(prediction: str, reference: str, em: float, f1: float) -> None:
@@ -139,14 +139,24 @@ def test_classification_metrics_match_sklearn(pairs: list[tuple[str, str]], trai
 
     assert m.accuracy(y_true, y_pred) == pytest.approx(skm.accuracy_score(y_true, y_pred))
     assert m.macro_f1(y_true, y_pred) == pytest.approx(
-        skm.f1_score(y_true, y_pred, average="macro", zero_division=0))
+        skm.f1_score(y_true, y_pred, average="macro", zero_division=0)
+    )
     for ours, labels, theirs in (
-        (m.precision_per_class(y_true, y_pred), union, skm.precision_score(
-            y_true, y_pred, labels=union, average=None, zero_division=0)),
-        (m.precision_per_class(y_true, y_pred, train_labels), order, skm.precision_score(
-            y_true, y_pred, labels=order, average=None, zero_division=0)),
-        (m.recall_per_class(y_true, y_pred, train_labels), order, skm.recall_score(
-            y_true, y_pred, labels=order, average=None, zero_division=0)),
+        (
+            m.precision_per_class(y_true, y_pred),
+            union,
+            skm.precision_score(y_true, y_pred, labels=union, average=None, zero_division=0),
+        ),
+        (
+            m.precision_per_class(y_true, y_pred, train_labels),
+            order,
+            skm.precision_score(y_true, y_pred, labels=order, average=None, zero_division=0),
+        ),
+        (
+            m.recall_per_class(y_true, y_pred, train_labels),
+            order,
+            skm.recall_score(y_true, y_pred, labels=order, average=None, zero_division=0),
+        ),
     ):
         assert list(ours) == labels
         assert list(ours.values()) == pytest.approx(list(theirs))
@@ -168,7 +178,12 @@ def test_classification_metrics_reject_mismatched_or_empty_inputs() -> None:
 def test_available_and_default_metrics_follow_the_guide() -> None:
     assert m.available_metrics("sft") == ["exact_match", "f1", "perplexity", "rouge1", "rougeL"]
     assert m.available_metrics("classification") == [
-        "accuracy", "macro_f1", "precision_per_class", "recall_per_class", "confusion_matrix"]
+        "accuracy",
+        "macro_f1",
+        "precision_per_class",
+        "recall_per_class",
+        "confusion_matrix",
+    ]
     assert m.default_metrics("sft") == m.available_metrics("sft")
     every = m.available_metrics("classification")
     assert m.scalar_metrics("classification", every) == ["accuracy", "macro_f1"]
@@ -195,5 +210,7 @@ def test_aggregate_finishes_metrics_from_group_statistics_and_skips_what_is_abse
     cls = m.aggregate("classification", ["accuracy", "confusion_matrix"], m.GroupStats(4, pairs=pairs), ["x"])
     assert cls["accuracy"] == pytest.approx(0.75)
     assert cls["confusion_matrix"] == {
-        "labels": ["neg", "pos", "x"], "matrix": [[1, 0, 0], [1, 2, 0], [0, 0, 0]]}
+        "labels": ["neg", "pos", "x"],
+        "matrix": [[1, 0, 0], [1, 2, 0], [0, 0, 0]],
+    }
     assert m.aggregate("classification", ["accuracy"], m.GroupStats(4)) == {}

@@ -46,8 +46,20 @@ def sample_plugin() -> metadata.Distribution:
     try:
         return metadata.distribution(SAMPLE_DIST)
     except metadata.PackageNotFoundError:
-        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-build-isolation",
-                        "--no-deps", "-e", str(SAMPLE_DIR)], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-build-isolation",
+                "--no-deps",
+                "-e",
+                str(SAMPLE_DIR),
+            ],
+            check=True,
+        )
         # the editable install's .pth is read at start-up only: make its src folder importable now
         sys.path.append(str(SAMPLE_DIR / "src"))
         return metadata.distribution(SAMPLE_DIST)
@@ -76,7 +88,8 @@ def make_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MakeD
         info.mkdir()
         (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.2.3\n")
         (info / "entry_points.txt").write_text(
-            f"[{group}]\n" + "".join(f"{ep} = {mod}\n" for ep, mod in modules.items()))
+            f"[{group}]\n" + "".join(f"{ep} = {mod}\n" for ep, mod in modules.items())
+        )
         return modules
 
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -132,16 +145,19 @@ def test_sample_plugin_is_discovered_and_listed_with_its_distribution(
     assert row.class_path == "verifily_sample_plugin.backend:SampleEchoBackend"
 
 
-def test_sample_plugin_is_selectable_by_name_and_trains(sample_plugin: metadata.Distribution,
-                                                        tmp_path: Path) -> None:
+def test_sample_plugin_is_selectable_by_name_and_trains(
+    sample_plugin: metadata.Distribution, tmp_path: Path
+) -> None:
     backend = PluginRegistry().model_backend("sample-echo")()
     assert backend.supports("classification") and not backend.supports("sft")
     labels = ["neg", "pos", "pos", "pos", "neg", "pos"]
     examples = [ClassificationExample(text=f"t{i}", label=label) for i, label in enumerate(labels)]
     config = TrainConfig.from_dict({"task": "classification", "base_model": "none", "backend": "sample-echo"})
     steps: list[int] = []
-    outcome = backend.train(TrainRequest(config, examples, [], tmp_path, labels=["neg", "pos"]),
-                            TrainCallbacks(on_step=lambda step, total: steps.append(step)))
+    outcome = backend.train(
+        TrainRequest(config, examples, [], tmp_path, labels=["neg", "pos"]),
+        TrainCallbacks(on_step=lambda step, total: steps.append(step)),
+    )
     assert outcome.train_rows == len(examples) and steps == [1]
     predictions = backend.load(tmp_path, {}).classify(examples[:2], batch_size=2)
     majority = max(set(labels), key=labels.count)

@@ -26,16 +26,26 @@ def _make_run(tmp_path: Path) -> Tuple[LocalArtifactStore, str, Dict[str, Path]]
     files = {name: data / f"{name}.jsonl" for name in ("sft_train", "sft_extra", "sft_val")}
     for name, path in files.items():
         path.write_text(f'{{"instruction": "{name}", "output": "x"}}\n')
-    config = TrainConfig.from_dict({
-        "task": "sft", "base_model": "tiny", "seed": 42,
-        "data_paths": {"train": ["data/sft_train.jsonl", "data/sft_extra.jsonl"],
-                       "val": "data/sft_val.jsonl"},
-    }, source=tmp_path / "train.yaml")
+    config = TrainConfig.from_dict(
+        {
+            "task": "sft",
+            "base_model": "tiny",
+            "seed": 42,
+            "data_paths": {
+                "train": ["data/sft_train.jsonl", "data/sft_extra.jsonl"],
+                "val": "data/sft_val.jsonl",
+            },
+        },
+        source=tmp_path / "train.yaml",
+    )
     store = LocalArtifactStore(tmp_path / "runs")
     run = store.create_run()
     store.write_text(run.run_id, CONFIG_FILE, config.to_yaml())
-    data_files = {"train": [str(files["sft_train"]), str(files["sft_extra"])],
-                  "val": str(files["sft_val"]), "test": None}
+    data_files = {
+        "train": [str(files["sft_train"]), str(files["sft_extra"])],
+        "val": str(files["sft_val"]),
+        "test": None,
+    }
     store.write_json(run.run_id, TRAINING_INFO, {"task": "sft", "data_files": data_files})
     store.write_json(run.run_id, ENVIRONMENT, ENV)
     store.write_text(run.run_id, "adapter/adapter_model.safetensors", "weights")
@@ -51,8 +61,12 @@ def test_untouched_run_passes_with_the_guides_report(tmp_path: Path) -> None:
     store, run_id, _ = _make_run(tmp_path)
     result = verify(store, run_id, environment=ENV)
     assert result.verdict == "PASS"
-    assert result.checks == {"config_hash": "PASS", "data_hash": "PASS", "environment_hash": "PASS",
-                             "artifacts": "PASS"}
+    assert result.checks == {
+        "config_hash": "PASS",
+        "data_hash": "PASS",
+        "environment_hash": "PASS",
+        "artifacts": "PASS",
+    }
     lines = report_lines(result)
     assert lines[0] == f"Reproducibility check: {run_id}"
     assert re.fullmatch(r"  Config hash:      PASS \(sha256:[0-9a-f]{12}\.\.\.\)", lines[1])
@@ -132,8 +146,9 @@ def test_deleted_config_fails_naming_config_yaml(tmp_path: Path) -> None:
     assert re.fullmatch(r"  Config hash:      FAIL \(sha256:[0-9a-f]{12}\.\.\. != missing\)", line)
 
 
-@pytest.mark.parametrize("relpath", ["adapter/adapter_model.safetensors", "tokenizer/tokenizer.json",
-                                     "eval/eval_results.json"])
+@pytest.mark.parametrize(
+    "relpath", ["adapter/adapter_model.safetensors", "tokenizer/tokenizer.json", "eval/eval_results.json"]
+)
 def test_each_tampered_artifact_fails_naming_it(tmp_path: Path, relpath: str) -> None:
     store, run_id, _ = _make_run(tmp_path)
     store.write_text(run_id, relpath, "tampered")

@@ -18,9 +18,14 @@ def _setup(tmp_path: Path) -> TrainConfig:
     (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (tmp_path / "model").mkdir()
     (tmp_path / "model" / "config.json").write_text("{}")
-    return TrainConfig.from_dict({"task": "sft", "base_model": str(tmp_path / "model"),
-                                  "data_paths": {"train": str(tmp_path / "train.jsonl")},
-                                  "output": {"dir": str(tmp_path / "runs")}})
+    return TrainConfig.from_dict(
+        {
+            "task": "sft",
+            "base_model": str(tmp_path / "model"),
+            "data_paths": {"train": str(tmp_path / "train.jsonl")},
+            "output": {"dir": str(tmp_path / "runs")},
+        }
+    )
 
 
 def test_identical_rerun_passes_with_bitwise_weights(tmp_path: Path) -> None:
@@ -41,7 +46,8 @@ class DriftingBackend(ScriptedModelBackend):
         outcome = super().train(request, callbacks)
         DriftingBackend.calls += 1
         weights = next((request.output_dir / "adapter").glob("*.safetensors"), None) or next(
-            p for p in (request.output_dir / "adapter").iterdir() if p.name != "adapter_config.json")
+            p for p in (request.output_dir / "adapter").iterdir() if p.name != "adapter_config.json"
+        )
         weights.write_bytes(weights.read_bytes() + bytes([DriftingBackend.calls]))
         return outcome
 

@@ -21,9 +21,17 @@ from verifily_core.services.compare import compare
 
 
 def sft_rows(f1s: List[float], sources: Optional[List[str]] = None, offset: int = 0) -> List[Dict[str, Any]]:
-    return [{"index": i + offset, "input": f"q{i + offset}", "reference": "r", "prediction": "p",
-             "tags": {"source": (sources or ["human"] * len(f1s))[i]}, "scores": {"f1": f}}
-            for i, f in enumerate(f1s)]
+    return [
+        {
+            "index": i + offset,
+            "input": f"q{i + offset}",
+            "reference": "r",
+            "prediction": "p",
+            "tags": {"source": (sources or ["human"] * len(f1s))[i]},
+            "scores": {"f1": f},
+        }
+        for i, f in enumerate(f1s)
+    ]
 
 
 def random_rows(rng: random.Random, n: int) -> List[Dict[str, Any]]:
@@ -47,8 +55,14 @@ def result_for(runs: Dict[str, List[Dict[str, Any]]], slice_by: Optional[str] = 
 def test_identical_predictions_give_a_zero_interval() -> None:
     rows = sft_rows([random.Random(1).random() for _ in range(200)])
     sig = bootstrap_significance(result_for({"a": rows, "b": rows}), {"a": rows, "b": rows}, n_boot=200)
-    assert sig["overall"]["b"] == {"low": 0.0, "high": 0.0, "n": 200, "paired": True,
-                                   "significant": False, "too_small": False}
+    assert sig["overall"]["b"] == {
+        "low": 0.0,
+        "high": 0.0,
+        "n": 200,
+        "paired": True,
+        "significant": False,
+        "too_small": False,
+    }
 
 
 def test_a_clear_improvement_excludes_zero_and_contains_the_delta() -> None:
@@ -84,8 +98,10 @@ def test_intervals_shrink_as_the_test_set_grows() -> None:
 
 def test_other_test_examples_are_compared_unpaired_and_said_so() -> None:
     rng = random.Random(5)
-    runs = {"a": sft_rows([rng.random() for _ in range(80)]),
-            "b": sft_rows([rng.random() for _ in range(90)], offset=1000)}
+    runs = {
+        "a": sft_rows([rng.random() for _ in range(80)]),
+        "b": sft_rows([rng.random() for _ in range(90)], offset=1000),
+    }
     sig = bootstrap_significance(result_for(runs), runs, n_boot=100)
     assert sig["overall"]["b"]["paired"] is False
     assert any("unpaired" in n and "b was evaluated on other test examples" in n for n in sig["notes"])
@@ -151,10 +167,13 @@ def test_compare_with_bootstrap_carries_intervals_in_every_format(tmp_path: Path
     rng = random.Random(7)
     sources = [rng.choice(["human", "synthetic"]) for _ in range(120)]
     a = [rng.random() for _ in range(120)]
-    paths = [_run(tmp_path, "a", sft_rows(a, sources)),
-             _run(tmp_path, "b", sft_rows([x + 0.2 for x in a], sources))]
-    result = compare([str(p) for p in paths], slice_by="source", bootstrap=200, seed=1,
-                     store_factory=LocalArtifactStore)
+    paths = [
+        _run(tmp_path, "a", sft_rows(a, sources)),
+        _run(tmp_path, "b", sft_rows([x + 0.2 for x in a], sources)),
+    ]
+    result = compare(
+        [str(p) for p in paths], slice_by="source", bootstrap=200, seed=1, store_factory=LocalArtifactStore
+    )
     b = paths[1].name
     assert result.significance["overall"][b]["significant"] is True
     assert "Slice metrics show correlation, not causation." in result.notes  # the guide's shape stays
@@ -182,8 +201,9 @@ def test_boolean_tag_slices_get_intervals(tmp_path: Path) -> None:
         for i, r in enumerate(rows):
             r["tags"] = {"verified": i % 2 == 0}
         runs.append(_run(tmp_path, name, rows))
-    result = compare([str(p) for p in runs], slice_by="verified", bootstrap=100,
-                     store_factory=LocalArtifactStore)
+    result = compare(
+        [str(p) for p in runs], slice_by="verified", bootstrap=100, store_factory=LocalArtifactStore
+    )
     by_value = result.significance["slices"]["verified"]
     assert set(by_value) == {"true", "false"}
     for value in ("true", "false"):

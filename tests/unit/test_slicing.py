@@ -31,8 +31,11 @@ ANSWERS = [  # (reference, prediction, tags)
     ("42", "forty two", {"source": "human", "difficulty": "hard"}),
     ("blue sky", "blue", {"source": "synthetic"}),
     ("yes", "yes", {"source": "human", "difficulty": None, "_source_dataset": "set_b"}),
-    ("one two three", "three two one",
-     {"source": "synthetic", "difficulty": "easy", "_source_dataset": "set_a"}),
+    (
+        "one two three",
+        "three two one",
+        {"source": "synthetic", "difficulty": "easy", "_source_dataset": "set_a"},
+    ),
 ]
 
 
@@ -49,8 +52,12 @@ def _oracle(rows: List[int]) -> Dict[str, Any]:
     f1 = [m.token_f1(ANSWERS[i][1], ANSWERS[i][0]) for i in rows]
     nll = sum(float(i + 1) for i in rows)
     tokens = sum(i + 2 for i in rows)
-    return {"n": len(rows), "exact_match": sum(em) / len(rows), "f1": sum(f1) / len(rows),
-            "perplexity": math.exp(nll / tokens)}
+    return {
+        "n": len(rows),
+        "exact_match": sum(em) / len(rows),
+        "f1": sum(f1) / len(rows),
+        "perplexity": math.exp(nll / tokens),
+    }
 
 
 def _assert_slices(got: Dict[str, Dict[str, Any]], want: Dict[str, Dict[str, Any]]) -> None:
@@ -61,14 +68,21 @@ def _assert_slices(got: Dict[str, Dict[str, Any]], want: Dict[str, Dict[str, Any
 
 def test_sft_slices_equal_a_recomputation_per_group_with_missing_last() -> None:
     records = _sft_records()
-    table = slice_metrics(records, ["source", "difficulty", "_source_dataset"], task="sft",
-                          metrics=["exact_match", "f1", "perplexity"])
+    table = slice_metrics(
+        records,
+        ["source", "difficulty", "_source_dataset"],
+        task="sft",
+        metrics=["exact_match", "f1", "perplexity"],
+    )
     _assert_slices(table["source"], {"human": _oracle([0, 2, 4]), "synthetic": _oracle([1, 3, 5])})
     # first-appearance order; rows without the key or with a null value in '(missing)', last
-    _assert_slices(table["difficulty"],
-                   {"easy": _oracle([0, 5]), "hard": _oracle([1, 2]), MISSING: _oracle([3, 4])})
-    _assert_slices(table["_source_dataset"],
-                   {"set_b": _oracle([4]), "set_a": _oracle([5]), MISSING: _oracle([0, 1, 2, 3])})
+    _assert_slices(
+        table["difficulty"], {"easy": _oracle([0, 5]), "hard": _oracle([1, 2]), MISSING: _oracle([3, 4])}
+    )
+    _assert_slices(
+        table["_source_dataset"],
+        {"set_b": _oracle([4]), "set_a": _oracle([5]), MISSING: _oracle([0, 1, 2, 3])},
+    )
 
 
 def test_slices_carry_only_scalar_metrics_and_rouge_from_rouge_score() -> None:
@@ -86,7 +100,12 @@ def test_tag_values_are_named_in_json_spelling() -> None:
     records = build_records(examples, predictions=["a"] * 5)
     score_records(records, "sft", ["f1"])
     assert list(slice_metrics(records, ["flag"], task="sft", metrics=["f1"])["flag"]) == [
-        "true", "false", "3", "2.5", "x"]
+        "true",
+        "false",
+        "3",
+        "2.5",
+        "x",
+    ]
 
 
 def test_a_slice_key_no_row_has_lists_the_keys_that_exist() -> None:
@@ -123,8 +142,12 @@ def test_sft_hard_examples_lowest_f1_first_ties_in_input_order() -> None:
 
 def _cls_records() -> List[Dict[str, Any]]:
     rows = [  # (true, predicted, p(pos), source)
-        ("pos", "pos", 0.9, "a"), ("pos", "neg", 0.2, "a"), ("neg", "pos", 0.6, "b"),
-        ("neg", "neg", 0.3, "b"), ("pos", "neg", 0.4, "b"), ("maybe", "neg", 0.5, "a"),
+        ("pos", "pos", 0.9, "a"),
+        ("pos", "neg", 0.2, "a"),
+        ("neg", "pos", 0.6, "b"),
+        ("neg", "neg", 0.3, "b"),
+        ("pos", "neg", 0.4, "b"),
+        ("maybe", "neg", 0.5, "a"),
     ]
     examples = [ClassificationExample(f"t{i}", t, tags={"source": s}) for i, (t, _, _, s) in enumerate(rows)]
     preds = [ClassPrediction(label=p, probabilities={"pos": q, "neg": 1 - q}) for _, p, q, _ in rows]
@@ -136,14 +159,23 @@ def test_classification_records_slices_and_hard_examples() -> None:
     assert [r["correct"] for r in records] == [True, False, False, True, False, False]
     assert records[1]["true_label_probability"] == pytest.approx(0.2)
     assert records[5]["true_label_probability"] == 0.0  # a label the model never saw
-    table = slice_metrics(records, ["source"], task="classification",
-                          metrics=m.available_metrics("classification"), labels=["neg", "pos"])
+    table = slice_metrics(
+        records,
+        ["source"],
+        task="classification",
+        metrics=m.available_metrics("classification"),
+        labels=["neg", "pos"],
+    )
     for value, idx in (("a", [0, 1, 5]), ("b", [2, 3, 4])):
         y_true = [records[i]["reference"] for i in idx]
         y_pred = [records[i]["prediction"] for i in idx]
-        assert table["source"][value] == pytest.approx({
-            "n": 3, "accuracy": skm.accuracy_score(y_true, y_pred),
-            "macro_f1": skm.f1_score(y_true, y_pred, average="macro", zero_division=0)})
+        assert table["source"][value] == pytest.approx(
+            {
+                "n": 3,
+                "accuracy": skm.accuracy_score(y_true, y_pred),
+                "macro_f1": skm.f1_score(y_true, y_pred, average="macro", zero_division=0),
+            }
+        )
     hard = hard_examples(records, 10, "classification")
     assert [h["index"] for h in hard] == [5, 1, 2, 4]  # misclassified only, lowest p(true) first
     assert [h["true_label_probability"] for h in hard] == pytest.approx([0.0, 0.2, 0.4, 0.4])
@@ -154,11 +186,15 @@ def test_classification_records_slices_and_hard_examples() -> None:
 
 def _result(task: str = "sft") -> EvalResult:
     return EvalResult(
-        run_id="run_x", test_data_path="data/test.jsonl", num_examples=5000,
+        run_id="run_x",
+        test_data_path="data/test.jsonl",
+        num_examples=5000,
         overall={"exact_match": 0.6, "f1": 0.7},
         slices={
-            "source": {"human": {"n": 2500, "exact_match": 0.62, "f1": 0.73},
-                       "synthetic": {"n": 2500, "exact_match": 0.599, "f1": 0.71344}},
+            "source": {
+                "human": {"n": 2500, "exact_match": 0.62, "f1": 0.73},
+                "synthetic": {"n": 2500, "exact_match": 0.599, "f1": 0.71344},
+            },
             "difficulty": {"easy": {"n": 5000, "exact_match": 1.0, "f1": 1.0}},
         },
         task=task,
@@ -198,8 +234,12 @@ def test_slices_equal_a_naive_per_group_computation(
     rows: List[Tuple[str, str, Any]], f1s: List[float]
 ) -> None:
     records = [
-        {"reference": t, "prediction": p, "tags": {} if tag is None else {"k": tag},
-         "scores": {"f1": f1s[i], "exact_match": float(f1s[i] > 0.5)}}
+        {
+            "reference": t,
+            "prediction": p,
+            "tags": {} if tag is None else {"k": tag},
+            "scores": {"f1": f1s[i], "exact_match": float(f1s[i] > 0.5)},
+        }
         for i, (t, p, tag) in enumerate(rows)
     ]
     if all(not r["tags"] for r in records):

@@ -8,12 +8,12 @@ from typing import Any, List, Optional
 
 import pytest
 
+from verifily_adapters.local_store.store import LocalArtifactStore
 from verifily_core.config import TrainConfig
 from verifily_core.domain.training import TrainCallbacks, TrainOutcome, TrainRequest
 from verifily_core.errors import BackendError, DataError
 from verifily_core.services.train import TrainDependencies, latest_checkpoint, train
 from verifily_core.testing import RecordingBillingSink, RecordingTracker, ScriptedModelBackend
-from verifily_adapters.local_store.store import LocalArtifactStore
 
 
 def _write(path: Path, rows: List[dict]) -> str:
@@ -23,8 +23,10 @@ def _write(path: Path, rows: List[dict]) -> str:
 
 @pytest.fixture()
 def workspace(tmp_path: Path) -> Path:
-    rows = [{"instruction": "Reverse.", "input": f"a {c}", "output": f"{c} a", "tags": {"source": s}}
-            for c, s in zip("bcdefgh", ["human", "synthetic"] * 4)]
+    rows = [
+        {"instruction": "Reverse.", "input": f"a {c}", "output": f"{c} a", "tags": {"source": s}}
+        for c, s in zip("bcdefgh", ["human", "synthetic"] * 4)
+    ]
     _write(tmp_path / "train.jsonl", rows)
     _write(tmp_path / "test.jsonl", rows[:3])
     (tmp_path / "model").mkdir()
@@ -33,8 +35,12 @@ def workspace(tmp_path: Path) -> Path:
 
 
 def _config(ws: Path, **over: Any) -> TrainConfig:
-    data = {"task": "sft", "base_model": "model", "data_paths": {"train": "train.jsonl", "test": "test.jsonl"},
-            "output": {"dir": "runs"}}
+    data = {
+        "task": "sft",
+        "base_model": "model",
+        "data_paths": {"train": "train.jsonl", "test": "test.jsonl"},
+        "output": {"dir": "runs"},
+    }
     cfg_path = ws / "train.yaml"
     import yaml
 
@@ -52,8 +58,13 @@ class SharedSink(RecordingBillingSink):
 
 
 def _deps(ws: Path, backend: Any = None, trackers: Any = (), evaluate: Any = None) -> TrainDependencies:
-    return TrainDependencies(backend or ScriptedModelBackend(), LocalArtifactStore(ws / "runs"),
-                             list(trackers), [SharedSink], evaluate)
+    return TrainDependencies(
+        backend or ScriptedModelBackend(),
+        LocalArtifactStore(ws / "runs"),
+        list(trackers),
+        [SharedSink],
+        evaluate,
+    )
 
 
 def _meta(run_path: str) -> dict:
@@ -66,16 +77,27 @@ def sink() -> RecordingBillingSink:
     return SharedSink.instance
 
 
-def test_completed_run_writes_every_file_and_seals_artifacts(workspace: Path, sink: RecordingBillingSink) -> None:
+def test_completed_run_writes_every_file_and_seals_artifacts(
+    workspace: Path, sink: RecordingBillingSink
+) -> None:
     run = train(_config(workspace), _deps(workspace))
     folder = Path(run.artifact_path)
     assert run.status == "completed" and _meta(run.artifact_path)["status"] == "completed"
-    for name in ("config.yaml", "hashes.json", "environment.json", "training_info.json",
-                 "train_summary.json", "usage_summary.json", "adapter"):
+    for name in (
+        "config.yaml",
+        "hashes.json",
+        "environment.json",
+        "training_info.json",
+        "train_summary.json",
+        "usage_summary.json",
+        "adapter",
+    ):
         assert (folder / name).exists(), name
     hashes = json.loads((folder / "hashes.json").read_text())
     assert any(k.startswith("adapter/") for k in hashes["artifacts"])
-    assert run.metrics["train_loss"] == pytest.approx(sum((2.0, 1.4, 0.9, 0.6)) / 4)  # the fake reports the mean
+    assert run.metrics["train_loss"] == pytest.approx(
+        sum((2.0, 1.4, 0.9, 0.6)) / 4
+    )  # the fake reports the mean
     assert [e["event"] for e in sink.events] == ["train_start", "train_end"]
     info = json.loads((folder / "training_info.json").read_text())
     assert info["data_files"]["train"] == [str(workspace / "train.jsonl")]
@@ -181,10 +203,14 @@ def test_auto_evaluation_runs_when_test_data_and_enabled(workspace: Path, sink: 
 def _unseen_label_config(tmp_path: Path) -> TrainConfig:
     _write(tmp_path / "train.jsonl", [{"text": "good", "label": "pos"}, {"text": "bad", "label": "neg"}])
     _write(tmp_path / "val.jsonl", [{"text": "meh", "label": "neutral"}])
-    return TrainConfig.from_dict({"task": "classification", "base_model": "m",
-                                  "data_paths": {"train": str(tmp_path / "train.jsonl"),
-                                                 "val": str(tmp_path / "val.jsonl")},
-                                  "output": {"dir": str(tmp_path / "runs")}})
+    return TrainConfig.from_dict(
+        {
+            "task": "classification",
+            "base_model": "m",
+            "data_paths": {"train": str(tmp_path / "train.jsonl"), "val": str(tmp_path / "val.jsonl")},
+            "output": {"dir": str(tmp_path / "runs")},
+        }
+    )
 
 
 def test_unseen_validation_label_fails_before_training_with_a_failed_run_folder(tmp_path: Path) -> None:

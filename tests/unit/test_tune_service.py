@@ -40,8 +40,16 @@ class Lab:
     error, Ctrl-C, or SystemExit (which Optuna does not catch: the trial stays RUNNING, as when a worker
     is killed)."""
 
-    def __init__(self, tmp_path: Path, *, fail: Optional[int] = None, interrupt: Optional[int] = None,
-                 die: Optional[int] = None, delay: float = 0.0, evaluate: Any = None) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        *,
+        fail: Optional[int] = None,
+        interrupt: Optional[int] = None,
+        die: Optional[int] = None,
+        delay: float = 0.0,
+        evaluate: Any = None,
+    ) -> None:
         self.store = InMemoryArtifactStore(tmp_path / "runs", local_root=tmp_path / "local")
         self.fail, self.interrupt, self.die, self.delay, self.evaluate = fail, interrupt, die, delay, evaluate
         self.trained: List[Tuple[float, int]] = []
@@ -82,15 +90,24 @@ def write_data(tmp_path: Path) -> Dict[str, str]:
 def make_config(tmp_path: Path, **data_paths: Optional[str]) -> TrainConfig:
     paths: Dict[str, Optional[str]] = {**write_data(tmp_path), "test": None}
     paths.update(data_paths)
-    return TrainConfig.from_dict({
-        "task": "sft", "base_model": "scripted-model", "backend": "scripted", "store": "memory",
-        "trackers": [], "data_paths": paths, "output": {"dir": str(tmp_path / "runs")}, "seed": 7,
-    })
+    return TrainConfig.from_dict(
+        {
+            "task": "sft",
+            "base_model": "scripted-model",
+            "backend": "scripted",
+            "store": "memory",
+            "trackers": [],
+            "data_paths": paths,
+            "output": {"dir": str(tmp_path / "runs")},
+            "seed": 7,
+        }
+    )
 
 
 def run(lab: Lab, config: TrainConfig, specs: List[str] = GRID, **settings: Any) -> Any:
-    return tune(config, space_from_specs(specs, config), TuneSettings(**settings), store=lab.store,
-                deps_factory=lab)
+    return tune(
+        config, space_from_specs(specs, config), TuneSettings(**settings), store=lab.store, deps_factory=lab
+    )
 
 
 def results(lab: Lab, tune_id: str) -> Dict[str, Any]:
@@ -98,8 +115,9 @@ def results(lab: Lab, tune_id: str) -> Dict[str, Any]:
 
 
 def combos(trials: List[Any], status: str = "completed") -> List[Tuple[float, int]]:
-    return sorted((t.params["training.learning_rate"], t.params["lora.r"])
-                  for t in trials if t.status == status)
+    return sorted(
+        (t.params["training.learning_rate"], t.params["lora.r"]) for t in trials if t.status == status
+    )
 
 
 ALL = [(0.001, 4), (0.001, 8), (0.005, 4), (0.005, 8)]
@@ -113,8 +131,9 @@ def test_grid_runs_every_combination_once_and_picks_the_minimum(tmp_path: Path) 
     report = run(lab, config)
     assert sorted(lab.trained) == ALL
     assert combos(report.trials) == ALL
-    expected = {c: loss_of(config.apply_overrides({"training.learning_rate": c[0], "lora.r": c[1]}))
-                for c in ALL}
+    expected = {
+        c: loss_of(config.apply_overrides({"training.learning_rate": c[0], "lora.r": c[1]})) for c in ALL
+    }
     best = report.best
     assert (best.params["training.learning_rate"], best.params["lora.r"]) == min(expected, key=expected.get)
     assert best.score == pytest.approx(min(expected.values()))
@@ -125,8 +144,14 @@ def test_grid_runs_every_combination_once_and_picks_the_minimum(tmp_path: Path) 
         frozen = yaml.safe_load(lab.store.read_text(trial.run_id, "config.yaml"))
         assert frozen["lora"]["r"] == trial.params["lora.r"]
         assert frozen["name"] == f"tune_trial_{trial.number}"
-    assert report.as_dict() == {"run_id": best.run_id, "score": best.score, "params": best.params,
-                                "artifact_path": best.run_path, "tune_dir": report.tune_dir, "trials": 4}
+    assert report.as_dict() == {
+        "run_id": best.run_id,
+        "score": best.score,
+        "params": best.params,
+        "artifact_path": best.run_path,
+        "tune_dir": report.tune_dir,
+        "trials": 4,
+    }
     assert list(best.params) == ["training.learning_rate", "lora.r"]  # the user's order
 
 
@@ -161,8 +186,14 @@ def test_results_are_written_after_each_trial(tmp_path: Path) -> None:
         seen.append((record.number, sum(1 for s in listed.values() if s == "completed")))
 
     callbacks = TuneCallbacks(on_begin=lambda r: begun.append(r.tune_id), on_trial_end=on_end)
-    tune(config, space_from_specs(GRID, config), TuneSettings(), store=lab.store, deps_factory=lab,
-         callbacks=callbacks)
+    tune(
+        config,
+        space_from_specs(GRID, config),
+        TuneSettings(),
+        store=lab.store,
+        deps_factory=lab,
+        callbacks=callbacks,
+    )
     assert [n for _, n in seen] == [1, 2, 3, 4]
 
 
@@ -213,8 +244,13 @@ def test_a_failing_trial_is_recorded_and_the_search_goes_on(tmp_path: Path) -> N
     for t in failed:  # the failed run folder is found and says so
         assert t.run_id and lab.store.read_json(t.run_id, "run_meta.json")["status"] == "failed"
     assert report.best.params["lora.r"] == 8
-    assert results(lab, report.tune_id)["counts"] == {"completed": 2, "failed": 2, "interrupted": 0,
-                                                      "running": 0, "queued": 0}
+    assert results(lab, report.tune_id)["counts"] == {
+        "completed": 2,
+        "failed": 2,
+        "interrupted": 0,
+        "running": 0,
+        "queued": 0,
+    }
 
 
 def test_a_metric_that_no_trial_produces_fails_each_trial_clearly(tmp_path: Path) -> None:
@@ -225,19 +261,27 @@ def test_a_metric_that_no_trial_produces_fails_each_trial_clearly(tmp_path: Path
     assert len(lab.trained) == 4
 
 
-@pytest.mark.parametrize(("settings", "data", "expected"), [
-    ({}, {"val": None}, r"eval_loss needs a validation set, but data_paths\.val is not set"),
-    ({"strategy": "random"}, {}, r"--strategy random needs --max-trials"),
-    ({"strategy": "tpe"}, {}, r"--strategy tpe needs --max-trials"),
-    ({"strategy": "bayes"}, {}, r"Unknown strategy 'bayes'"),
-    ({"direction": "down"}, {}, r"Unknown direction 'down'"),
-    ({"max_trials": 0}, {}, r"--max-trials must be at least 1"),
-    ({"metric": "accuracy"}, {}, r"Unknown metric 'accuracy' for task sft"),
-    ({"metric": "f1"}, {}, r"--metric f1 comes from each trial's evaluation.*data_paths\.test is not set"),
-    ({"storage": "nosuchdb://x"}, {}, r"Cannot open the study storage nosuchdb://x"),
-])
-def test_bad_searches_fail_before_any_trial(tmp_path: Path, settings: Dict[str, Any], data: Dict[str, Any],
-                                            expected: str) -> None:
+@pytest.mark.parametrize(
+    ("settings", "data", "expected"),
+    [
+        ({}, {"val": None}, r"eval_loss needs a validation set, but data_paths\.val is not set"),
+        ({"strategy": "random"}, {}, r"--strategy random needs --max-trials"),
+        ({"strategy": "tpe"}, {}, r"--strategy tpe needs --max-trials"),
+        ({"strategy": "bayes"}, {}, r"Unknown strategy 'bayes'"),
+        ({"direction": "down"}, {}, r"Unknown direction 'down'"),
+        ({"max_trials": 0}, {}, r"--max-trials must be at least 1"),
+        ({"metric": "accuracy"}, {}, r"Unknown metric 'accuracy' for task sft"),
+        (
+            {"metric": "f1"},
+            {},
+            r"--metric f1 comes from each trial's evaluation.*data_paths\.test is not set",
+        ),
+        ({"storage": "nosuchdb://x"}, {}, r"Cannot open the study storage nosuchdb://x"),
+    ],
+)
+def test_bad_searches_fail_before_any_trial(
+    tmp_path: Path, settings: Dict[str, Any], data: Dict[str, Any], expected: str
+) -> None:
     lab, config = Lab(tmp_path), make_config(tmp_path, **data)
     with pytest.raises(TuneError, match=expected):
         run(lab, config, **settings)
@@ -287,8 +331,9 @@ def killed_search(tmp_path: Path) -> Tuple[Lab, str, Any]:
         run(lab, config)
     tune_id = next(r for r in lab.store.files if r.startswith("tune_"))
     spec = TuneSpec.from_dict(lab.store.read_json(tune_id, TUNE_SPEC), where="spec")
-    study = optuna.load_study(study_name=spec.study_name,
-                              storage=f"sqlite:///{lab.store.local_dir(tune_id) / 'study.db'}")
+    study = optuna.load_study(
+        study_name=spec.study_name, storage=f"sqlite:///{lab.store.local_dir(tune_id) / 'study.db'}"
+    )
     (ghost,) = study.get_trials(states=(optuna.trial.TrialState.RUNNING,))
     lab.die, lab.trained = None, []
     return lab, tune_id, (study, ghost)
@@ -297,8 +342,9 @@ def killed_search(tmp_path: Path) -> Tuple[Lab, str, Any]:
 def test_a_trial_left_running_by_a_dead_worker_runs_again(tmp_path: Path) -> None:
     lab, tune_id, (study, ghost) = killed_search(tmp_path)
     done = combos(resume_report_before(lab, tune_id))
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                          text=True, check=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
     host = ghost.user_attrs["worker"].rpartition(":")[0]
     study._storage.set_trial_user_attr(ghost._trial_id, "worker", f"{host}:{int(dead.stdout)}")
     report = resume(tune_id, store=lab.store, deps_factory=lab)
