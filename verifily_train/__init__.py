@@ -1,34 +1,46 @@
 """Verifily Train's public Python API: the names the user guide imports.
 
 A thin facade over the core's use cases, wired to the installed plugins by
-``verifily_core.bootstrap``. Nothing here imports torch until a model is actually trained or
-loaded.
+``verifily_core.bootstrap``. Names load on first use (PEP 562): ``python -m verifily_train --help``
+and ``accelerate launch -m verifily_train.cli`` import this package first and must stay light.
+``compare`` is the function; the submodule of the same name stays importable as
+``from verifily_train.compare import compare, format_comparison``.
 """
 
 from __future__ import annotations
 
-from verifily_core.config import TrainConfig
-from verifily_core.domain.compare import CompareResult
-from verifily_core.domain.evaluation import EvalResult
-from verifily_core.domain.hashchain import ReproduceResult
-from verifily_train.api import evaluate, train, verify
-from verifily_train.billing import BillingTracker
-from verifily_train.compare import compare, format_comparison
-from verifily_train.tuner import run_tuning
+from importlib import import_module
+from typing import Any, Dict
+
+# Bound eagerly (it is light) so the name is the function even once the submodule is imported.
+from verifily_train.compare import compare as compare
+from verifily_train.compare import format_comparison as format_comparison
 
 __version__ = "1.1.0"
 
-__all__ = [
-    "BillingTracker",
-    "CompareResult",
-    "EvalResult",
-    "ReproduceResult",
-    "TrainConfig",
-    "__version__",
-    "compare",
-    "evaluate",
-    "format_comparison",
-    "run_tuning",
-    "train",
-    "verify",
-]
+_EXPORTS: Dict[str, str] = {
+    "TrainConfig": "verifily_core.config",
+    "train": "verifily_train.api",
+    "evaluate": "verifily_train.api",
+    "verify": "verifily_train.api",
+    "run_tuning": "verifily_train.tuner",
+    "BillingTracker": "verifily_train.billing",
+    "EvalResult": "verifily_core.domain.evaluation",
+    "CompareResult": "verifily_core.domain.compare",
+    "ReproduceResult": "verifily_core.domain.hashchain",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__", "compare", "format_comparison"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'verifily_train' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,7 +1,7 @@
 """``from verifily_train.compare import compare, format_comparison`` (the guide's import).
 
-The package also exposes ``compare`` the function (``from verifily_train import compare``); the
-package's ``__init__`` re-binds the name after importing this module, so both imports work.
+The package also exposes ``compare`` the function (``from verifily_train import compare``): its
+``__init__`` imports this module first and then binds the name to the function, so both work.
 """
 
 from __future__ import annotations
