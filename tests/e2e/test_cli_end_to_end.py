@@ -119,3 +119,25 @@ def test_train_eval_compare_reproduce(workspace: Path) -> None:
     adapter.write_bytes(adapter.read_bytes()[:-1] + b"\x00")
     tampered = _run("reproduce", "--run", str(run_a), "--verify-only")
     assert tampered.exit_code == 1 and "adapter_model.safetensors" in tampered.output
+
+
+def test_python_train_prints_nothing_even_with_wandb_offline(workspace: Path) -> None:
+    """The guide's train() never prints: transformers' import-time notice is kept off stdout too."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import contextlib, io\n"
+        "from verifily_train import TrainConfig, train\n"
+        f"cfg = TrainConfig.from_yaml({str(_config(workspace, 'train_a.jsonl', 'quiet'))!r})\n"
+        "cfg = cfg.apply_overrides({'eval.enabled': False, 'training.num_epochs': 0.2})\n"
+        "buf = io.StringIO()\n"
+        "with contextlib.redirect_stdout(buf):\n"
+        "    run = train(cfg)\n"
+        "print(repr(buf.getvalue()), run.status)\n"
+    )
+    env = {**os.environ, "WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "'' completed"

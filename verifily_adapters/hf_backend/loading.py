@@ -23,7 +23,17 @@ _DTYPES = {"bfloat16": "bfloat16", "float16": "float16", "float32": "float32"}
 
 
 def quiet() -> None:
-    """Silence transformers' progress bars: the CLI draws its own, and tests read clean output."""
+    """Silence transformers' progress bars (the CLI draws its own) and its import-time prints.
+
+    ``transformers.integrations`` prints "[INFO] Running in WANDB offline mode" to stdout when it is
+    first imported with ``WANDB_MODE=offline``; the Trainer imports it, and ``train()`` promises
+    not to print, so that first import happens here with stdout captured.
+    """
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        import transformers.integrations.integration_utils  # noqa: F401
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
