@@ -75,6 +75,10 @@ class TestScriptedFakeBackend(ModelBackendConformance):
     def base_model(self, tmp_path: Path) -> str:
         return "scripted"
 
+    @pytest.fixture
+    def hooks_module(self) -> str:
+        return "verifily_core.testing"
+
 
 class TestLocalStore(ArtifactStoreConformance):
     @pytest.fixture
@@ -90,6 +94,10 @@ class TestInMemoryFakeStore(ArtifactStoreConformance):
     @pytest.fixture
     def store_class(self) -> type:
         return InMemoryArtifactStore
+
+    @pytest.fixture
+    def hooks_module(self) -> str:
+        return "verifily_core.testing"
 
 
 class TestTensorBoardTracker(TrackerConformance):
@@ -157,3 +165,7 @@ class TestWebhookSinkUnreachable(BillingSinkConformance):
             "VERIFILY_BILLING_WEBHOOK": f"http://127.0.0.1:{_closed_port()}/usage",
             "VERIFILY_BILLING_WEBHOOK_RETRY_BUDGET": "0.5",
         }
+
+    @pytest.fixture
+    def hooks_module(self) -> str:
+        return "verifily_adapters.billing_sinks.hooks"
