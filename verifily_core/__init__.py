@@ -7,8 +7,9 @@ for the error tree — does not pay for pydantic, numpy or the rest.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any, Dict
+from typing import Dict
+
+from verifily_core.lazy import lazy_getattr
 
 __version__ = "1.1.0"
 
@@ -63,13 +64,7 @@ _EXPORTS: Dict[str, str] = {
 __all__ = sorted([*_EXPORTS, "__version__"])
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'verifily_core' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr("verifily_core", _EXPORTS, globals())
 
 
 def __dir__() -> list[str]:

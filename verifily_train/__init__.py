@@ -9,8 +9,9 @@ and ``accelerate launch -m verifily_train.cli`` import this package first and mu
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any, Dict
+from typing import Dict
+
+from verifily_core.lazy import lazy_getattr
 
 # Bound eagerly (it is light) so the name is the function even once the submodule is imported.
 from verifily_train.compare import compare as compare
@@ -33,13 +34,7 @@ _EXPORTS: Dict[str, str] = {
 __all__ = sorted([*_EXPORTS, "__version__", "compare", "format_comparison"])
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'verifily_train' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr("verifily_train", _EXPORTS, globals())
 
 
 def __dir__() -> list[str]:
