@@ -87,10 +87,9 @@ def ports_for_run(run_path: Path) -> Tuple[ArtifactStore, str, ModelBackend]:
 
 def training_for_run(run_path: Path) -> Tuple[TrainDependencies, str]:
     """Ports to resume a run in its own folder (config read from the run's frozen config.yaml)."""
-    import yaml
+    from verifily_core.services.run_config import frozen_config
 
     store, run_id = open_run(run_path)
-    config = TrainConfig.from_dict(yaml.safe_load(store.read_text(run_id, "config.yaml")))
-    deps = build_training(config)
+    deps = build_training(frozen_config(store, run_id))
     deps.store = store
     return deps, run_id

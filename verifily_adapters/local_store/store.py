@@ -6,7 +6,7 @@ import itertools
 import json
 import os
 from pathlib import Path
-from typing import Any, Iterable, Iterator, List, Mapping, Optional
+from typing import Any, Iterator, List, Optional
 
 from verifily_adapters.atomic import atomic_write_text
 from verifily_core.domain.runs import RUN_META, is_plain_run_id, run_id_candidates
@@ -73,13 +73,6 @@ class LocalArtifactStore(ArtifactStore):
             return atomic_write_text(path, text)
         except OSError as exc:
             raise StoreError(f"Cannot write {path}: {exc.strerror or exc}") from exc
-
-    def write_json(self, run_id: str, relpath: str, data: Any) -> Path:
-        return self.write_text(run_id, relpath, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-
-    def write_jsonl(self, run_id: str, relpath: str, rows: Iterable[Mapping[str, Any]]) -> Path:
-        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-        return self.write_text(run_id, relpath, text)
 
     def read_text(self, run_id: str, relpath: str) -> str:
         path = self._file(run_id, relpath)

@@ -27,17 +27,22 @@ def suggest(name: str, choices: List[str]) -> str:
     return f" Did you mean '{close[0]}'?" if close else ""
 
 
+def unknown_key(dotted: str, name: str, fields: List[str], where: str = "") -> ConfigError:
+    """The error for a key the schema does not have, with a did-you-mean and the allowed keys."""
+    return ConfigError(
+        f"Unknown config key '{dotted}'{where}.{suggest(name, fields)}",
+        key=dotted,
+        hint=f"Keys allowed here: {', '.join(fields)}.",
+    )
+
+
 def reject_unknown_keys(model: type[BaseModel], data: Mapping[str, Any], prefix: str, where: str) -> None:
     """Fail on the first unknown key, before pydantic, whose own message suggests nothing."""
     fields = list(model.model_fields)
     for key, value in data.items():
         dotted = f"{prefix}{key}"
         if key not in fields:
-            raise ConfigError(
-                f"Unknown config key '{dotted}'{where}.{suggest(str(key), fields)}",
-                key=dotted,
-                hint=f"Keys allowed here: {', '.join(fields)}.",
-            )
+            raise unknown_key(dotted, str(key), fields, where)
         sub = section_model(model, key)
         if sub is not None and isinstance(value, Mapping):
             reject_unknown_keys(sub, value, dotted + ".", where)
@@ -51,11 +56,7 @@ def check_dotted_key(model: type[BaseModel], key: str) -> None:
         fields = list(current.model_fields)
         dotted = ".".join(parts[: i + 1])
         if part not in fields:
-            raise ConfigError(
-                f"Unknown config key '{dotted}'.{suggest(part, fields)}",
-                key=dotted,
-                hint=f"Keys allowed here: {', '.join(fields)}.",
-            )
+            raise unknown_key(dotted, part, fields)
         sub = section_model(current, part)
         if i < len(parts) - 1:
             if sub is None:

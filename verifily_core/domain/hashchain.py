@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence, Tuple, Union
 
 from verifily_core.config import TrainConfig
+from verifily_core.domain.data_files import resolve_data_files, role_files
 from verifily_core.domain.runs import CHECKPOINTS_DIR, CONFIG_FILE, HASHES, LOGS_DIR
 from verifily_core.errors import DataError, StoreError
 
@@ -125,12 +126,7 @@ def data_hash(files: Sequence[Tuple[str, PathLike]]) -> Tuple[str, List[DataFile
 
 def data_files_of(config: TrainConfig) -> List[Tuple[str, Path]]:
     """The config's data files as ``(role, resolved path)``: train files in order, then val, test."""
-    files: List[Tuple[str, Path]] = [("train", config.resolve_path(p)) for p in config.data_paths.train_files]
-    for role in ("val", "test"):
-        value = getattr(config.data_paths, role)
-        if value:
-            files.append((role, config.resolve_path(value)))
-    return files
+    return role_files(resolve_data_files(config))
 
 
 # ---------------------------------------------------------------------- output artifacts

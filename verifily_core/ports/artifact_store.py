@@ -8,7 +8,8 @@ Contract for implementers
   ``run_YYYYMMDD_HHMMSS_<6 hex>`` without a name and ``run_YYYYMMDD_<name>`` with one, with ``_2``,
   ``_3``... on a collision; two runs created in the same second never share a folder.
 * Every write is atomic: a reader sees the old file or the whole new one, never half a file
-  (temp file in the same folder, fsync, rename). Writes of JSON use UTF-8, indent 2, sorted keys off.
+  (temp file in the same folder, fsync, rename). ``write_json``/``write_jsonl`` go through
+  ``write_text`` (UTF-8, indent 2, keys in insertion order); a store overrides them only to do better.
 * ``read_json`` raises ``StoreError`` naming the file when it is missing or not valid JSON.
 * ``list_runs()`` returns every folder under the root that holds ``run_meta.json`` (including
   half-written or corrupt ones, which readers must tolerate), sorted by id.
@@ -21,6 +22,7 @@ Contract for implementers
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,16 +58,18 @@ class ArtifactStore(ABC):
         """Every run folder under the root, sorted by id."""
 
     @abstractmethod
-    def write_json(self, run_id: str, relpath: str, data: Any) -> Path:
-        """Write JSON atomically; returns the file's path."""
-
-    @abstractmethod
     def write_text(self, run_id: str, relpath: str, text: str) -> Path:
         """Write text atomically; returns the file's path."""
 
-    @abstractmethod
+    def write_json(self, run_id: str, relpath: str, data: Any) -> Path:
+        """Write JSON (UTF-8, indent 2) atomically through :meth:`write_text`; returns the file's path."""
+        return self.write_text(run_id, relpath, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
     def write_jsonl(self, run_id: str, relpath: str, rows: Iterable[Mapping[str, Any]]) -> Path:
-        """Write one JSON object per line atomically; returns the file's path."""
+        """Write one JSON object per line atomically through :meth:`write_text`; returns the path."""
+        return self.write_text(
+            run_id, relpath, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        )
 
     @abstractmethod
     def read_json(self, run_id: str, relpath: str) -> Any:

@@ -12,12 +12,12 @@ from typing import Any, Dict, List, Sequence
 
 from verifily_core.config import TrainConfig
 from verifily_core.domain import slicing
+from verifily_core.domain.data_files import resolve_data_files
 from verifily_core.domain.data_mixing import SOURCE_TAG
 from verifily_core.domain.data_parsing import load_examples
 from verifily_core.domain.examples import Example
 from verifily_core.domain.runs import safe_name
 from verifily_core.ports.artifact_store import ArtifactStore
-from verifily_core.services.prepare import resolve_data_files
 
 
 def training_files(config: TrainConfig) -> List[tuple[str, List[Example]]]:

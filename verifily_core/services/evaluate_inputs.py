@@ -10,8 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional
 
-import yaml
-
 from verifily_core.config import TrainConfig
 from verifily_core.domain import metrics as m
 from verifily_core.domain.data_parsing import load_examples
@@ -22,6 +20,7 @@ from verifily_core.domain.slicing import check_slice_keys
 from verifily_core.errors import EvaluationError
 from verifily_core.ports.artifact_store import ArtifactStore
 from verifily_core.services.evaluate_settings import EvalSettings
+from verifily_core.services.run_config import frozen_config
 
 
 def read_training_info(store: ArtifactStore, run_id: str) -> Dict[str, Any]:
@@ -41,7 +40,7 @@ def read_run_config(store: ArtifactStore, run_id: str) -> Optional[TrainConfig]:
     """The frozen config of the run, or None for a run folder written without one."""
     if not store.exists(run_id, CONFIG_FILE):
         return None
-    return TrainConfig.from_dict(yaml.safe_load(store.read_text(run_id, CONFIG_FILE)))
+    return frozen_config(store, run_id)
 
 
 def read_test_data(

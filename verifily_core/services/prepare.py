@@ -7,11 +7,11 @@ check (the data, the label sets, the model reference, the hash chain) without im
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from verifily_core.config import TrainConfig
 from verifily_core.domain import distributed, hashchain
+from verifily_core.domain.data_files import resolve_data_files, role_files
 from verifily_core.domain.data_mixing import load_training_examples
 from verifily_core.domain.data_parsing import load_examples
 from verifily_core.domain.examples import ClassificationExample, Example
@@ -53,27 +53,6 @@ def resolve_base_model(config: TrainConfig) -> str:
     """A base model written as a path relative to the config file resolves there; else it is an id."""
     candidate = config.resolve_path(config.base_model)
     return str(candidate) if candidate.exists() else config.base_model
-
-
-def resolve_data_files(config: TrainConfig) -> Dict[str, Any]:
-    train = config.data_paths.train_files
-    if not train:
-        raise ConfigError(
-            "data_paths.train is empty: nothing to train on.",
-            key="data_paths.train",
-            hint="Set data_paths.train to a JSONL file (or a list of files) in the config.",
-        )
-    return {
-        "train": [str(config.resolve_path(p)) for p in train],
-        "val": str(config.resolve_path(config.data_paths.val)) if config.data_paths.val else None,
-        "test": str(config.resolve_path(config.data_paths.test)) if config.data_paths.test else None,
-    }
-
-
-def hashed_files(data_files: Mapping[str, Any]) -> List[tuple[str, Path]]:
-    files = [("train", Path(p)) for p in data_files["train"]]
-    files += [(role, Path(data_files[role])) for role in ("val", "test") if data_files.get(role)]
-    return files
 
 
 def check_labels(labels: Sequence[str], examples: Sequence[Example], split: str) -> None:
@@ -122,7 +101,7 @@ def prepare(
     base_model_path = base_model_path or resolve_base_model(config)
     backend.validate_model(base_model_path, config.task)
     environment = backend.environment()
-    chain = hashchain.HashChain.build(config, environment, files=hashed_files(files))
+    chain = hashchain.HashChain.build(config, environment, files=role_files(files))
     return PreparedRun(config, train, val, test, files, labels, base_model_path, environment, chain)
 
 

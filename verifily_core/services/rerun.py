@@ -13,13 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
-import yaml
-
-from verifily_core.config import TrainConfig
 from verifily_core.domain import hashchain
 from verifily_core.domain.runs import (
     ADAPTER_DIR,
-    CONFIG_FILE,
     ENVIRONMENT,
     EVAL_RESULTS,
     HASHES,
@@ -28,6 +24,7 @@ from verifily_core.domain.runs import (
     TRAINING_INFO,
 )
 from verifily_core.domain.training import TrainCallbacks
+from verifily_core.services.run_config import frozen_config
 from verifily_core.services.train import TrainDependencies, train
 
 WeightsClose = Callable[[str, str, float], Optional[str]]  # (file a, file b, atol) -> None or why they differ
@@ -67,7 +64,7 @@ def rerun(
     """Re-train ``run_id`` (in ``deps.store``) into a new run and compare the two."""
     store = deps.store
     info = store.read_json(run_id, TRAINING_INFO)
-    config = TrainConfig.from_dict(yaml.safe_load(store.read_text(run_id, CONFIG_FILE)))
+    config = frozen_config(store, run_id)
     new = train(
         config,
         deps,

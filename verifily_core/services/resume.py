@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import yaml
-
-from verifily_core.config import TrainConfig
-from verifily_core.domain.runs import CONFIG_FILE, HASHES, RUN_META, TRAINING_INFO, RunRecord
+from verifily_core.domain.runs import HASHES, RUN_META, TRAINING_INFO, RunRecord
 from verifily_core.errors import DataError, StoreError
 from verifily_core.services.prepare import PreparedRun, prepare
+from verifily_core.services.run_config import frozen_config
 
 if TYPE_CHECKING:
     from verifily_core.services.train import TrainDependencies
@@ -33,10 +31,7 @@ def load_for_resume(run_id: str, deps: TrainDependencies) -> tuple[PreparedRun, 
             f"Run {run_id} is a dry run; it has nothing to resume.",
             hint="Start a real run with `verifily train --config ...`.",
         )
-    run_dir = store.local_dir(run_id)
-    config = TrainConfig.from_dict(
-        yaml.safe_load(store.read_text(run_id, CONFIG_FILE)), source=run_dir / CONFIG_FILE
-    )
+    config = frozen_config(store, run_id)
     info = store.read_json(run_id, TRAINING_INFO)
     prepared = prepare(
         config, deps.backend, data_files=info["data_files"], base_model_path=info.get("base_model_path")

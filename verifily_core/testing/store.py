@@ -10,7 +10,7 @@ import json
 import tempfile
 import threading
 from pathlib import Path, PurePosixPath
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Union
+from typing import Any, Dict, Iterator, List, Optional, Union
 
 from verifily_core.domain.runs import RUN_META, is_plain_run_id, run_id_candidates
 from verifily_core.errors import RunNotFoundError, StoreError
@@ -65,13 +65,6 @@ class InMemoryArtifactStore(ArtifactStore):
     def write_text(self, run_id: str, relpath: str, text: str) -> Path:
         self._run_files(run_id, relpath)[self._key(relpath)] = text.encode("utf-8")
         return Path(self._name(run_id, relpath))
-
-    def write_json(self, run_id: str, relpath: str, data: Any) -> Path:
-        return self.write_text(run_id, relpath, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-
-    def write_jsonl(self, run_id: str, relpath: str, rows: Iterable[Mapping[str, Any]]) -> Path:
-        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-        return self.write_text(run_id, relpath, text)
 
     def read_text(self, run_id: str, relpath: str) -> str:
         data = self._run_files(run_id, relpath).get(self._key(relpath))
