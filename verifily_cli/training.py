@@ -21,6 +21,7 @@ def run_training(
     overrides: Dict[str, Any],
     dry_run: bool,
     resume: Optional[Path],
+    model_check: bool = True,
     accelerate_config: Optional[Path],
     json_output: bool,
     verbose: bool,
@@ -42,7 +43,7 @@ def run_training(
         run_id = None
 
     if dry_run:
-        run = train(config, deps, dry_run=True)
+        run = train(config, deps, dry_run=True, model_check=model_check)
         _print_dry_run(run, config, json_output)
         return
 
@@ -92,15 +93,34 @@ def _print_dry_run(run: Any, config: Any, json_output: bool) -> None:
                 "status": run.status,
                 "artifact_path": run.artifact_path,
                 "reproducibility_hash": run.reproducibility_hash,
+                "checks": run.summary,
+                "warnings": run.warnings,
             }
         )
         return
+    checks = run.summary
     out.print(f"Dry run OK: {run.run_id}")
     out.print(f"  Task:        {config.task}")
     out.print(f"  Base model:  {config.base_model}")
+    if checks.get("device"):
+        out.print(f"  Device:      {checks['device']}")
+    if "truncated_rows" in checks:
+        out.print(
+            f"  Truncated:   {checks['truncated_rows']} of {checks.get('train_rows', '?')} training row(s) "
+            f"({checks.get('truncated_tokens', 0)} token(s)) by max_seq_length="
+            f"{config.training.max_seq_length}; every row keeps supervised tokens"
+        )
     out.print(f"  Artifacts:   {relative(run.artifact_path)}")
     out.print(f"  Repro hash:  {run.reproducibility_hash}")
-    out.print("\nConfig and data are valid; nothing was trained. Drop --dry-run to train.")
+    for warning in run.warnings:
+        err.print(f"[yellow]Warning:[/yellow] {warning}", markup=True)
+    if checks.get("model_checked"):
+        out.print("\nConfig, data, device, model and tokenization are valid; nothing was trained.")
+    else:
+        out.print(
+            "\nConfig and data are valid (model, device and tokenization not checked: --no-model-check)."
+        )
+    out.print("Drop --dry-run to train.")
 
 
 def _print_result(run: Any, json_output: bool) -> None:

@@ -81,6 +81,7 @@ def test_dry_run_creates_the_run_folder_with_overrides(
             "--config",
             str(workspace / "train.yaml"),
             "--dry-run",
+            "--no-model-check",
             "--lr",
             "5e-5",
             "--lora-r",
@@ -91,7 +92,7 @@ def test_dry_run_creates_the_run_folder_with_overrides(
     )
     assert result.exit_code == 0, result.output
     [run] = list((workspace / "runs").iterdir())
-    assert run.name.endswith("_drycheck")
+    assert run.name.startswith("dryrun_") and run.name.endswith("_drycheck")
     meta = json.loads((run / "run_meta.json").read_text())
     assert meta["status"] == "dry_run"
     frozen = yaml.safe_load((run / "config.yaml").read_text())
@@ -156,7 +157,10 @@ def test_missing_config_file(tmp_path: Path) -> None:
 
 def test_reproduce_verify_only_pass_then_fail_on_changed_data(workspace: Path) -> None:
     assert (
-        runner.invoke(app, ["train", "--config", str(workspace / "train.yaml"), "--dry-run"]).exit_code == 0
+        runner.invoke(
+            app, ["train", "--config", str(workspace / "train.yaml"), "--dry-run", "--no-model-check"]
+        ).exit_code
+        == 0
     )
     [run] = list((workspace / "runs").iterdir())
     ok = runner.invoke(app, ["reproduce", "--run", str(run), "--verify-only"])
@@ -193,10 +197,11 @@ def test_help_as_a_real_subprocess_imports_no_framework() -> None:
     assert "HEAVY []" in proc.stdout and "train" in proc.stdout
 
 
-def test_dry_run_as_a_real_subprocess_imports_no_torch(workspace: Path) -> None:
+def test_dry_run_without_model_check_as_a_real_subprocess_imports_no_torch(workspace: Path) -> None:
     code = (
         "import sys, runpy\n"
-        f"sys.argv = ['verifily', 'train', '--config', {str(workspace / 'train.yaml')!r}, '--dry-run']\n"
+        f"sys.argv = ['verifily', 'train', '--config', {str(workspace / 'train.yaml')!r}, '--dry-run',"
+        " '--no-model-check']\n"
         "try:\n    runpy.run_module('verifily_train', run_name='__main__')\n"
         "except SystemExit as e:\n    assert not e.code, e.code\n"
         "print('TORCH', 'torch' in sys.modules)\n"

@@ -35,6 +35,11 @@ class HFModelBackend(ModelBackend):
             raise BackendError(f"The hf backend cannot train task {task!r}; it supports {', '.join(TASKS)}.")
         validate_reference(base_model)
 
+    def preflight(self, request: TrainRequest) -> Dict[str, Any]:
+        from verifily_adapters.hf_backend.trainer import preflight
+
+        return preflight(request)
+
     def train(self, request: TrainRequest, callbacks: TrainCallbacks) -> TrainOutcome:
         from verifily_adapters.hf_backend.trainer import run_training
 

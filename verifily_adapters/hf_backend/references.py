@@ -117,7 +117,7 @@ def not_loadable(ref: ModelRef, exc: BaseException) -> BackendError:
         return BackendError(
             f"Model '{ref.name}' is not a local folder and is not in the Hugging Face cache, and the hub "
             f"cannot be used (offline: HF_HUB_OFFLINE is set or {HUB_HOST} is unreachable).",
-            hint="Download it once with network access (huggingface-cli download ...), or point base_model "
+            hint=f"Download it once with network access (hf download {ref.name}), or point base_model "
             "at a local folder. Set VERIFILY_ALLOW_HUB=1 if the hub is reachable through a proxy.",
         )
     return BackendError(

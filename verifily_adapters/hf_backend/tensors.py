@@ -113,8 +113,9 @@ def require_supervision(split: str, encoded: EncodedSet, max_length: int) -> Non
         [f"... and {len(rows) - MAX_LISTED_ROWS} more"] if len(rows) > MAX_LISTED_ROWS else []
     )
     raise DataError(
-        f"{len(rows)} {split} row(s) have no response tokens left after truncation to "
-        f"max_seq_length={max_length} (the prompt alone fills it):",
+        f"{len(rows)} of {len(encoded.features)} {split} row(s) have no response tokens left after "
+        f"truncation to max_seq_length={max_length} (the prompt alone fills it; "
+        f"{encoded.truncated_rows} row(s) truncated in all):",
         problems=listed,
         hint="Raise training.max_seq_length, or shorten these rows' instruction/input.",
     )

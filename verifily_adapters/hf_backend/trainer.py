@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
@@ -33,11 +34,27 @@ logger = logging.getLogger(__name__)
 ADAPTER_DIR, MODEL_DIR, TOKENIZER_DIR, CHECKPOINTS_DIR = "adapter", "model", "tokenizer", "checkpoints"
 
 
-def run_training(request: TrainRequest, callbacks: TrainCallbacks) -> TrainOutcome:
-    """Train per ``request.config`` and write adapter/model, tokenizer and checkpoints."""
-    import torch
-    import transformers
+@dataclass
+class Inputs:
+    """Everything a run settles before loading weights: the shared prefix of a run and its dry run."""
 
+    ref: ModelRef
+    device: Any
+    precision: devices.Precision
+    architecture: str
+    labels: List[str]
+    tokenizer: Any
+    train_set: EncodedSet
+    val_set: EncodedSet
+    warnings: List[str]
+
+
+def prepare_inputs(request: TrainRequest) -> Inputs:
+    """Device, model reference, tokenizer and the encoding of every row, without loading weights.
+
+    ``train --dry-run`` calls this too (through :func:`preflight`), so that the dry run refuses
+    exactly what the real run would refuse, with the same truncation figures.
+    """
     loading.quiet()
     config = request.config
     loading.check_quantization(config.lora)
@@ -59,6 +76,33 @@ def run_training(request: TrainRequest, callbacks: TrainCallbacks) -> TrainOutco
     require_supervision("training", train_set, config.training.max_seq_length)
     require_supervision("validation", val_set, config.training.max_seq_length)
     warnings = precision.warnings + _val_truncation_warning(val_set, config.training.max_seq_length)
+    return Inputs(ref, device, precision, architecture, labels, tokenizer, train_set, val_set, warnings)
+
+
+def preflight(request: TrainRequest) -> Dict[str, Any]:
+    """The dry run's checks (see :func:`prepare_inputs`) and the figures a real run would record."""
+    inputs = prepare_inputs(request)
+    return {
+        "device": str(inputs.device),
+        "architecture": inputs.architecture,
+        "train_rows": len(inputs.train_set.features),
+        "truncated_rows": inputs.train_set.truncated_rows,
+        "truncated_tokens": inputs.train_set.truncated_tokens,
+        "val_truncated_rows": inputs.val_set.truncated_rows,
+        "warnings": inputs.warnings,
+    }
+
+
+def run_training(request: TrainRequest, callbacks: TrainCallbacks) -> TrainOutcome:
+    """Train per ``request.config`` and write adapter/model, tokenizer and checkpoints."""
+    import torch
+    import transformers
+
+    config = request.config
+    inputs = prepare_inputs(request)
+    ref, device, precision, architecture = inputs.ref, inputs.device, inputs.precision, inputs.architecture
+    labels, tokenizer, train_set, val_set = inputs.labels, inputs.tokenizer, inputs.train_set, inputs.val_set
+    warnings = inputs.warnings
 
     if device.type == "cuda":
         torch.cuda.set_device(device)

@@ -88,7 +88,16 @@ def train_command(
         None, "--resume", help="Continue an interrupted run folder from its latest checkpoint."
     ),
     dry_run: bool = typer.Option(
-        False, "--dry-run", help="Validate config and data, create the run folder, don't train."
+        False,
+        "--dry-run",
+        help="Check everything a run needs without training: config, data, device, model files and "
+        "the tokenization of every row (loads the tokenizer, not the weights). Writes a dryrun_ folder.",
+    ),
+    model_check: bool = typer.Option(
+        True,
+        "--model-check/--no-model-check",
+        help="With --dry-run: --no-model-check validates only YAML and data (no torch import, no "
+        "device/model/tokenizer check).",
     ),
     override: Optional[list[str]] = typer.Option(
         None, "--set", help="Any config key: --set training.warmup_ratio=0.1 (repeatable)."
@@ -129,6 +138,7 @@ def train_command(
             config_path=config,
             overrides=overrides,
             dry_run=dry_run,
+            model_check=model_check,
             resume=resume,
             accelerate_config=accelerate_config,
             json_output=json_output,

@@ -31,6 +31,10 @@ CHECKPOINTS_DIR = "checkpoints"
 LOGS_DIR = "logs"
 BILLING_OUTBOX = "billing_outbox.jsonl"
 
+# A dry run's folder: ``dryrun_<day>_<name>``, so the real run of the same config keeps the plain
+# ``run_<day>_<name>`` id, and listings can leave dry runs out without reading every run_meta.json.
+DRY_RUN_PREFIX = "dryrun"
+
 RunStatus = Literal["running", "completed", "failed", "interrupted", "dry_run"]
 _NAME_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -69,6 +73,11 @@ def run_id_candidates(name: Optional[str], *, prefix: str = "run") -> Iterator[s
     yield first
     for n in itertools.count(2):
         yield f"{first}_{n}" if name else run_id_for(utc_now(), None, secrets.token_hex(3), prefix=prefix)
+
+
+def is_dry_run_id(run_id: str) -> bool:
+    """Whether ``run_id`` names a dry run's folder (hidden from run listings by default)."""
+    return run_id.startswith(DRY_RUN_PREFIX + "_")
 
 
 def is_plain_run_id(run_id: str) -> bool:

@@ -10,6 +10,8 @@ Contract for implementers
   hash, so it must not contain timestamps or anything else that changes between identical runs.
 * ``validate_model(base_model, task)`` checks cheaply, *without importing a framework*, that the
   model reference can plausibly be loaded (used by ``train --dry-run``); raise ``BackendError``.
+* ``preflight(request)`` (optional) checks what ``train`` would refuse before loading weights
+  (device, model files, tokenization); ``train --dry-run`` calls it.
 * ``train(request, callbacks)`` trains and writes its artifacts under ``request.output_dir``:
   ``adapter/`` (LoRA) or ``model/`` (full weights), ``tokenizer/`` when it has one, ``checkpoints/``
   and ``logs/``. It returns a :class:`TrainOutcome`. It never prints; it reports progress through
@@ -75,6 +77,18 @@ class ModelBackend(ABC):
     @abstractmethod
     def validate_model(self, base_model: str, task: str) -> None:
         """Cheap check (no framework import) that ``base_model`` can be loaded; raise BackendError."""
+
+    def preflight(self, request: TrainRequest) -> Dict[str, Any]:
+        """What ``train`` would refuse before its first step, checked without loading weights.
+
+        ``train --dry-run`` calls it so that a dry run fails where the real run would: the device
+        exists, the model reference resolves (local files, or the hub cache/network), and every row
+        survives tokenization and truncation. It may import the framework and load a tokenizer. It
+        returns the figures the real run records (``truncated_rows``, ``truncated_tokens``, ...);
+        problems are raised like ``train``'s. The default checks nothing more than
+        ``validate_model``.
+        """
+        return {}
 
     @abstractmethod
     def train(self, request: TrainRequest, callbacks: TrainCallbacks) -> TrainOutcome:

@@ -135,11 +135,11 @@ def training_info(prepared: PreparedRun, run_id: str) -> Dict[str, Any]:
 
 
 def write_run_folder(
-    store: ArtifactStore, prepared: PreparedRun, *, status: str, name: Optional[str]
+    store: ArtifactStore, prepared: PreparedRun, *, status: str, name: Optional[str], prefix: str = "run"
 ) -> tuple[RunLocation, RunRecord]:
     """Create the run folder and write its frozen inputs; every file atomically."""
     config = prepared.config
-    location = store.create_run(name)
+    location = store.create_run(name, prefix=prefix)
     run_id = location.run_id
     record = RunRecord(
         run_id=run_id,

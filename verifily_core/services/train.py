@@ -18,6 +18,7 @@ from verifily_core.domain import distributed
 from verifily_core.domain.runs import (
     ADAPTER_DIR,
     CHECKPOINTS_DIR,
+    DRY_RUN_PREFIX,
     EVAL_RESULTS,
     MODEL_DIR,
     RUN_META,
@@ -171,12 +172,17 @@ def train(
     *,
     callbacks: Optional[TrainCallbacks] = None,
     dry_run: bool = False,
+    model_check: bool = True,
     resume_run_id: Optional[str] = None,
     data_files: Optional[Mapping[str, Any]] = None,
     base_model_path: Optional[str] = None,
 ) -> TrainRun:
     """Train one run (or validate it with ``dry_run``) and return the guide's run object.
 
+    A dry run validates config and data and, with ``model_check``, runs the backend's
+    ``preflight`` (device, model files, tokenization of every row) so that it refuses what the real
+    run would; without ``model_check`` it imports no framework. Its folder is ``dryrun_...``
+    (status ``dry_run``), so a later real run of the same config gets the plain ``run_...`` id.
     ``resume_run_id`` continues that run from its own frozen config (``config`` is then None);
     ``data_files``/``base_model_path`` re-use another run's recorded resolution (``reproduce``).
     """
@@ -193,12 +199,30 @@ def train(
         if not dry_run:
             record_early_failure(store, config, exc)
         raise
-    location, record = write_run_folder(
-        store, prepared, status="dry_run" if dry_run else "running", name=config.name
-    )
     if dry_run:
-        return TrainRun(location.run_id, str(location.path), "dry_run", prepared.chain.reproducibility_hash)
+        return _dry_run(prepared, deps, model_check)
+    location, record = write_run_folder(store, prepared, status="running", name=config.name)
     return _execute(prepared, record, deps, callbacks, resume_from=None)
+
+
+def _dry_run(prepared: PreparedRun, deps: TrainDependencies, model_check: bool) -> TrainRun:
+    """The preflight first (it writes nothing), then the ``dryrun_`` folder with the frozen inputs."""
+    figures: Dict[str, Any] = {}
+    if model_check:
+        figures = dict(deps.backend.preflight(_request(prepared, deps.store.root, None)))
+        prepared.warnings.extend(w for w in figures.pop("warnings", []) if w not in prepared.warnings)
+    location, _ = write_run_folder(
+        deps.store, prepared, status="dry_run", name=prepared.config.name, prefix=DRY_RUN_PREFIX
+    )
+    return TrainRun(
+        location.run_id,
+        str(location.path),
+        "dry_run",
+        prepared.chain.reproducibility_hash,
+        summary={"model_checked": model_check, **figures},
+        warnings=list(prepared.warnings),
+    )
+
 
 
 def _train_rank(
