@@ -44,8 +44,8 @@ class Section(BaseModel):
 
 class DataPaths(Section):
     train: Union[str, List[str]] = ""
-    val: Optional[str] = None
-    test: Optional[str] = None
+    val: Union[str, List[str], None] = None
+    test: Union[str, List[str], None] = None
     weights: Optional[List[float]] = None
 
     @property
@@ -90,6 +90,17 @@ class Training(Section):
     save_steps: int = Field(500, ge=1)
     logging_steps: int = Field(10, ge=1)
     save_total_limit: Optional[int] = Field(2, ge=1)
+    # instruction rows: Alpaca headers, or the model's own chat template (conversations always use it)
+    prompt_format: Literal["alpaca", "chat_template"] = "alpaca"
+    # early stopping on the validation loss (needs data_paths.val); None = train every step
+    early_stopping_patience: Optional[int] = Field(None, ge=1)
+    early_stopping_min_delta: float = Field(0.0, ge=0)
+    load_best_model_at_end: bool = False
+    # throughput (docs/training.md "Batches, packing and token budgets"): "auto" picks per device
+    packing: Union[Literal["auto"], bool] = "auto"
+    max_tokens_per_batch: Optional[int] = Field(None, ge=8)
+    gradient_checkpointing: bool = False
+    liger: bool = False
 
     @field_validator("lr_scheduler")
     @classmethod

@@ -7,14 +7,15 @@ files a run trains on and the files its data hash covers can never disagree.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Tuple
+from typing import Any, Dict, List, Mapping, Tuple, Union
 
 from verifily_core.config import TrainConfig
 from verifily_core.errors import ConfigError
 
 
 def resolve_data_files(config: TrainConfig) -> Dict[str, Any]:
-    """``{"train": [abs paths], "val": abs|None, "test": abs|None}``, relative to the config's folder."""
+    """``{"train": [abs paths], "val": ..., "test": ...}``, relative to the config's folder; val and test
+    keep the form the config wrote (one path, a list, or None)."""
     train = config.data_paths.train_files
     if not train:
         raise ConfigError(
@@ -24,13 +25,28 @@ def resolve_data_files(config: TrainConfig) -> Dict[str, Any]:
         )
     return {
         "train": [str(config.resolve_path(p)) for p in train],
-        "val": str(config.resolve_path(config.data_paths.val)) if config.data_paths.val else None,
-        "test": str(config.resolve_path(config.data_paths.test)) if config.data_paths.test else None,
+        "val": _resolved(config, config.data_paths.val),
+        "test": _resolved(config, config.data_paths.test),
     }
+
+
+def _resolved(config: TrainConfig, value: Union[str, List[str], None]) -> Union[str, List[str], None]:
+    """A val/test entry made absolute, keeping its form (one path, or a list as written)."""
+    if not value:
+        return None
+    if isinstance(value, str):
+        return str(config.resolve_path(value))
+    return [str(config.resolve_path(p)) for p in value]
+
+
+def split_files(data_files: Mapping[str, Any], role: str) -> List[str]:
+    """The files of one split as a list, whether one path, a list or nothing was recorded."""
+    value = data_files.get(role)
+    if not value:
+        return []
+    return [value] if isinstance(value, str) else [str(p) for p in value]
 
 
 def role_files(data_files: Mapping[str, Any]) -> List[Tuple[str, Path]]:
     """``(role, path)`` in hashing order: the train files as listed, then val, then test."""
-    files = [("train", Path(p)) for p in data_files["train"]]
-    files += [(role, Path(data_files[role])) for role in ("val", "test") if data_files.get(role)]
-    return files
+    return [(role, Path(p)) for role in ("train", "val", "test") for p in split_files(data_files, role)]

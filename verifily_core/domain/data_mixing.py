@@ -80,6 +80,21 @@ def load_training_examples(
     return mixed
 
 
+def load_eval_examples(paths: Union[PathLike, Sequence[PathLike]], task: str) -> List[Example]:
+    """Validation or test examples in file order, never mixed or shuffled. Given a list of files (the
+    list form of ``data_paths.test``/``val``, or several ``--test-data``), every example's tags gain
+    ``_source_dataset`` = its file's stem, as training rows do, so that ``eval-cmd --slice-by
+    _source_dataset`` scores each source separately; one path alone keeps its rows' tags as written."""
+    if isinstance(paths, (str, Path)):
+        return parse_files([paths], task)[0]
+    listed = as_list(paths)
+    return [
+        replace(e, tags={**e.tags, SOURCE_TAG: Path(p).stem})
+        for p, rows in zip(listed, parse_files(listed, task))
+        for e in rows
+    ]
+
+
 def _guess_task(paths: Sequence[PathLike]) -> str:
     """The task the first JSON object in the files looks like (``sft`` when nothing can be read)."""
     for path in paths:
@@ -123,4 +138,4 @@ def load_multi_jsonl(
     return [e.to_row() for e in load_training_examples(listed, chosen, weights, seed)]
 
 
-__all__ = ["SOURCE_TAG", "load_multi_jsonl", "load_training_examples"]
+__all__ = ["SOURCE_TAG", "load_eval_examples", "load_multi_jsonl", "load_training_examples"]

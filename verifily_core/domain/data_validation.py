@@ -7,7 +7,9 @@ per attempt. So every problem is recorded as ``file:line: field: what was expect
 
 Row formats (the guide's section 7):
 
-* SFT: ``{"instruction": str, "output": str, "input": str?, "tags": {...}?}``
+* SFT: ``{"instruction": str, "output": str, "input": str?, "tags": {...}?}``, or a conversation
+  ``{"messages": [{"role": "system"|"user"|"assistant", "content": str}, ...], "tags": {...}?}``
+  with at least one assistant turn and an assistant turn last (the one evaluation scores)
 * classification: ``{"text": str, "label": str, "tags": {...}?}``
 
 Required fields must be non-empty strings (whitespace only counts as empty); a label must be a
@@ -21,13 +23,14 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
-from verifily_core.domain.examples import ClassificationExample, Example, SFTExample
+from verifily_core.domain.examples import ClassificationExample, Example, Message, SFTExample
 from verifily_core.errors import DataError
 
 MAX_PROBLEMS = 20
 _Where = Tuple[str, int]
 _SHAPES = {
-    "sft": '{"instruction": "...", "output": "...", "input": "... (optional)", "tags": {...} (optional)}',
+    "sft": '{"instruction": "...", "output": "...", "input": "... (optional)", "tags": {...} (optional)}'
+    ' or {"messages": [{"role": "user", "content": "..."}, {"role": "assistant", "content": "..."}]}',
     "classification": '{"text": "...", "label": "...", "tags": {...} (optional)}',
 }
 
@@ -77,18 +80,21 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _text(row: Mapping[str, Any], key: str, where: _Where, problems: Problems) -> Optional[str]:
+def _text(
+    row: Mapping[str, Any], key: str, where: _Where, problems: Problems, prefix: str = ""
+) -> Optional[str]:
     value = row.get(key)
+    name = prefix + key
     if isinstance(value, str) and value.strip():
         return value
     if isinstance(value, str):
-        problems.add(*where, key, "empty; expected a non-empty string")
+        problems.add(*where, name, "empty; expected a non-empty string")
     elif value is None:
         state = "null" if key in row else "missing"
-        problems.add(*where, key, f"{state}; expected a non-empty string (required field)")
+        problems.add(*where, name, f"{state}; expected a non-empty string (required field)")
     else:
         quote = f' (write it in quotes: "{value}")' if isinstance(value, (int, float)) else ""
-        problems.add(*where, key, f"expected a string, got {json_kind(value)} {_shown(value)}{quote}")
+        problems.add(*where, name, f"expected a string, got {json_kind(value)} {_shown(value)}{quote}")
     return None
 
 
@@ -114,7 +120,72 @@ def _tags(row: Mapping[str, Any], where: _Where, problems: Problems) -> Optional
     return tags if ok else None
 
 
+ROLES = ("system", "user", "assistant")
+
+
+def _turn(item: Any, i: int, where: _Where, problems: Problems) -> Optional[Message]:
+    if not isinstance(item, dict):
+        problems.add(
+            *where,
+            f"messages[{i}]",
+            f'expected an object {{"role": ..., "content": ...}}, got {json_kind(item)} {_shown(item)}',
+        )
+        return None
+    role = item.get("role")
+    if role not in ROLES:
+        state = "missing" if "role" not in item else f"got {_shown(role)}"
+        problems.add(*where, f"messages[{i}].role", f"{state}; expected one of {', '.join(ROLES)}")
+    content = _text(item, "content", where, problems, prefix=f"messages[{i}].")
+    return (role, content) if role in ROLES and content is not None else None
+
+
+def _chat(row: Mapping[str, Any], file: str, line: int, problems: Problems) -> Optional[Example]:
+    where = (file, line)
+    messages = row.get("messages")
+    tags = _tags(row, where, problems)
+    clash = [k for k in ("instruction", "input", "output") if k in row]
+    if clash:
+        problems.add(
+            *where,
+            clash[0],
+            "a row is either a conversation (messages) or an instruction row, not both; remove one",
+        )
+    if not isinstance(messages, list) or not messages:
+        problems.add(
+            *where,
+            "messages",
+            'expected a non-empty array of {"role": ..., "content": ...} '
+            f"objects, got {json_kind(messages)} {_shown(messages)}",
+        )
+        return None
+    turns = [_turn(item, i, where, problems) for i, item in enumerate(messages)]
+    if any(t is None for t in turns) or tags is None or clash:
+        return None
+    good = [t for t in turns if t is not None]
+    roles = [role for role, _ in good]
+    if "assistant" not in roles:
+        problems.add(
+            *where,
+            "messages",
+            "no assistant turn; a conversation needs at least one "
+            '{"role": "assistant", "content": "..."} message (the loss covers assistant turns only)',
+        )
+        return None
+    if roles[-1] != "assistant":
+        problems.add(
+            *where,
+            f"messages[{len(good) - 1}].role",
+            f"the last turn is {roles[-1]!r}; a "
+            "conversation must end with an assistant turn (the one evaluation scores)",
+        )
+        return None
+    users = [content for role, content in good if role == "user"]
+    return SFTExample(users[-1] if users else "", good[-1][1], "", tags, file, line, tuple(good))
+
+
 def _sft(row: Mapping[str, Any], file: str, line: int, problems: Problems) -> Optional[Example]:
+    if "messages" in row:
+        return _chat(row, file, line, problems)
     where = (file, line)
     instruction = _text(row, "instruction", where, problems)
     output = _text(row, "output", where, problems)
@@ -145,4 +216,4 @@ RowParser = Callable[[Mapping[str, Any], str, int, Problems], Optional[Example]]
 PARSERS: Dict[str, RowParser] = {"sft": _sft, "classification": _classification}
 
 
-__all__ = ["MAX_PROBLEMS", "PARSERS", "Problems", "RowParser", "json_kind"]
+__all__ = ["MAX_PROBLEMS", "PARSERS", "ROLES", "Problems", "RowParser", "json_kind"]

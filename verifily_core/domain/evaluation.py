@@ -36,9 +36,12 @@ GUIDE_KEYS = (
 
 
 def example_input(example: Example) -> str:
-    """The text shown as an example's ``input``: the instruction (and its input) or the text."""
+    """The text shown as an example's ``input``: the instruction (and its input), the conversation
+    before the scored assistant turn (one ``role: content`` line per turn), or the text."""
     if isinstance(example, ClassificationExample):
         return example.text
+    if example.messages:
+        return "\n".join(f"{role}: {content}" for role, content in example.messages[:-1])
     return f"{example.instruction}\n\n{example.input}" if example.input else example.instruction
 
 

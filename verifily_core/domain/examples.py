@@ -8,25 +8,37 @@ the exact rows it could not use (for instance rows truncated to nothing).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, Mapping, Optional, Union
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 TagValue = Union[str, int, float, bool, None]
+Message = Tuple[str, str]
+"""One chat turn: ``(role, content)`` with role ``system``, ``user`` or ``assistant``."""
 
 
 @dataclass(frozen=True)
 class SFTExample:
+    """An instruction row, or a conversation (``messages`` non-empty, ending with an assistant turn).
+
+    For a conversation, ``instruction`` is its last user turn and ``output`` its last assistant turn
+    (what evaluation generates and scores); the loss covers every assistant turn.
+    """
+
     instruction: str
     output: str
     input: str = ""
     tags: Mapping[str, TagValue] = field(default_factory=dict)
     file: str = ""
     line: int = 0
+    messages: Tuple[Message, ...] = ()
 
     @property
     def target(self) -> str:
         return self.output
 
     def to_row(self) -> Dict[str, Any]:
+        if self.messages:
+            turns = [{"role": role, "content": content} for role, content in self.messages]
+            return {"messages": turns, "tags": dict(self.tags)}
         row: Dict[str, Any] = {"instruction": self.instruction, "output": self.output}
         if self.input:
             row["input"] = self.input

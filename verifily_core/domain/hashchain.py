@@ -42,6 +42,14 @@ def _digest(data: bytes) -> str:
     return PREFIX + hashlib.sha256(data).hexdigest()
 
 
+def files_digest(paths: Union[PathLike, Sequence[PathLike]]) -> str:
+    """One file's SHA-256, or for several files (a test set given as a list) the digest of their
+    digests in order: what decides whether saved predictions belong to the same test data."""
+    listed = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    digests = [sha256_file(p) for p in listed]
+    return digests[0] if len(digests) == 1 else _digest("\n".join(digests).encode("utf-8"))
+
+
 def sha256_file(path: PathLike) -> str:
     """SHA-256 of a file's bytes in one streaming pass (constant memory, any file size)."""
     h = hashlib.sha256()

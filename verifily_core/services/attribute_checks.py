@@ -12,8 +12,8 @@ from typing import Dict, List
 from verifily_core.config import TrainConfig
 from verifily_core.domain import metrics, slicing
 from verifily_core.domain.compare import default_metric
-from verifily_core.domain.data_mixing import SOURCE_TAG
-from verifily_core.domain.data_parsing import load_examples
+from verifily_core.domain.data_files import resolve_data_files
+from verifily_core.domain.data_mixing import SOURCE_TAG, load_eval_examples
 from verifily_core.errors import AttributionError
 from verifily_core.services.attribute_data import training_files
 from verifily_core.services.attribute_types import AttributeSettings
@@ -63,7 +63,7 @@ def check_study(
             hint="Pick a key with several values, or list several files in "
             f"data_paths.train (each file is a value of {SOURCE_TAG}).",
         )
-    test = load_examples(config.resolve_path(config.data_paths.test), config.task)
+    test = load_eval_examples(resolve_data_files(config)["test"], config.task)
     test_tags = [dict(e.tags) for e in test]
     if settings.slice_by is not None:
         keys = list(settings.slice_by)

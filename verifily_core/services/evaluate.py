@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable, List, Mapping, Optional, Sequence
+from typing import Any, Callable, List, Mapping, Optional, Sequence, Union
 
 from verifily_core.domain.evaluation import EvalResult, Record, render_slices, score_records, unseen_labels
 from verifily_core.domain.examples import Example
@@ -48,7 +48,7 @@ def evaluate_run(
     run_id: str,
     backend: ModelBackend,
     *,
-    test_data: Optional[str] = None,
+    test_data: Union[str, Sequence[str], None] = None,
     metrics: Optional[Sequence[str]] = None,
     slice_by: Optional[Sequence[str]] = None,
     hard_examples_n: Optional[int] = None,

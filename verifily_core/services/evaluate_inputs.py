@@ -8,13 +8,13 @@ do, before any model is loaded.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 from verifily_core.config import TrainConfig
 from verifily_core.domain import metrics as m
-from verifily_core.domain.data_parsing import load_examples
+from verifily_core.domain.data_mixing import load_eval_examples
 from verifily_core.domain.examples import Example
-from verifily_core.domain.hashchain import sha256_file
+from verifily_core.domain.hashchain import files_digest
 from verifily_core.domain.runs import ADAPTER_DIR, CONFIG_FILE, MODEL_DIR, RUN_META, TRAINING_INFO
 from verifily_core.domain.slicing import check_slice_keys
 from verifily_core.errors import EvaluationError
@@ -44,21 +44,28 @@ def read_run_config(store: ArtifactStore, run_id: str) -> Optional[TrainConfig]:
 
 
 def read_test_data(
-    test_data: Optional[str],
+    test_data: Union[str, Sequence[str], None],
     info: Mapping[str, Any],
     run_id: str,
     settings: EvalSettings,
 ) -> tuple[str, List[Example], str]:
-    """The test file (argument, else the run's data_paths.test), its examples and its sha256."""
+    """The test file(s) (argument, else the run's data_paths.test), the examples and their sha256.
+
+    Several files (a list) are read in order, each row tagged with its file's stem as
+    ``_source_dataset``; their paths are reported comma-separated and their digest is
+    :func:`~verifily_core.domain.hashchain.files_digest`.
+    """
     path = test_data or (info.get("data_files") or {}).get("test")
     if not path:
         raise EvaluationError(
             f"No test data for run {run_id}: data_paths.test was not set when it was trained.",
             hint="Pass --test-data PATH (or test_data=... in Python).",
         )
-    examples = load_examples(path, settings.task)  # DataError for a missing, empty or bad file
+    paths = [str(path)] if isinstance(path, str) else [str(p) for p in path]
+    # one path keeps its rows' tags; a list (even of one) tags each row with its source file
+    examples = load_eval_examples(paths[0] if isinstance(path, str) else paths, settings.task)
     check_slice_keys(settings.slice_by, [ex.tags for ex in examples])
-    return str(path), examples, sha256_file(path)
+    return ", ".join(paths), examples, files_digest(paths)
 
 
 def check_weights(store: ArtifactStore, run_id: str) -> Path:

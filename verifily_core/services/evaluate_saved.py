@@ -7,11 +7,11 @@ need; otherwise they are ignored (reuse) or refused with a fix (``from_predictio
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Union
 
 from verifily_core.domain.evaluation import SCORES, Record
 from verifily_core.domain.examples import Example
-from verifily_core.domain.hashchain import sha256_file
+from verifily_core.domain.hashchain import files_digest
 from verifily_core.domain.runs import EVAL_RESULTS, PREDICTIONS
 from verifily_core.errors import EvaluationError, StoreError
 from verifily_core.ports.artifact_store import ArtifactStore
@@ -58,7 +58,7 @@ def reusable_predictions(
 def saved_predictions(
     store: ArtifactStore,
     run_id: str,
-    test_data: Optional[str],
+    test_data: Union[str, Sequence[str], None],
     settings: EvalSettings,
 ) -> tuple[List[Record], str, Optional[str]]:
     """Records, test data path and sha256 for ``from_predictions``; errors say how to get them."""
@@ -67,8 +67,9 @@ def saved_predictions(
         raise EvaluationError(f"Run {run_id} has no {PREDICTIONS} to recompute from.", hint=rerun)
     previous = store.read_json(run_id, EVAL_RESULTS) if store.exists(run_id, EVAL_RESULTS) else {}
     sha = previous.get("test_data_sha256")
-    path = str(test_data or previous.get("test_data_path") or "")
-    if test_data and sha and sha256_file(test_data) != sha:
+    listed = [test_data] if isinstance(test_data, str) else list(test_data or [])
+    path = ", ".join(listed) or str(previous.get("test_data_path") or "")
+    if listed and sha and files_digest(listed) != sha:
         raise EvaluationError(
             f"{PREDICTIONS} of run {run_id} was made from other test data than {test_data} "
             f"({previous.get('test_data_path')}).",

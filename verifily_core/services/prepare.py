@@ -12,8 +12,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 from verifily_core.config import TrainConfig
 from verifily_core.domain import distributed, hashchain
 from verifily_core.domain.data_files import resolve_data_files, role_files
-from verifily_core.domain.data_mixing import load_training_examples
-from verifily_core.domain.data_parsing import load_examples
+from verifily_core.domain.data_mixing import load_eval_examples, load_training_examples
 from verifily_core.domain.examples import ClassificationExample, Example
 from verifily_core.domain.prompts import PROMPT_FORMAT_NAME
 from verifily_core.domain.runs import (
@@ -91,8 +90,8 @@ def prepare(
         )
     files = dict(data_files) if data_files is not None else resolve_data_files(config)
     train = load_training_examples(files["train"], config.task, config.data_paths.weights, config.seed)
-    val = load_examples(files["val"], config.task) if files.get("val") else []
-    test = load_examples(files["test"], config.task) if files.get("test") else []
+    val = load_eval_examples(files["val"], config.task) if files.get("val") else []
+    test = load_eval_examples(files["test"], config.task) if files.get("test") else []
     labels: List[str] = []
     if config.task == "classification":
         labels = sorted({ex.label for ex in train if isinstance(ex, ClassificationExample)})
