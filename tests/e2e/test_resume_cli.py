@@ -1,10 +1,15 @@
 """`verifily train` killed with SIGKILL after its first checkpoint, then `--resume`: same result as a
-run that was never interrupted (within 1e-6 on CPU fp32), in the same run folder."""
+run that was never interrupted (within 1e-6 on CPU fp32), in the same run folder.
+
+The killed run is shown as ``interrupted``; a partial newest checkpoint (what a kill during a
+checkpoint write leaves) and leftover temp files do not stop the resume; a second ``--resume`` while
+the first one trains is refused (exit 2) and the usage is counted once."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,7 +19,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from verifily_adapters.local_store.store import LocalArtifactStore
+from verifily_cli.dashboard.data import run_rows
 from verifily_cli.demo.workspace import reverse_rows
+from verifily_core.services.run_lock import run_status
 
 pytestmark = pytest.mark.slow
 
@@ -64,6 +72,13 @@ def _run_dir(root: Path, name: str) -> Path:
     return run
 
 
+def _owned_by(run: Path, pid: int) -> bool:
+    try:
+        return bool(json.loads((run / ".heartbeat.json").read_text())["pid"] == pid)
+    except (OSError, ValueError, KeyError):
+        return False
+
+
 def test_sigkill_after_a_checkpoint_then_resume_matches_an_uninterrupted_run(tmp_path: Path) -> None:
     from verifily_adapters.hf_backend.tiny import build_tiny_causal_lm
 
@@ -97,10 +112,42 @@ def test_sigkill_after_a_checkpoint_then_resume_matches_an_uninterrupted_run(tmp
     meta = json.loads((run / "run_meta.json").read_text())
     assert meta["status"] == "running", "the run finished before it could be killed"
 
-    resumed = _cli("train", "--resume", str(run), cwd=tmp_path)
-    assert resumed.returncode == 0, resumed.stderr
+    store = LocalArtifactStore(run.parent)
+    assert run_status(store, run.name, "running") == "interrupted"
+    assert [r.status for r in run_rows(store) if r.run_id == run.name] == ["interrupted"]
+    # what a kill during a checkpoint write leaves: a newest checkpoint with a truncated weights file
+    # and no trainer_state.json yet, and the temp file of an atomic write that never got renamed
+    partial = run / "checkpoints" / "checkpoint-999"
+    shutil.copytree(checkpoint.parent, partial)
+    weights = partial / "adapter_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    (partial / "trainer_state.json").unlink()
+    leftover = run / ".run_meta.json.x7k2m9.tmp"
+    leftover.write_text('{"status": "runn')
+
+    first = subprocess.Popen(
+        [sys.executable, "-m", "verifily_train", "train", "--resume", str(run)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        while first.poll() is None and not _owned_by(run, first.pid):
+            time.sleep(0.02)
+        first.send_signal(signal.SIGSTOP)  # holds the folder, cannot finish while the second tries
+        second = _cli("train", "--resume", str(run), cwd=tmp_path)
+    finally:
+        first.send_signal(signal.SIGCONT)
+    assert second.returncode == 2, second.stderr
+    assert f"being trained by process {first.pid}" in second.stderr and "Traceback" not in second.stderr
+    _, stderr = first.communicate(timeout=600)
+    assert first.returncode == 0, stderr
     meta = json.loads((run / "run_meta.json").read_text())
     assert meta["status"] == "completed"
+    assert not partial.exists() and not leftover.exists() and not (run / ".heartbeat.json").exists()
+    events = json.loads((run / "usage_summary.json").read_text())["events"]
+    assert [e["event"] for e in events].count("train_end") == 1
     assert meta["metrics"]["train_loss"] == pytest.approx(expected, abs=1e-6)
     assert (run / "adapter" / "adapter_model.safetensors").read_bytes() == (
         _run_dir(tmp_path, "whole") / "adapter" / "adapter_model.safetensors"

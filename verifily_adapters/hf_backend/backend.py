@@ -36,6 +36,11 @@ class HFModelBackend(ModelBackend):
         validate_reference(base_model)
 
     def preflight(self, request: TrainRequest) -> Dict[str, Any]:
+    def checkpoint_is_complete(self, checkpoint: Path) -> bool:
+        from verifily_adapters.hf_backend.checkpoints import checkpoint_is_complete
+
+        return checkpoint_is_complete(checkpoint)
+
         from verifily_adapters.hf_backend.trainer import preflight
 
         return preflight(request)

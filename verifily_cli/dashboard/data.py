@@ -17,6 +17,7 @@ from verifily_core.domain.compare import default_metric
 from verifily_core.domain.runs import EVAL_RESULTS, HARD_EXAMPLES, RUN_META, TRAIN_SUMMARY
 from verifily_core.errors import RunNotFoundError, StoreError
 from verifily_core.ports.artifact_store import ArtifactStore
+from verifily_core.services.run_lock import run_status
 
 CellType = Literal["str", "number"]
 RUN_HEADERS = (
@@ -110,7 +111,7 @@ def run_row(store: ArtifactStore, run_id: str) -> RunRow:
     if not isinstance(meta, Mapping):
         note = problems[0] if problems else f"{RUN_META} is not a JSON object"
         return RunRow(run_id, CORRUPT, "", "", None, "", None, None, "", note)
-    status = str(meta.get("status") or INCOMPLETE)
+    status = run_status(store, run_id, str(meta.get("status") or INCOMPLETE))
     missing = [k for k in ("status", "task", "base_model") if not meta.get(k)]
     if missing:
         problems.append(f"{RUN_META} lacks {', '.join(missing)}")

@@ -30,6 +30,8 @@ TOKENIZER_DIR = "tokenizer"
 CHECKPOINTS_DIR = "checkpoints"
 LOGS_DIR = "logs"
 BILLING_OUTBOX = "billing_outbox.jsonl"
+RUN_LOCK = ".lock"  # held (flock) by the process training in the folder
+HEARTBEAT = ".heartbeat.json"  # that process: pid, host, start and last heartbeat
 
 # A dry run's folder: ``dryrun_<day>_<name>``, so the real run of the same config keeps the plain
 # ``run_<day>_<name>`` id, and listings can leave dry runs out without reading every run_meta.json.

@@ -12,6 +12,8 @@ Contract for implementers
   model reference can plausibly be loaded (used by ``train --dry-run``); raise ``BackendError``.
 * ``preflight(request)`` (optional) checks what ``train`` would refuse before loading weights
   (device, model files, tokenization); ``train --dry-run`` calls it.
+* ``checkpoint_is_complete(folder)`` (optional) says whether a checkpoint folder is whole; resume
+  picks the newest whole one.
 * ``train(request, callbacks)`` trains and writes its artifacts under ``request.output_dir``:
   ``adapter/`` (LoRA) or ``model/`` (full weights), ``tokenizer/`` when it has one, ``checkpoints/``
   and ``logs/``. It returns a :class:`TrainOutcome`. It never prints; it reports progress through
@@ -89,6 +91,15 @@ class ModelBackend(ABC):
         ``validate_model``.
         """
         return {}
+
+    def checkpoint_is_complete(self, checkpoint: Path) -> bool:
+        """Whether a ``checkpoints/checkpoint-N`` folder can be resumed from (no framework import).
+
+        A process killed while it writes a checkpoint leaves a partial folder; ``train --resume``
+        skips every folder this rejects and resumes from the newest one it accepts. The default
+        accepts any folder; a backend that knows its files checks them.
+        """
+        return checkpoint.is_dir()
 
     @abstractmethod
     def train(self, request: TrainRequest, callbacks: TrainCallbacks) -> TrainOutcome:

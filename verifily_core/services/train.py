@@ -8,6 +8,7 @@ says how to continue. It never prints: progress goes to ``TrainCallbacks``, prob
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ from verifily_core.ports.model_backend import ModelBackend
 from verifily_core.ports.tracker import Tracker
 from verifily_core.services.billing import BillingTracker
 from verifily_core.services.prepare import PreparedRun, prepare, record_early_failure, write_run_folder
+from verifily_core.services.run_lock import RunLock, remove_temp_files
 from verifily_core.services.seal import seal_artifacts
 
 log = logging.getLogger("verifily")
@@ -153,17 +155,19 @@ def _metrics_of(outcome: TrainOutcome) -> Dict[str, Any]:
     return metrics
 
 
-def latest_checkpoint(run_dir: Path) -> Optional[Path]:
-    """The newest ``checkpoints/checkpoint-N`` folder (by step number), or None."""
+def latest_checkpoint(run_dir: Path, complete: Callable[[Path], bool] = Path.is_dir) -> Optional[Path]:
+    """The newest ``checkpoints/checkpoint-N`` folder (by step number) that ``complete`` accepts.
+
+    Why ``complete``: a process killed while it writes a checkpoint leaves a partial newest folder;
+    resuming from it fails, so the backend's ``checkpoint_is_complete`` decides and a partial one
+    is skipped (and removed by :func:`_resume`).
+    """
     folder = run_dir / CHECKPOINTS_DIR
     if not folder.is_dir():
         return None
-    steps = [
-        (int(p.name.split("-")[-1]), p)
-        for p in folder.glob("checkpoint-*")
-        if p.name.split("-")[-1].isdigit()
-    ]
-    return max(steps)[1] if steps else None
+    numbered = [(p.name.split("-")[-1], p) for p in folder.glob("checkpoint-*")]
+    steps = sorted(((int(n), p) for n, p in numbered if n.isdigit()), reverse=True)
+    return next((p for _step, p in steps if complete(p)), None)
 
 
 def train(
@@ -202,7 +206,8 @@ def train(
     if dry_run:
         return _dry_run(prepared, deps, model_check)
     location, record = write_run_folder(store, prepared, status="running", name=config.name)
-    return _execute(prepared, record, deps, callbacks, resume_from=None)
+    with RunLock(store, location.run_id):
+        return _execute(prepared, record, deps, callbacks, resume_from=None)
 
 
 def _dry_run(prepared: PreparedRun, deps: TrainDependencies, model_check: bool) -> TrainRun:
@@ -252,7 +257,8 @@ def _train_rank(
     location, record = write_run_folder(deps.store, prepared, status="running", name=config.name)
     distributed.publish_run_id(root, key, location.run_id)
     try:
-        return _execute(prepared, record, deps, callbacks, resume_from=None)
+        with RunLock(deps.store, location.run_id):
+            return _execute(prepared, record, deps, callbacks, resume_from=None)
     finally:
         if not distributed.launched_by_parent():  # else the parent still needs it, and removes it
             distributed.withdraw_run_id(root, key)
@@ -273,9 +279,25 @@ def _request(prepared: PreparedRun, run_dir: Path, resume_from: Optional[Path]) 
 def _resume(run_id: str, deps: TrainDependencies, callbacks: Optional[TrainCallbacks]) -> TrainRun:
     from verifily_core.services.resume import load_for_resume
 
-    prepared, record = load_for_resume(run_id, deps)
-    checkpoint = latest_checkpoint(deps.store.local_dir(run_id))
-    return _execute(prepared, record, deps, callbacks, resume_from=checkpoint)
+    run_dir = deps.store.local_dir(run_id)
+    with RunLock(deps.store, run_id):  # a second --resume (or a live owner) is refused here
+        for leftover in remove_temp_files(run_dir):
+            log.info("removed %s, left by an interrupted write", leftover)
+        prepared, record = load_for_resume(run_id, deps)
+        checkpoint = latest_checkpoint(run_dir, deps.backend.checkpoint_is_complete)
+        _remove_partial_checkpoints(run_dir, after=checkpoint)
+        return _execute(prepared, record, deps, callbacks, resume_from=checkpoint)
+
+
+def _remove_partial_checkpoints(run_dir: Path, *, after: Optional[Path]) -> None:
+    """Checkpoints newer than the one resumed from are partial (a crash while writing): remove them,
+    so the trainer's rotation and later resumes never meet them again."""
+    newest = int(after.name.split("-")[-1]) if after is not None else -1
+    for path in (run_dir / CHECKPOINTS_DIR).glob("checkpoint-*"):
+        step = path.name.split("-")[-1]
+        if path.is_dir() and step.isdigit() and int(step) > newest:
+            log.warning("removing incomplete checkpoint %s (written when the run was killed)", path)
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _execute(
