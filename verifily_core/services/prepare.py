@@ -11,10 +11,10 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from verifily_core.config import TrainConfig
 from verifily_core.domain import distributed, hashchain
-from verifily_core.domain.data_files import resolve_data_files, role_files
+from verifily_core.domain.data_files import check_files_exist, resolve_data_files, role_files
 from verifily_core.domain.data_mixing import load_eval_examples, load_training_examples
 from verifily_core.domain.examples import ClassificationExample, Example
-from verifily_core.domain.prompts import PROMPT_FORMAT_NAME
+from verifily_core.domain.prompts import CHAT_TEMPLATE, PROMPT_FORMAT_NAME
 from verifily_core.domain.runs import (
     CONFIG_FILE,
     ENVIRONMENT,
@@ -54,6 +54,29 @@ def resolve_base_model(config: TrainConfig) -> str:
     return str(candidate) if candidate.exists() else config.base_model
 
 
+def check_reserved_settings(config: TrainConfig) -> None:
+    """``compute.mode: managed`` asks for hosted training, which this version does not have:
+    refuse it rather than train on this machine while the user expects managed compute."""
+    if config.compute.mode == "managed":
+        raise ConfigError(
+            "compute.mode: managed (Verifily's hosted training) is not available in this version; "
+            "runs train on this machine.",
+            key="compute.mode",
+            hint="Set compute.mode: local (the default) to train here.",
+        )
+
+
+def reserved_notices(config: TrainConfig) -> List[str]:
+    """Warnings for settings the guide reserves for later, recorded in ``run_meta.json`` and printed,
+    so that a reserved setting never looks as if it had done something."""
+    if config.output.push_to_hub:
+        return [
+            "output.push_to_hub: true is reserved for a later version: nothing is pushed to the "
+            f"Hugging Face Hub; the run stays in {config.output.dir}."
+        ]
+    return []
+
+
 def check_labels(labels: Sequence[str], examples: Sequence[Example], split: str) -> None:
     """A val/test label never seen in training can only ever be wrong: refuse it before training."""
     known = set(labels)
@@ -82,13 +105,18 @@ def prepare(
     ``data_files`` and ``base_model_path`` are given when re-using a run's recorded resolution
     (resume, reproduce) instead of resolving against the config's folder.
     """
+    check_reserved_settings(config)
     if not backend.supports(config.task):
         raise ConfigError(
             f"The '{config.backend}' backend cannot train task '{config.task}'.",
             key="task",
             hint="Pick another backend or task.",
         )
-    files = dict(data_files) if data_files is not None else resolve_data_files(config)
+    if data_files is None:
+        files = resolve_data_files(config)
+        check_files_exist(config, files)
+    else:
+        files = dict(data_files)
     train = load_training_examples(files["train"], config.task, config.data_paths.weights, config.seed)
     val = load_eval_examples(files["val"], config.task) if files.get("val") else []
     test = load_eval_examples(files["test"], config.task) if files.get("test") else []
@@ -101,7 +129,9 @@ def prepare(
     backend.validate_model(base_model_path, config.task)
     environment = backend.environment()
     chain = hashchain.HashChain.build(config, environment, files=role_files(files))
-    return PreparedRun(config, train, val, test, files, labels, base_model_path, environment, chain)
+    return PreparedRun(
+        config, train, val, test, files, labels, base_model_path, environment, chain, reserved_notices(config)
+    )
 
 
 def training_info(prepared: PreparedRun, run_id: str) -> Dict[str, Any]:
@@ -120,7 +150,7 @@ def training_info(prepared: PreparedRun, run_id: str) -> Dict[str, Any]:
         "num_test_rows": len(prepared.test_examples),
         "labels": prepared.labels,
         "label2id": {label: i for i, label in enumerate(prepared.labels)},
-        "prompt_format": PROMPT_FORMAT_NAME if config.task == "sft" else None,
+        "prompt_format": _prompt_format(config),
         "max_seq_length": config.training.max_seq_length,
         "lora_enabled": config.lora.enabled,
         "quantization": config.lora.quantization,
@@ -131,6 +161,13 @@ def training_info(prepared: PreparedRun, run_id: str) -> Dict[str, Any]:
             "num_gpus": config.compute.num_gpus,
         },
     }
+
+
+def _prompt_format(config: TrainConfig) -> Optional[str]:
+    """How instruction rows were laid out (``alpaca-v1`` or ``chat_template``); None off SFT."""
+    if config.task != "sft":
+        return None
+    return CHAT_TEMPLATE if config.training.prompt_format == CHAT_TEMPLATE else PROMPT_FORMAT_NAME
 
 
 def write_run_folder(
