@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional
 
-from verifily_cli.render import err, out, print_json, progress, relative, table
+from verifily_cli.render import err, out, plural, print_json, progress, relative, table
 
 
 def run_evaluation(
@@ -74,5 +74,5 @@ def _print(result: Any, run: Path) -> None:
     base = relative(str(run))
     out.print(
         f"\nWrote {base}/eval/eval_results.json, {base}/eval/hard_examples.jsonl "
-        f"({len(result.hard_examples)} hard examples) and {base}/eval/predictions.jsonl"
+        f"({plural(len(result.hard_examples), 'hard example')}) and {base}/eval/predictions.jsonl"
     )

@@ -16,6 +16,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -41,6 +42,11 @@ def table(title: Optional[str], columns: list[str], rows: list[list[Any]]) -> Ta
 
 def fmt_metric(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 hard example``, ``3 hard examples``: counts the user reads."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def metrics_line(metrics: Mapping[str, Any]) -> str:
@@ -69,27 +75,47 @@ def progress(description: str, *, enabled: bool = True) -> Iterator[StepProgress
         transient=False,
         disable=not enabled,
     )
-    with bar:
-        yield StepProgress(bar, description)
+    steps = StepProgress(bar, description)
+    try:
+        yield steps
+    finally:
+        if steps.used:
+            bar.stop()
 
 
 class StepProgress:
-    """Adapts the core's step callbacks to a rich bar (total known only once training starts)."""
+    """Adapts the core's step callbacks to a rich bar (total known only once training starts).
+
+    The bar starts at the first reported step, not before: work that fails early or needs no
+    steps (an input error, reused predictions) leaves no stray ``0/?`` bar, not even a blank line.
+    """
 
     def __init__(self, bar: Progress, description: str) -> None:
         self._bar = bar
-        self._task = bar.add_task(description, total=None, info="")
+        self._description = description
+        self._task: Optional[TaskID] = None
+
+    @property
+    def used(self) -> bool:
+        """Whether any step was reported (so the bar has something to show)."""
+        return self._task is not None
+
+    def _shown(self) -> TaskID:
+        if self._task is None:
+            self._bar.start()
+            self._task = self._bar.add_task(self._description, total=None, info="")
+        return self._task
 
     def start(self, total: int) -> None:
-        self._bar.update(self._task, total=total)
+        self._bar.update(self._shown(), total=total)
 
     def step(self, step: int, total: int) -> None:
-        self._bar.update(self._task, completed=step, total=total)
+        self._bar.update(self._shown(), completed=step, total=total)
 
     def log(self, step: int, metrics: Mapping[str, float]) -> None:
         shown = {k: v for k, v in metrics.items() if k in ("loss", "eval_loss", "learning_rate")}
         if shown:
-            self._bar.update(self._task, info=metrics_line(shown))
+            self._bar.update(self._shown(), info=metrics_line(shown))
 
 
 def print_slices(result: Any, *, title: Optional[str] = None) -> None:

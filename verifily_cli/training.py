@@ -156,4 +156,9 @@ def _print_result(run: Any, json_output: bool) -> None:
         from verifily_cli.render import metrics_line
 
         out.print(f"  Eval:        {metrics_line(run.eval_result.overall)}")
-    out.print(f"\nRun `verifily eval --run {relative(run.artifact_path)}` for full evaluation.")
+        out.print(
+            f"\nEvaluated on the test set: {relative(run.artifact_path)}/eval/. Slice it further with "
+            f"`verifily eval-cmd --run {relative(run.artifact_path)} --slice-by <tag>`."
+        )
+    else:
+        out.print(f"\nRun `verifily eval-cmd --run {relative(run.artifact_path)}` to evaluate it.")

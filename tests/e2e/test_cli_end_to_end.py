@@ -83,7 +83,7 @@ def test_train_eval_compare_reproduce(workspace: Path) -> None:
     a = _run("train", "--config", str(_config(workspace, "train_a.jsonl", "e2e_a")))
     assert a.exit_code == 0, a.output
     assert "Run completed: run_" in a.output and "Repro hash:  sha256:" in a.output
-    assert "Run `verifily eval --run" in a.output
+    assert "Evaluated on the test set" in a.output and "Run `verifily eval" not in a.output
     run_a = (
         workspace / "runs" / next(p.name for p in (workspace / "runs").iterdir() if p.name.endswith("e2e_a"))
     )

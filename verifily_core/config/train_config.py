@@ -99,8 +99,12 @@ class TrainConfig(Section):
         return self.model_dump(mode="json")
 
     def to_yaml(self, path: Optional[Union[str, Path]] = None) -> str:
-        """The config as YAML (section order as in the guide); written to ``path`` when given."""
-        text = yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+        """The config as YAML (section order as in the guide); written to ``path`` when given.
+
+        Whole numbers in float fields are written as the user wrote them (``num_epochs: 3``, not
+        ``3.0``); they load back to the same floats, so the config hash does not change.
+        """
+        text = yaml.safe_dump(_whole_numbers_as_ints(self.to_dict()), sort_keys=False, allow_unicode=True)
         if path is not None:
             Path(path).write_text(text, encoding="utf-8")
         return text
@@ -140,6 +144,17 @@ class TrainConfig(Section):
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _whole_numbers_as_ints(value: Any) -> Any:
+    """``3.0`` → ``3`` throughout nested dicts and lists (other values unchanged)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, Mapping):
+        return {k: _whole_numbers_as_ints(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_whole_numbers_as_ints(v) for v in value]
+    return value
 
 
 def flatten(data: Mapping[str, Any], prefix: str = "") -> Dict[str, Any]:

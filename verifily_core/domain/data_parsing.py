@@ -8,8 +8,9 @@ other, so that one :class:`DataError` lists them all (rows are checked by ``data
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
-from typing import List, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from verifily_core.domain.data_validation import PARSERS, Problems, json_kind
 from verifily_core.domain.examples import Example
@@ -60,12 +61,52 @@ def parse_file(path: PathLike, task: str, problems: Problems) -> List[Example]:
             if not isinstance(row, dict):
                 problems.add(file, line, "<row>", f"expected a JSON object {{...}}, got {json_kind(row)}")
                 continue
+            duplicate = duplicate_key(text, row)
+            if duplicate is not None:
+                problems.add(
+                    file, line, duplicate, "duplicate key (JSON would keep only the last value); keep one"
+                )
+                continue
             example = parse(row, file, line, problems)
             if example is not None:
                 examples.append(example)
     if not seen_content:
         problems.add(file, None, "<file>", "empty; expected one JSON object per line")
     return examples
+
+
+_KEY_END = re.compile(r'"\s*:')
+
+
+def _count_keys(value: Any) -> int:
+    if isinstance(value, dict):
+        return len(value) + sum(_count_keys(v) for v in value.values())
+    if isinstance(value, list):
+        return sum(_count_keys(v) for v in value)
+    return 0
+
+
+def duplicate_key(text: str, row: Dict[str, Any]) -> Optional[str]:
+    """The first key that occurs twice in one object of the line ``text`` (parsed as ``row``), or None.
+
+    Kept cheap: every key is a string followed by ``:``, so a line has at least as many ``":``
+    marks as keys; only when it has more marks than ``row`` kept keys (a duplicate, or a ``":``
+    inside a string) is the line parsed again with a hook that sees every key.
+    """
+    if len(_KEY_END.findall(text)) <= _count_keys(row):
+        return None
+    found: List[str] = []
+
+    def pairs_hook(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen and not found:
+                found.append(key)
+            seen.add(key)
+        return dict(pairs)
+
+    json.loads(text, object_pairs_hook=pairs_hook)
+    return found[0] if found else None
 
 
 def parse_files(paths: Sequence[PathLike], task: str) -> List[List[Example]]:

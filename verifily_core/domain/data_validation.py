@@ -42,10 +42,12 @@ class Problems:
         self.lines: List[str] = []
         self.files: Dict[str, None] = {}  # insertion-ordered set of the files with problems
         self.total = 0
+        self.file_level_only = True  # only whole-file problems (missing, empty): no line to fix
 
     def add(self, file: str, line: Optional[int], field: str, what: str) -> None:
         self.total += 1
         self.files[file] = None
+        self.file_level_only = self.file_level_only and line is None
         if len(self.lines) < MAX_PROBLEMS:
             where = file if line is None else f"{file}:{line}"
             self.lines.append(f"{where}: {field}: {what}")
@@ -57,7 +59,10 @@ class Problems:
         raise DataError(
             f"Invalid data in {', '.join(self.files)} ({self.total} problem(s){shown}):",
             problems=self.lines,
-            hint=f"Fix the lines listed. Each {task} line must be one JSON object: {_SHAPES[task]}",
+            hint="Check the file paths (a relative path given on the command line resolves against the "
+            "current folder; in a config, against the config file's folder)."
+            if self.file_level_only
+            else f"Fix the lines listed. Each {task} line must be one JSON object: {_SHAPES[task]}",
         )
 
 

@@ -294,7 +294,7 @@ def check_metrics(task: str, names: Sequence[str]) -> List[str]:
     if unknown:
         raise EvaluationError(
             f"Unknown metric(s) for task {task}: {', '.join(unknown)}. Available: {available}.",
-            hint="Pick metric names from the available list (--metrics exact_match,f1).",
+            hint=f"Pick metric names from the available list (--metrics {','.join(list(specs)[:2])}).",
         )
     if not wanted:
         raise EvaluationError(f"No metric requested. Available for task {task}: {available}.")
