@@ -233,13 +233,13 @@ def test_endpoint_down_for_the_whole_run_keeps_every_event_then_flush_delivers(t
 
     rec = Receiver(port)
     try:
-        report = flush_outbox(tmp_path, retry_budget=1.0)
+        report = flush_outbox(tmp_path, url=rec.url, retry_budget=1.0)
     finally:
         rec.stop()
     assert (report.delivered, report.failed, report.ok) == (2, 0, True)
     assert rec.accepted() == kept
     assert not (run_dir / BILLING_OUTBOX).exists()
-    assert flush_outbox(tmp_path).delivered == 0
+    assert flush_outbox(tmp_path, url=rec.url).delivered == 0
 
 
 def test_a_slow_endpoint_does_not_stall_the_run(receiver: Receiver, tmp_path: Path) -> None:
@@ -261,7 +261,7 @@ def test_flush_keeps_what_still_fails_and_reports_why(receiver: Receiver, tmp_pa
         fh.write("{not json\n")
     receiver.script = [(400, {})]
 
-    report = flush_outbox(tmp_path, retry_budget=0.5)
+    report = flush_outbox(tmp_path, url=receiver.url, retry_budget=0.5)
     assert (report.delivered, report.failed, report.ok) == (0, 1, False)
     assert any("HTTP 400" in p for p in report.problems) and any(":2:" in p for p in report.problems)
     kept = (run_dir / BILLING_OUTBOX).read_text().splitlines()
@@ -274,7 +274,7 @@ def test_flush_keeps_events_appended_while_it_delivers(receiver: Receiver, tmp_p
     append_jsonl(outbox, [{"url": receiver.url, "event": old}])
     receiver.on_post = lambda: append_jsonl(outbox, [{"url": receiver.url, "event": new}])
 
-    report = flush_outbox(tmp_path)
+    report = flush_outbox(tmp_path, url=receiver.url)
     assert report.delivered == 1
     assert outbox_ids(tmp_path) == [new["event_id"]]
 

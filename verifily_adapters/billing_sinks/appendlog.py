@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, List, Mapping, Sequence
 
-from verifily_adapters.atomic import atomic_write_text
+from verifily_adapters.atomic import atomic_write_bytes
 
 try:
     import fcntl
@@ -57,16 +57,20 @@ def locked(path: Path) -> Iterator[bool]:
             os.close(fd)
 
 
-def read_lines(path: Path) -> List[str]:
-    """Non-empty lines of a file, [] when it does not exist."""
+def read_raw_lines(path: Path) -> List[bytes]:
+    """Non-empty lines of a file as bytes, [] when it does not exist.
+
+    Bytes, because a line that is not UTF-8 must be reported and kept as it is, not make the whole
+    file unreadable. ``OSError`` (a folder, no permission) is the caller's to report.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         return []
-    return [line for line in text.splitlines() if line.strip()]
+    return [line for line in data.splitlines() if line.strip()]
 
 
-def replace_lines(path: Path, lines: Sequence[str]) -> None:
+def replace_raw_lines(path: Path, lines: Sequence[bytes]) -> None:
     """Atomically replace the file by these lines, or remove it when there are none.
 
     Call it while holding :func:`locked` on ``path``, so no append is lost in between.
@@ -74,7 +78,7 @@ def replace_lines(path: Path, lines: Sequence[str]) -> None:
     if not lines:
         path.unlink(missing_ok=True)
         return
-    atomic_write_text(path, "".join(line + "\n" for line in lines))
+    atomic_write_bytes(path, b"".join(line + b"\n" for line in lines))
 
 
 def _open_locked(path: Path, flags: int) -> int:

@@ -1,10 +1,15 @@
 """``verifily billing flush``: re-deliver the events the webhook sink could not deliver during runs.
 
-Each line of a run's ``billing_outbox.jsonl`` is ``{"url", "queued_at", "error", "event"}``; the
-event keeps its ``event_id``, so the receiver sees the same ``webhook-id`` it may already have
-half-processed and can deduplicate. The URL stored with the event is used unless one is given
-(the endpoint may have moved); the secret is never stored, it comes from the argument or
-``VERIFILY_BILLING_WEBHOOK_SECRET``.
+Each line of a run's ``billing_outbox.jsonl`` is ``{"url", "queued_at", "error", "event", "mac"}``;
+the event keeps its ``event_id``, so the receiver sees the same ``webhook-id`` it may already have
+half-processed and can deduplicate. The stored ``url`` is redacted and informative only: events go
+to the endpoint configured *now* (``VERIFILY_BILLING_WEBHOOK``), never to one read from a file, so
+a run folder cannot aim requests at another host. With a secret, ``mac`` binds the entry to the
+tool that wrote it (see ``webhook.outbox_mac``): flush signs and sends only entries whose mac
+matches, so it is no signing oracle for lines someone else wrote. The secret is never stored.
+
+Why a bad line or an unreadable outbox is reported and skipped, never fatal: one damaged run folder
+must not stop the billing of every other run.
 
 Why the outbox is read, then delivered, then rewritten in two separate locked steps: delivery may
 take the whole retry budget, and a run still in progress must be able to append to its outbox
@@ -13,18 +18,20 @@ meanwhile. The rewrite removes only the ids that were delivered, from the file a
 
 from __future__ import annotations
 
+import hmac
 import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Union
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
-from verifily_adapters.billing_sinks.appendlog import locked, read_lines, replace_lines
+from verifily_adapters.billing_sinks.appendlog import locked, read_raw_lines, replace_raw_lines
 from verifily_adapters.billing_sinks.webhook import (
     DEFAULT_TIMEOUT,
     ENV_SECRET,
     ENV_URL,
     WebhookBillingSink,
+    outbox_mac,
     retry_budget_from_environment,
 )
 from verifily_core.domain.runs import BILLING_OUTBOX
@@ -58,69 +65,67 @@ def flush_outbox(
 ) -> FlushReport:
     """Deliver every outbox event under ``runs_dir`` (a runs root or a single run folder).
 
-    Delivered events are removed from their outbox (the file is removed once empty); the others
-    stay, and the report says why. Raises ``BillingError`` only when ``runs_dir`` is not a folder.
+    Events go to ``url`` or, by default, to ``VERIFILY_BILLING_WEBHOOK`` as set now: never to a URL
+    read from an outbox. Delivered events are removed from their outbox (the file is removed once
+    empty); the others stay, and the report says why. A bad line, a forged entry or an unreadable
+    outbox is reported and skipped; the rest is still delivered. Raises ``BillingError`` only when
+    ``runs_dir`` is not a folder or no webhook URL is configured.
     """
     root = Path(runs_dir)
     if not root.is_dir():
         raise BillingError(
             f"No runs folder at {root}", hint="Pass the folder that holds your runs: --runs-dir runs/"
         )
-    sinks = _Sinks(
-        secret=secret if secret is not None else (os.environ.get(ENV_SECRET) or None),
+    target = (url or os.environ.get(ENV_URL, "")).strip()
+    if not target:
+        raise BillingError(
+            f"{ENV_URL} is not set: there is no endpoint to deliver the outbox to.",
+            hint=f"Set {ENV_URL} (and {ENV_SECRET} if the events were signed) to the endpoint now in use.",
+        )
+    secret = secret if secret is not None else (os.environ.get(ENV_SECRET) or None)
+    sink = WebhookBillingSink(
+        target,
+        secret=secret,
         timeout=timeout,
         retry_budget=retry_budget if retry_budget is not None else retry_budget_from_environment(),
     )
     report = FlushReport()
     try:
-        for outbox in _outboxes(root):
+        for outbox in _outboxes(root, report):
             report.outboxes += 1
-            _flush_one(outbox, url, sinks, report)
+            _flush_one(outbox, sink, secret, report)
     finally:
-        sinks.close()
+        sink.close()
     return report
 
 
-class _Sinks:
-    """One webhook sink per URL, so the retry budget is shared by all events sent there."""
-
-    def __init__(self, *, secret: Optional[str], timeout: float, retry_budget: float) -> None:
-        self._options: Dict[str, Any] = {"secret": secret, "timeout": timeout, "retry_budget": retry_budget}
-        self._by_url: Dict[str, WebhookBillingSink] = {}
-
-    def get(self, url: str) -> WebhookBillingSink:
-        if url not in self._by_url:
-            self._by_url[url] = WebhookBillingSink(url, **self._options)
-        return self._by_url[url]
-
-    def close(self) -> None:
-        for sink in self._by_url.values():
-            sink.close()
+def _outboxes(root: Path, report: FlushReport) -> Iterator[Path]:
+    """Every ``billing_outbox.jsonl`` under ``root``; one that is not a regular file is reported."""
+    for path in [root / BILLING_OUTBOX, *sorted(root.glob(f"*/{BILLING_OUTBOX}"))]:
+        if path.is_symlink() or (path.exists() and not path.is_file()):
+            report.problems.append(f"{path}: not a regular file (skipped)")
+        elif path.is_file():
+            yield path
 
 
-def _outboxes(root: Path) -> Iterator[Path]:
-    if (root / BILLING_OUTBOX).is_file():
-        yield root / BILLING_OUTBOX
-    yield from sorted(root.glob(f"*/{BILLING_OUTBOX}"))
-
-
-def _flush_one(outbox: Path, url: Optional[str], sinks: _Sinks, report: FlushReport) -> None:
-    with locked(outbox) as held:
-        lines = read_lines(outbox) if held else []
+def _flush_one(outbox: Path, sink: WebhookBillingSink, secret: Optional[str], report: FlushReport) -> None:
+    try:
+        with locked(outbox) as held:
+            lines = read_raw_lines(outbox) if held else []
+    except OSError as exc:
+        report.problems.append(f"{outbox}: cannot read it ({exc.strerror or exc}); skipped")
+        return
     delivered: set[str] = set()
-    for lineno, line in enumerate(lines, 1):
-        event = _event_of(line)
+    for lineno, raw in enumerate(lines, 1):
+        event, problem = _checked_event(raw, secret)
         if event is None:
-            report.problems.append(f"{outbox}:{lineno}: not an outbox entry (left in place)")
+            report.problems.append(f"{outbox}:{lineno}: {problem} (left in place)")
             continue
         msg_id = str(event["event_id"])
         if msg_id in delivered:
             continue
-        target = url or json.loads(line).get("url") or os.environ.get(ENV_URL, "").strip()
         try:
-            if not target:
-                raise BillingError(f"no webhook URL stored with it and {ENV_URL} is not set")
-            sinks.get(target).deliver(event)
+            sink.deliver(event)
         except BillingError as exc:
             report.failed += 1
             report.problems.append(f"{outbox.parent.name}: event {msg_id}: {exc.message}")
@@ -130,18 +135,39 @@ def _flush_one(outbox: Path, url: Optional[str], sinks: _Sinks, report: FlushRep
     if delivered:
         with locked(outbox) as held:
             if held:
-                replace_lines(outbox, [ln for ln in read_lines(outbox) if _id_of(ln) not in delivered])
+                kept = [ln for ln in read_raw_lines(outbox) if _id_of(ln) not in delivered]
+                replace_raw_lines(outbox, kept)
 
 
-def _event_of(line: str) -> Optional[Dict[str, Any]]:
+def _checked_event(raw: bytes, secret: Optional[str]) -> Tuple[Optional[Dict[str, Any]], str]:
+    """The event of an outbox line that this tool wrote, else None and why it is not sent."""
     try:
-        entry = json.loads(line)
+        entry = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        return None, "not UTF-8 text"
     except json.JSONDecodeError:
+        return None, "not an outbox entry (not JSON)"
+    event = entry.get("event") if isinstance(entry, dict) else None
+    if not isinstance(event, dict) or not isinstance(event.get("event_id"), str) or not event["event_id"]:
+        return None, "not an outbox entry (no event with an event_id)"
+    if not isinstance(entry.get("url", ""), str) or not isinstance(entry.get("mac", ""), str):
+        return None, "not an outbox entry (url and mac must be strings)"
+    mac = entry.get("mac")
+    if secret is None:
+        if mac is not None:
+            return None, f"signed entry, but {ENV_SECRET} is not set to check it"
+        return event, ""
+    if mac is None:
+        return None, "unsigned entry: not written by verifily with this secret (forged?); skipped"
+    if not hmac.compare_digest(mac, outbox_mac(secret, entry)):
+        return None, "entry does not match its mac: forged or altered; skipped"
+    return event, ""
+
+
+def _id_of(raw: bytes) -> Optional[str]:
+    try:
+        entry = json.loads(raw.decode("utf-8"))
+    except ValueError:
         return None
     event = entry.get("event") if isinstance(entry, dict) else None
-    return event if isinstance(event, dict) and event.get("event_id") else None
-
-
-def _id_of(line: str) -> Optional[str]:
-    event = _event_of(line)
-    return str(event["event_id"]) if event else None
+    return str(event.get("event_id")) if isinstance(event, dict) and event.get("event_id") else None

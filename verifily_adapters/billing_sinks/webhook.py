@@ -20,16 +20,18 @@ import binascii
 import hashlib
 import hmac
 import json
+import logging
 import os
 import random
 import time
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, NamedTuple, Optional
 from urllib.parse import urlsplit
 
 from verifily_adapters.billing_sinks.appendlog import append_jsonl
 from verifily_core.domain.runs import BILLING_OUTBOX, iso, utc_now
+from verifily_core.domain.urls import redact_url
 from verifily_core.errors import BillingError
 from verifily_core.ports.billing_sink import BillingSink
 
@@ -55,6 +57,19 @@ def signing_key(secret: str) -> bytes:
                 hint="Use the secret exactly as your webhook provider shows it, or drop the whsec_ prefix.",
             ) from None
     return secret.encode("utf-8")
+
+
+def outbox_mac(secret: str, entry: Mapping[str, Any]) -> str:
+    """The ``mac`` of an outbox entry: HMAC-SHA256 over the entry (without ``mac``) as canonical JSON.
+
+    It binds the entry to the tool that holds the webhook secret: ``billing flush`` re-signs and
+    sends only entries whose mac matches, so a line written or edited by anyone else is refused
+    instead of being signed and delivered (the flush would otherwise be a signing oracle). The key
+    is derived from the secret with a label, so a mac is never also a valid webhook signature.
+    """
+    key = hmac.new(signing_key(secret), b"verifily billing outbox v1", hashlib.sha256).digest()
+    body = json.dumps({k: v for k, v in entry.items() if k != "mac"}, sort_keys=True, separators=(",", ":"))
+    return "v1," + base64.b64encode(hmac.new(key, body.encode("utf-8"), hashlib.sha256).digest()).decode()
 
 
 def sign(key: bytes, msg_id: str, timestamp: str, body: str) -> str:
@@ -105,10 +120,12 @@ class WebhookBillingSink(BillingSink):
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise BillingError(
-                f"{ENV_URL} is not an http(s) URL: {url!r}",
+                f"{ENV_URL} is not an http(s) URL: {redact_url(url)!r}",
                 hint="Use the full address, e.g. https://your-api.com/billing/events.",
             )
         self.url = url
+        self.shown_url = redact_url(url)  # what messages, logs and the outbox may show
+        self._secret = secret
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.timeout = timeout
         self.backoff_base = backoff_base
@@ -163,7 +180,7 @@ class WebhookBillingSink(BillingSink):
                     return
                 if not result.retryable:
                     raise BillingError(
-                        f"Webhook {self.url} refused event {msg_id}: {result.reason} (not retried)"
+                        f"Webhook {self.shown_url} refused event {msg_id}: {result.reason} (not retried)"
                     )
                 if deadline is None:
                     retries_began = self._clock()
@@ -171,7 +188,7 @@ class WebhookBillingSink(BillingSink):
                 delay = result.retry_after if result.retry_after is not None else self._backoff(attempt)
                 if self._clock() + delay + _MIN_ATTEMPT_SECONDS > deadline:
                     raise BillingError(
-                        f"Webhook {self.url} did not accept event {msg_id} after {attempt} "
+                        f"Webhook {self.shown_url} did not accept event {msg_id} after {attempt} "
                         f"attempt(s): {result.reason}"
                     )
                 self._sleep(delay)
@@ -210,6 +227,7 @@ class WebhookBillingSink(BillingSink):
         if self._http is None:
             import httpx
 
+            _quiet_request_log()
             self._http = httpx.Client(follow_redirects=False)
         return self._http
 
@@ -221,7 +239,14 @@ class WebhookBillingSink(BillingSink):
                 f"{json.dumps(dict(event), ensure_ascii=False)}"
             )
         outbox = self.run_dir / BILLING_OUTBOX
-        entry = {"url": self.url, "queued_at": iso(utc_now()), "error": exc.message, "event": dict(event)}
+        entry: Dict[str, Any] = {
+            "url": self.shown_url,
+            "queued_at": iso(utc_now()),
+            "error": exc.message,
+            "event": dict(event),
+        }
+        if self._secret:
+            entry["mac"] = outbox_mac(self._secret, entry)
         try:
             append_jsonl(outbox, [entry])
         except OSError as write_exc:
@@ -232,6 +257,23 @@ class WebhookBillingSink(BillingSink):
         return BillingError(
             f"{exc.message}; kept in {outbox}", hint="Run `verifily billing flush` once the endpoint is up."
         )
+
+
+class _RedactUrls(logging.Filter):
+    """httpx logs every request with its full URL (at INFO): mask credentials and query there too."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                redact_url(str(a)) if str(a).startswith(("http://", "https://")) else a for a in record.args
+            )
+        return True
+
+
+def _quiet_request_log() -> None:
+    logger = logging.getLogger("httpx")
+    if not any(isinstance(f, _RedactUrls) for f in logger.filters):
+        logger.addFilter(_RedactUrls())
 
 
 def retry_budget_from_environment() -> float:
