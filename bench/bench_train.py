@@ -12,13 +12,30 @@ import json
 import os
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
-ROWS, EPOCHS, BATCH, LR, MAX_LEN, SEED = 256, 2, 16, 5e-3, 64, 42
+ROWS = 256
+
+
+@dataclass(frozen=True)
+class Workload:
+    """The settings every tool of a comparison shares (bench_peers.py reuses these runners)."""
+
+    epochs: float = 2
+    batch: int = 16
+    accumulation: int = 1
+    lr: float = 5e-3
+    max_len: int = 64
+    seed: int = 42
+    r: int = 8
+    alpha: int = 16
+    device: str = "cpu"
+    bf16: bool = False
 
 
 def write_data(root: Path) -> Path:
@@ -29,7 +46,8 @@ def write_data(root: Path) -> Path:
     return path
 
 
-def ours(model: Path, data: Path, out: Path) -> Dict[str, Any]:
+def ours(model: Path, data: Path, out: Path, w: Workload = Workload(), **training: Any) -> Dict[str, Any]:
+    """`verifily train` through the library; ``training`` overrides ``training.*`` keys (packing...)."""
     from verifily_core.bootstrap import build_training
     from verifily_core.config import TrainConfig
     from verifily_core.services.train import train
@@ -38,31 +56,39 @@ def ours(model: Path, data: Path, out: Path) -> Dict[str, Any]:
         {
             "task": "sft",
             "base_model": str(model),
-            "seed": SEED,
+            "seed": w.seed,
             "data_paths": {"train": str(data)},
             "training": {
-                "num_epochs": EPOCHS,
-                "batch_size": BATCH,
-                "gradient_accumulation_steps": 1,
-                "learning_rate": LR,
+                "num_epochs": w.epochs,
+                "batch_size": w.batch,
+                "gradient_accumulation_steps": w.accumulation,
+                "learning_rate": w.lr,
                 "lr_scheduler": "constant",
                 "warmup_ratio": 0.0,
-                "max_seq_length": MAX_LEN,
+                "max_seq_length": w.max_len,
                 "logging_steps": 10,
                 "save_steps": 10_000,
+                **training,
             },
-            "lora": {"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": "all-linear"},
-            "compute": {"device": "cpu", "bf16": False},
+            "lora": {"r": w.r, "alpha": w.alpha, "dropout": 0.0, "target_modules": "all-linear"},
+            "compute": {"device": w.device, "bf16": w.bf16},
             "eval": {"enabled": False},
             "output": {"dir": str(out)},
             "trackers": [],
         }
     )
-    run = train(config, build_training(config))
-    return {"tokens_per_second": run.summary["tokens_per_second"], "mfu": run.summary.get("mfu")}
+    summary = train(config, build_training(config)).summary
+    return {
+        "tokens_per_second": summary["tokens_per_second"],
+        "mfu": summary.get("mfu"),
+        "wall": summary["wall_seconds"],
+        "loss": summary["train_loss"],
+        "steps": summary["global_step"],
+        "batching": summary.get("batching"),
+    }
 
 
-def hand_written(model_dir: Path, data: Path, out: Path) -> Dict[str, Any]:
+def hand_written(model_dir: Path, data: Path, out: Path, w: Workload = Workload()) -> Dict[str, Any]:
     """What a user writes without us: tokenise with prompt masking, LoRA, Trainer."""
     import torch
     from peft import LoraConfig, get_peft_model
@@ -70,19 +96,21 @@ def hand_written(model_dir: Path, data: Path, out: Path) -> Dict[str, Any]:
 
     from verifily_core.domain.prompts import build_prompt
 
-    set_seed(SEED)
+    set_seed(w.seed)
     tok = AutoTokenizer.from_pretrained(model_dir)
     model = get_peft_model(
         AutoModelForCausalLM.from_pretrained(model_dir),
-        LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM"),
+        LoraConfig(
+            r=w.r, lora_alpha=w.alpha, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM"
+        ),
     )
     rows = [json.loads(line) for line in data.read_text().splitlines()]
     features: List[Dict[str, List[int]]] = []
     for r in rows:
         prompt = tok(build_prompt(r["instruction"], r.get("input", "")))["input_ids"]
         answer = tok(r["output"], add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
-        ids = (prompt + answer)[:MAX_LEN]
-        features.append({"input_ids": ids, "labels": ([-100] * len(prompt) + answer)[:MAX_LEN]})
+        ids = (prompt + answer)[: w.max_len]
+        features.append({"input_ids": ids, "labels": ([-100] * len(prompt) + answer)[: w.max_len]})
 
     def collate(batch: List[Dict[str, List[int]]]) -> Dict[str, Any]:
         width = max(len(b["input_ids"]) for b in batch)
@@ -99,23 +127,30 @@ def hand_written(model_dir: Path, data: Path, out: Path) -> Dict[str, Any]:
 
     args = TrainingArguments(
         output_dir=str(out),
-        num_train_epochs=EPOCHS,
-        per_device_train_batch_size=BATCH,
-        learning_rate=LR,
+        num_train_epochs=w.epochs,
+        per_device_train_batch_size=w.batch,
+        gradient_accumulation_steps=w.accumulation,
+        learning_rate=w.lr,
         lr_scheduler_type="constant",
         logging_steps=10,
         save_strategy="no",
         report_to=[],
-        use_cpu=True,
-        seed=SEED,
+        use_cpu=w.device == "cpu",
+        bf16=w.bf16,
+        seed=w.seed,
         disable_tqdm=True,
     )
     trainer = Trainer(model=model, args=args, train_dataset=features, data_collator=collate)
     t0 = time.perf_counter()
-    trainer.train()
+    result = trainer.train()
     wall = time.perf_counter() - t0
-    tokens = sum(len(f["input_ids"]) for f in features) * EPOCHS
-    return {"tokens_per_second": tokens / wall}
+    tokens = sum(len(f["input_ids"]) for f in features) * w.epochs
+    return {
+        "tokens_per_second": tokens / wall,
+        "wall": wall,
+        "loss": result.training_loss,
+        "steps": result.global_step,
+    }
 
 
 def main() -> None:

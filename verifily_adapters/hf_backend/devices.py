@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, List, Optional
 
-from verifily_core.errors import BackendError
+from verifily_adapters.hf_backend.loading import CAUSAL_LM
+from verifily_core.errors import BackendError, ConfigError
 
 
 @dataclass
@@ -82,6 +84,33 @@ def choose_precision(device: Any, bf16: bool, fp16: bool) -> Precision:
                 "training in fp32 instead."
             )
     return precision
+
+
+def attention_implementation(device: Any, architecture: str) -> Optional[str]:
+    """FlashAttention 2 for causal LMs on CUDA when ``flash_attn`` is installed (varlen kernels for
+    packed rows, no padding computed); otherwise None: transformers' default, SDPA where supported."""
+    if device.type == "cuda" and architecture == CAUSAL_LM and importlib.util.find_spec("flash_attn"):
+        return "flash_attention_2"
+    return None
+
+
+def check_liger(requested: bool, device: Any) -> None:
+    """``training.liger`` needs a CUDA device and the ``liger-kernel`` package (Triton kernels)."""
+    if not requested:
+        return
+    if device.type != "cuda":
+        raise ConfigError(
+            f"training.liger needs a CUDA GPU (Liger kernels are Triton kernels); this run is on "
+            f"{device.type}.",
+            key="training.liger",
+            hint="Set training.liger: false on this machine.",
+        )
+    if importlib.util.find_spec("liger_kernel") is None:
+        raise ConfigError(
+            "training.liger is set but the liger-kernel package is not installed.",
+            key="training.liger",
+            hint="pip install 'verifily-train[liger]', or set training.liger: false.",
+        )
 
 
 def gpu_name(device: Any) -> Optional[str]:

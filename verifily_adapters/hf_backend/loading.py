@@ -110,12 +110,16 @@ def load_model(
     quantization: str = "none",
     compute_dtype: str = "bfloat16",
     device: Any = None,
+    attn_implementation: Optional[str] = None,
 ) -> Any:
-    """The base model for ``architecture``; quantized models are placed on ``device`` at load."""
+    """The base model for ``architecture``; quantized models are placed on ``device`` at load.
+    ``attn_implementation`` None keeps transformers' default (SDPA where the model supports it)."""
     import transformers
 
     quant = quantization_config(quantization, compute_dtype)
     kwargs: Dict[str, Any] = {"local_files_only": ref.local_files_only}
+    if attn_implementation is not None:
+        kwargs["attn_implementation"] = attn_implementation
     if quant is not None:
         kwargs["quantization_config"] = quant
         kwargs["device_map"] = {"": str(device) if device is not None else "cpu"}

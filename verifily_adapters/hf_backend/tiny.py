@@ -63,19 +63,28 @@ def build_tiny_tokenizer(vocab_size: int = 400, seed: int = 0) -> Any:
     )
 
 
-def build_tiny_causal_lm(output_dir: Union[str, Path], seed: int = 0) -> Path:
-    """Write a ~0.4M-parameter llama-style causal LM + tokenizer to ``output_dir``; return it."""
+def build_tiny_causal_lm(
+    output_dir: Union[str, Path],
+    seed: int = 0,
+    *,
+    hidden_size: int = 128,
+    intermediate_size: int = 256,
+    num_layers: int = 2,
+    num_heads: int = 4,
+) -> Path:
+    """Write a llama-style causal LM + tokenizer to ``output_dir``; return it. The defaults give the
+    ~0.4M-parameter test model; the sizes let the benches build larger ones from the same recipe."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     tokenizer = build_tiny_tokenizer(seed=seed)
     config = LlamaConfig(
         vocab_size=len(tokenizer),
-        hidden_size=128,
-        intermediate_size=256,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=4,
+        hidden_size=hidden_size,
+        intermediate_size=intermediate_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=num_heads,
+        num_key_value_heads=num_heads,
         max_position_embeddings=4096,
         pad_token_id=tokenizer.pad_token_id,
         bos_token_id=tokenizer.bos_token_id,

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-from verifily_adapters.hf_backend import devices, loading
+from verifily_adapters.hf_backend import batching, devices, loading
 from verifily_adapters.hf_backend.references import ModelRef, resolve_reference
-from verifily_adapters.hf_backend.tensors import Collator, EncodedSet, Encoder, require_supervision
+from verifily_adapters.hf_backend.tensors import EncodedSet, Encoder, require_supervision
 from verifily_core.config import TrainConfig
 from verifily_core.domain.examples import ClassificationExample
 from verifily_core.domain.training import TrainCallbacks, TrainOutcome, TrainRequest
@@ -110,6 +110,17 @@ def run_training(request: TrainRequest, callbacks: TrainCallbacks) -> TrainOutco
 
     if device.type == "cuda":
         torch.cuda.set_device(device)
+    plan = batching.plan_batches(
+        train_set.features,
+        architecture=architecture,
+        device_type=device.type,
+        packing=config.training.packing,
+        batch_size=config.training.batch_size,
+        max_tokens_per_batch=config.training.max_tokens_per_batch,
+        pad_id=tokenizer.pad_token_id,
+        seed=config.seed,
+    )
+    devices.check_liger(config.training.liger, device)
     transformers.set_seed(config.seed)
     model = loading.load_model(
         ref,
@@ -118,6 +129,7 @@ def run_training(request: TrainRequest, callbacks: TrainCallbacks) -> TrainOutco
         quantization=config.lora.quantization,
         compute_dtype=config.lora.bnb_4bit_compute_dtype,
         device=device,
+        attn_implementation=devices.attention_implementation(device, architecture),
     )
     if config.lora.enabled:
         model = loading.apply_lora(
@@ -125,7 +137,7 @@ def run_training(request: TrainRequest, callbacks: TrainCallbacks) -> TrainOutco
             config.lora,
             architecture,
             quantized=config.lora.quantization != "none",
-            gradient_checkpointing=device.type == "cuda",
+            gradient_checkpointing=config.training.gradient_checkpointing,
         )
     trainable, total = loading.parameter_counts(model)
 
@@ -133,11 +145,11 @@ def run_training(request: TrainRequest, callbacks: TrainCallbacks) -> TrainOutco
     trainer = transformers.Trainer(
         model=model,
         args=training_arguments(
-            config, request.output_dir, device, precision, has_val=bool(val_set.features)
+            config, request.output_dir, device, precision, has_val=bool(val_set.features), plan=plan
         ),
-        train_dataset=train_set.features,
+        train_dataset=plan.train_dataset,
         eval_dataset=val_set.features or None,
-        data_collator=Collator(tokenizer.pad_token_id),
+        data_collator=plan.collator,
         processing_class=tokenizer,
         callbacks=[bridge],
     )
@@ -153,6 +165,7 @@ def run_training(request: TrainRequest, callbacks: TrainCallbacks) -> TrainOutco
     session_tokens = state.num_input_tokens_seen - bridge.start_tokens
     peak = devices.gemm_peak_flops(str(device))
     world = trainer.args.world_size
+    effective_batch = plan.rows_per_micro_batch * config.training.gradient_accumulation_steps * world
     return TrainOutcome(
         global_step=state.global_step,
         epochs=float(state.epoch or 0.0),
@@ -167,8 +180,8 @@ def run_training(request: TrainRequest, callbacks: TrainCallbacks) -> TrainOutco
         gpu_type=devices.gpu_name(device),
         num_gpus=world if device.type == "cuda" else 0,
         world_size=world,
-        per_device_batch_size=config.training.batch_size,
-        global_batch_size=config.training.batch_size * config.training.gradient_accumulation_steps * world,
+        per_device_batch_size=round(plan.rows_per_micro_batch),
+        global_batch_size=round(effective_batch),
         architecture=architecture,
         trainable_parameters=trainable,
         total_parameters=total,
@@ -180,21 +193,32 @@ def run_training(request: TrainRequest, callbacks: TrainCallbacks) -> TrainOutco
             "model_class": type(model.get_base_model() if config.lora.enabled else model).__name__,
             "precision": "bf16" if precision.bf16 else "fp16" if precision.fp16 else "fp32",
             "labels": labels,
+            "batching": plan.mode,
+            "max_tokens_per_batch": plan.max_tokens_per_batch,
+            "effective_batch_size": round(effective_batch, 3),
+            "attention": getattr(getattr(model, "config", None), "_attn_implementation", None),
         },
     )
 
 
 def training_arguments(
-    config: TrainConfig, output_dir: Path, device: Any, precision: devices.Precision, *, has_val: bool
+    config: TrainConfig,
+    output_dir: Path,
+    device: Any,
+    precision: devices.Precision,
+    *,
+    has_val: bool,
+    plan: batching.BatchPlan,
 ) -> Any:
-    """Every ``training.*`` key (and ``seed``) mapped onto TrainingArguments."""
+    """Every ``training.*`` key (and ``seed``) mapped onto TrainingArguments; ``plan`` sets the
+    batching (packed micro-batches hold no padding, so every input token counts as seen)."""
     from transformers import TrainingArguments
 
     t = config.training
     return TrainingArguments(
         output_dir=str(Path(output_dir) / CHECKPOINTS_DIR),
         num_train_epochs=t.num_epochs,
-        per_device_train_batch_size=t.batch_size,
+        per_device_train_batch_size=plan.per_device_batch_size,
         per_device_eval_batch_size=t.batch_size,
         gradient_accumulation_steps=t.gradient_accumulation_steps,
         learning_rate=t.learning_rate,
@@ -217,7 +241,11 @@ def training_arguments(
         use_cpu=device.type == "cpu",
         report_to="none",
         disable_tqdm=True,
-        include_num_input_tokens_seen="non_padding",
+        include_num_input_tokens_seen="all" if plan.mode == batching.PACKED else "non_padding",
+        use_cache=False,  # no KV cache in training: transformers' packed-sequence detection needs none
+        activation_checkpointing=t.gradient_checkpointing,  # transformers 5's name for it
+        activation_checkpointing_kwargs={"use_reentrant": False} if t.gradient_checkpointing else None,
+        use_liger_kernel=t.liger,
         remove_unused_columns=False,
         label_names=["labels"],
         dataloader_pin_memory=device.type == "cuda",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, List, Literal, Optional, Union, get_args
+from typing import Any, Dict, List, Literal, Optional, Union, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
@@ -165,6 +165,22 @@ class Wandb(Section):
     entity: Optional[str] = None
     tags: Optional[List[str]] = None
     log_model: bool = False
+
+
+class Mlflow(Section):
+    """The ``mlflow:`` section: where the ``mlflow`` tracker logs (see docs/tracking.md).
+
+    ``tracking_uri`` None means ``MLFLOW_TRACKING_URI``, else a local ``mlruns/`` beside the runs
+    folder; ``run_name`` None means the Verifily run id; ``registered_model`` None means the
+    experiment's name.
+    """
+
+    tracking_uri: Optional[str] = None
+    experiment: str = Field("verifily-train", min_length=1)
+    run_name: Optional[str] = None
+    tags: Optional[Dict[str, str]] = None
+    log_model: bool = False
+    registered_model: Optional[str] = None
 
 
 def _is_numeric(annotation: Any) -> bool:
