@@ -37,6 +37,7 @@ lint: install
 	$(BIN)/mypy
 
 bench: install
+	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)" -e ".[bench]"
 	$(BIN)/python bench/run_all.py
 
 demo: install

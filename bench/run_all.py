@@ -6,13 +6,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+# scripts whose default workload takes hours here run reduced; run them alone for the full figures
+QUICK = {"bench_peers.py": ["--model", "tiny", "--rounds", "1"]}
+
 
 def main() -> int:
     here = Path(__file__).parent
     failed = []
     for script in sorted(here.glob("bench_*.py")):
         print(f"\n=== {script.name}", flush=True)
-        if subprocess.run([sys.executable, str(script)], check=False).returncode != 0:
+        args = QUICK.get(script.name, [])
+        if subprocess.run([sys.executable, str(script), *args], check=False).returncode != 0:
             failed.append(script.name)
     if failed:
         print(f"\nfailed: {', '.join(failed)}")
