@@ -19,6 +19,7 @@ def run_comparison(
     bootstrap: int = 1000,
     seed: int = 0,
     min_slice_n: int = 30,
+    evaluation: Optional[str] = None,
 ) -> None:
     """Compare and print; ``bootstrap=0`` leaves the intervals out."""
     from verifily_adapters.atomic import atomic_write_text
@@ -35,6 +36,7 @@ def run_comparison(
         bootstrap=bootstrap or None,
         seed=seed,
         min_slice_n=min_slice_n,
+        evaluation=evaluation,
     )
     text = format_comparison(result, fmt=fmt)
     if output is not None:

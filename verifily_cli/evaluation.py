@@ -19,6 +19,7 @@ def run_evaluation(
     batch_size: Optional[int],
     from_predictions: bool,
     json_output: bool,
+    name: Optional[str] = None,
 ) -> None:
     from verifily_core.bootstrap import ports_for_run
     from verifily_core.services.evaluate import evaluate_run
@@ -37,6 +38,7 @@ def run_evaluation(
             batch_size=batch_size,
             from_predictions=from_predictions,
             progress=bar.step,
+            name=name,
         )
     if json_output:
         print_json(result.to_dict())
@@ -46,9 +48,12 @@ def run_evaluation(
 
 def _print(result: Any, run: Path) -> None:
     from verifily_cli.render import fmt_metric, print_slices
+    from verifily_core.domain.runs import EvalFiles
 
+    files = EvalFiles(None if result.evaluation == "main" else result.evaluation)
     out.print(
-        f"Evaluation: {result.run_id} ({result.num_examples} examples, {result.eval_duration_seconds:.1f}s)"
+        f"Evaluation {files.label} of {result.run_id} on {result.test_data_path} "
+        f"({result.num_examples} examples, {result.eval_duration_seconds:.1f}s)"
     )
     rows = [
         [name, fmt_metric(value)] for name, value in result.overall.items() if isinstance(value, (int, float))
@@ -73,6 +78,11 @@ def _print(result: Any, run: Path) -> None:
     print_slices(result)
     base = relative(str(run))
     out.print(
-        f"\nWrote {base}/eval/eval_results.json, {base}/eval/hard_examples.jsonl "
-        f"({plural(len(result.hard_examples), 'hard example')}) and {base}/eval/predictions.jsonl"
+        f"\nWrote {base}/{files.results}, {base}/{files.hard_examples} "
+        f"({plural(len(result.hard_examples), 'hard example')}) and {base}/{files.predictions}"
     )
+    if files.name is not None:
+        out.print(
+            f"The run's main result (eval/) is unchanged; compare this evaluation with "
+            f"`verifily compare-cmd --eval {files.name} ...`."
+        )

@@ -260,17 +260,29 @@ def test_unchanged_test_data_reuses_predictions_and_changed_data_does_not(tmp_pa
 
 
 def test_from_predictions_says_what_is_missing(tmp_path: Path) -> None:
-    store, run_id = _make_run(tmp_path, test=_sft_test_file(tmp_path))
+    own_test = _sft_test_file(tmp_path)
+    store, run_id = _make_run(tmp_path, test=own_test)
     with pytest.raises(EvaluationError, match="no eval/predictions.jsonl") as err:
         evaluate_run(store, run_id, NoModelBackend(), from_predictions=True)
     assert "without --from-predictions" in (err.value.hint or "")
     evaluate_run(store, run_id, _sft_backend(), metrics=["f1"])
     with pytest.raises(EvaluationError, match="cannot give: perplexity"):
         evaluate_run(store, run_id, NoModelBackend(), from_predictions=True, metrics=["perplexity"])
-    with pytest.raises(EvaluationError, match="other test data"):
-        other = _write_jsonl(tmp_path / "other.jsonl", [{"instruction": "x", "output": "y"}])
+    other = _write_jsonl(tmp_path / "other.jsonl", [{"instruction": "x", "output": "y"}])
+    with pytest.raises(EvaluationError, match="no eval/other/predictions.jsonl"):  # other data: own folder
         evaluate_run(
             store, run_id, NoModelBackend(), from_predictions=True, metrics=["f1"], test_data=str(other)
+        )
+    evaluate_run(store, run_id, _sft_backend(), metrics=["f1"], test_data=str(own_test), name="again")
+    with pytest.raises(EvaluationError, match="other test data"):
+        evaluate_run(
+            store,
+            run_id,
+            NoModelBackend(),
+            from_predictions=True,
+            metrics=["f1"],
+            test_data=str(other),
+            name="again",
         )
 
 

@@ -36,6 +36,12 @@ def compare_command(
     min_slice_n: int = typer.Option(
         30, "--min-slice-n", help="Slices with fewer test examples are flagged too small to judge."
     ),
+    evaluation: Optional[str] = typer.Option(
+        None,
+        "--eval",
+        help="Which evaluation of the runs to compare: a name given to eval-cmd (eval/NAME/). "
+        "Default: each run's main evaluation (eval/).",
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Enable DEBUG logging and tracebacks."),
 ) -> None:
     """Compare a metric across runs, per slice, with intervals on every delta and the config differences."""
@@ -52,4 +58,5 @@ def compare_command(
             bootstrap=bootstrap,
             seed=seed,
             min_slice_n=min_slice_n,
+            evaluation=evaluation,
         )

@@ -35,6 +35,12 @@ def eval_command(
         "--from-predictions",
         help="Recompute metrics and slices from eval/predictions.jsonl, no model.",
     ),
+    name: Optional[str] = typer.Option(
+        None,
+        "--name",
+        help="Name of this evaluation: results go to eval/NAME/ (default: the test file's name when "
+        "--test-data is not the run's own test set; the run's main result in eval/ stays).",
+    ),
     json_output: bool = typer.Option(False, "--json", help="Print eval_results as JSON."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Enable DEBUG logging and tracebacks."),
 ) -> None:
@@ -52,4 +58,5 @@ def eval_command(
             batch_size=batch_size,
             from_predictions=from_predictions,
             json_output=json_output,
+            name=name,
         )

@@ -18,10 +18,16 @@ def dashboard_command(
     auth: Optional[str] = typer.Option(
         None, "--auth", envvar="VERIFILY_DASHBOARD_AUTH", help="user:password for the UI."
     ),
+    browser: bool = typer.Option(
+        True,
+        "--browser/--no-browser",
+        help="Open the dashboard in a browser (only where one can show it: a terminal session with a "
+        "display, never over SSH or on a headless machine).",
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Enable DEBUG logging and tracebacks."),
 ) -> None:
     """Launch the web dashboard."""
     with guarded(verbose):
         from verifily_cli.dashboard.launch import launch
 
-        launch(runs_dir=runs_dir, port=port, share=share, host=host, auth=auth)
+        launch(runs_dir=runs_dir, port=port, share=share, host=host, auth=auth, browser=browser)

@@ -66,11 +66,14 @@ class Handlers:
         self.store = store
         self.environment_for = environment_for
 
-    def refresh(self) -> Tuple[Any, ...]:
-        rows = data.run_rows(self.store)
+    def refresh(self, dry_runs: bool = False) -> Tuple[Any, ...]:
+        rows = data.run_rows(self.store, dry_runs=dry_runs)
         ids = [r.run_id for r in rows]
         root = self.store.root
+        hidden = len(data.run_ids(self.store)) - len(rows)
         shown = f"{len(rows)} run(s) in `{root}`" if rows else f"No runs in `{root}` yet."
+        if hidden:
+            shown += f" ({hidden} dry run(s) hidden)"
         pick = gr.Dropdown(choices=ids)
         return (
             table(data.RUN_HEADERS, [r.cells() for r in rows]),
@@ -131,22 +134,33 @@ class Handlers:
             note,
         )
 
-    def metrics(self, run_ids: Optional[List[str]]) -> Any:
+    def evaluations(self, run_ids: Optional[List[str]]) -> Any:
         try:
-            choices, preferred = comparison.metric_choices(self.store, run_ids or [])
+            choices = comparison.evaluation_choices(self.store, run_ids or [])
+        except Exception:  # noqa: BLE001 - an unknown id simply offers the main evaluation
+            choices = [data.MAIN]
+        return gr.Dropdown(choices=choices, value=data.MAIN)
+
+    def metrics(self, run_ids: Optional[List[str]], evaluation: Optional[str] = None) -> Any:
+        try:
+            choices, preferred = comparison.metric_choices(self.store, run_ids or [], evaluation)
         except Exception:  # noqa: BLE001 - an unknown id simply offers no metric
             choices, preferred = [], None
         return gr.Dropdown(choices=choices, value=preferred)
 
-    def compare(self, run_ids: Optional[List[str]], metric: Optional[str]) -> Tuple[Any, ...]:
+    def compare(
+        self, run_ids: Optional[List[str]], metric: Optional[str], evaluation: Optional[str] = None
+    ) -> Tuple[Any, ...]:
         try:
-            result = comparison.compare_runs(self.store, run_ids or [], metric)
+            result = comparison.compare_runs(self.store, run_ids or [], metric, evaluation)
         except Exception as exc:  # noqa: BLE001 - shown on the page
             empty = table(("",), [])
             return failure(exc), empty, None, empty, empty, ""
         notes = "\n".join(f"- {n}" for n in result.notes)
+        where = "eval/" if result.evaluation == data.MAIN else f"eval/{result.evaluation}/"
         return (
-            f"Comparing **{result.metric}**; baseline `{result.runs[0]}`.\n\n{notes}",
+            f"Comparing **{result.metric}** on evaluation **{result.evaluation}** ({where}); "
+            f"baseline `{result.runs[0]}`.\n\n{notes}",
             table(*comparison.overall_table(result)),
             plots.deltas_figure(result),
             table(*comparison.slice_table(result)),
@@ -159,6 +173,12 @@ def _detail_status(d: RunDetail) -> str:
     status = dict(d.meta).get("status", "unknown")
     lines = [f"### {d.run_id} ({status})"]
     lines += [f"- Could not read: {p}" for p in d.problems]
+    if d.evaluations:
+        named = ", ".join(f"{n} (eval/{n}/)" for n in d.evaluations)
+        lines.append(
+            f"- Evaluation metrics below: the main evaluation (eval/). Other evaluations: {named}; "
+            "compare them in the Compare tab (Evaluation)."
+        )
     return "\n".join(lines)
 
 
@@ -195,7 +215,7 @@ def build_app(runs_dir: Path, *, environment_for: Optional[EnvironmentFor] = Non
     """The dashboard over ``runs_dir``; every page load rescans the folder."""
     store = open_store(Path(runs_dir))
     h = Handlers(store, environment_for or default_environment)
-    ids = data.run_ids(store)
+    ids = data.run_ids(store, dry_runs=False)
     demo: gr.Blocks
     with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
         gr.Markdown(f"# {TITLE}")
@@ -203,6 +223,7 @@ def build_app(runs_dir: Path, *, environment_for: Optional[EnvironmentFor] = Non
             with gr.Tab("Runs", id="runs"):
                 with gr.Row():
                     runs_note = gr.Markdown()
+                    show_dry = gr.Checkbox(False, label="Show dry runs", scale=0, elem_id="show-dry-runs")
                     refresh = gr.Button("Refresh", variant="secondary", scale=0, elem_id="refresh")
                 runs_table = gr.Dataframe(
                     table(data.RUN_HEADERS, []),
@@ -213,7 +234,13 @@ def build_app(runs_dir: Path, *, environment_for: Optional[EnvironmentFor] = Non
                     label="Runs (click a column header to sort, a row to open it)",
                 )
             with gr.Tab("Run Detail", id="detail"):
-                run_pick = gr.Dropdown(ids, value=None, label="Run", elem_id="detail-run")
+                run_pick = gr.Dropdown(
+                    ids,
+                    value=None,
+                    allow_custom_value=True,
+                    label="Run (pick one, or type or paste a run id)",
+                    elem_id="detail-run",
+                )
                 detail_outputs, verify_md = _detail_layout()
             with gr.Tab("Hard Examples", id="hard"):
                 with gr.Row():
@@ -230,11 +257,12 @@ def build_app(runs_dir: Path, *, environment_for: Optional[EnvironmentFor] = Non
                     label="Worst predictions",
                 )
             with gr.Tab("Compare", id="compare"):
-                compare_outputs, cmp_runs, cmp_metric, cmp_button = _compare_layout(ids)
+                compare_outputs, cmp_runs, cmp_eval, cmp_metric, cmp_button = _compare_layout(ids)
 
         refresh_outputs = [runs_table, runs_note, run_pick, hard_run, cmp_runs]
-        demo.load(h.refresh, outputs=refresh_outputs, api_name="runs")
-        refresh.click(h.refresh, outputs=refresh_outputs, api_visibility="private")
+        demo.load(h.refresh, inputs=show_dry, outputs=refresh_outputs, api_name="runs")
+        refresh.click(h.refresh, inputs=show_dry, outputs=refresh_outputs, api_visibility="private")
+        show_dry.change(h.refresh, inputs=show_dry, outputs=refresh_outputs, api_visibility="private")
         run_pick.change(h.detail, inputs=run_pick, outputs=detail_outputs, api_name="run_detail").then(
             h.verify, inputs=run_pick, outputs=verify_md, api_name="verify"
         )
@@ -251,9 +279,12 @@ def build_app(runs_dir: Path, *, environment_for: Optional[EnvironmentFor] = Non
             outputs=[hard_table, hard_tag, hard_note],
             api_visibility="private",
         )
-        cmp_runs.change(h.metrics, inputs=cmp_runs, outputs=cmp_metric, api_name="compare_metrics")
+        cmp_runs.change(h.metrics, inputs=cmp_runs, outputs=cmp_metric, api_name="compare_metrics").then(
+            h.evaluations, inputs=cmp_runs, outputs=cmp_eval, api_name="compare_evaluations"
+        )
+        cmp_eval.input(h.metrics, inputs=[cmp_runs, cmp_eval], outputs=cmp_metric, api_visibility="private")
         cmp_button.click(
-            h.compare, inputs=[cmp_runs, cmp_metric], outputs=compare_outputs, api_name="compare"
+            h.compare, inputs=[cmp_runs, cmp_metric, cmp_eval], outputs=compare_outputs, api_name="compare"
         )
     return demo
 
@@ -291,15 +322,19 @@ def _detail_layout() -> Tuple[List[Any], Any]:
     return [status, meta, training, loss, eval_table, slices, slices_plot, hashes, usage], verify_md
 
 
-def _compare_layout(ids: Sequence[str]) -> Tuple[List[Any], Any, Any, Any]:
+def _compare_layout(ids: Sequence[str]) -> Tuple[List[Any], Any, Any, Any, Any]:
     with gr.Row():
         runs = gr.Dropdown(
             ids,
             value=[],
             multiselect=True,
-            label="Runs (the first is the baseline)",
+            allow_custom_value=True,
+            label="Runs (the first is the baseline; pick, or type or paste run ids)",
             elem_id="compare-runs",
             scale=3,
+        )
+        evaluation = gr.Dropdown(
+            [data.MAIN], value=data.MAIN, label="Evaluation", elem_id="compare-eval", scale=1
         )
         metric = gr.Dropdown([], value=None, label="Metric", elem_id="compare-metric", scale=1)
         button = gr.Button("Compare", variant="primary", scale=0, elem_id="compare-button")
@@ -325,7 +360,7 @@ def _compare_layout(ids: Sequence[str]) -> Tuple[List[Any], Any, Any, Any]:
         buttons=["copy"],
         elem_id="compare-report",
     )
-    return [summary, overall, deltas, slices, config, report], runs, metric, button
+    return [summary, overall, deltas, slices, config, report], runs, evaluation, metric, button
 
 
 __all__ = ["Handlers", "build_app"]

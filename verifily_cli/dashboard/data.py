@@ -14,7 +14,15 @@ from dataclasses import astuple, dataclass
 from typing import Any, List, Literal, Mapping, Optional, Sequence, Tuple
 
 from verifily_core.domain.compare import default_metric
-from verifily_core.domain.runs import EVAL_RESULTS, HARD_EXAMPLES, RUN_META, TRAIN_SUMMARY
+from verifily_core.domain.runs import (
+    EVAL_DIR,
+    EVAL_RESULTS,
+    HARD_EXAMPLES,
+    RUN_META,
+    TRAIN_SUMMARY,
+    eval_name_problem,
+    is_dry_run_id,
+)
 from verifily_core.errors import RunNotFoundError, StoreError
 from verifily_core.ports.artifact_store import ArtifactStore
 from verifily_core.services.run_lock import run_status
@@ -69,9 +77,38 @@ class RunRow:
         return [rounded(v) for v in astuple(self)]
 
 
-def run_ids(store: ArtifactStore) -> List[str]:
-    """Every run of the folder, newest first (ids start with their creation time)."""
-    return sorted((loc.run_id for loc in store.list_runs()), reverse=True)
+def run_ids(store: ArtifactStore, *, dry_runs: bool = True) -> List[str]:
+    """Every run of the folder, newest first (ids start with their creation time); without
+    ``dry_runs`` the ``dryrun_`` folders are left out, as the listings show them by default."""
+    ids = (loc.run_id for loc in store.list_runs())
+    return sorted((i for i in ids if dry_runs or not is_dry_run_id(i)), reverse=True)
+
+
+MAIN = "main"  # the run's own evaluation (eval/), as the dashboard's evaluation choices name it
+
+
+def run_evaluations(store: ArtifactStore, run_id: str) -> List[str]:
+    """Names of a run's evaluations on other data (``eval/<name>/eval_results.json``), sorted."""
+    folder = store.local_dir(run_id) / EVAL_DIR
+    if not folder.is_dir():
+        return []
+    return sorted(
+        p.name
+        for p in folder.iterdir()
+        if p.is_dir()
+        and not p.is_symlink()
+        and eval_name_problem(p.name) is None
+        and (p / "eval_results.json").is_file()
+    )
+
+
+def typed_run_id(value: Any) -> Any:
+    """A run id as a user types or pastes it: spaces trimmed, and a pasted run folder path
+    (``runs/run_x/``) reduced to its id; the result is still checked against the listing."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip().rstrip("/\\")
+    return text.replace("\\", "/").rsplit("/", 1)[-1] if text else text
 
 
 def checked_run_id(store: ArtifactStore, run_id: Any) -> str:
@@ -80,6 +117,7 @@ def checked_run_id(store: ArtifactStore, run_id: Any) -> str:
     The listing is the allow-list: ``../x``, absolute paths, URL-encoded forms and symlinks that
     leave the folder are not in it, and the store's ``location`` checks the path once more.
     """
+    run_id = typed_run_id(run_id)
     if not isinstance(run_id, str) or run_id not in run_ids(store):
         raise RunNotFoundError(
             f"No run {str(run_id)[:80]!r} in this runs folder.",
@@ -100,9 +138,10 @@ def read_optional(store: ArtifactStore, run_id: str, relpath: str, problems: Lis
         return None
 
 
-def run_rows(store: ArtifactStore) -> List[RunRow]:
-    """The Runs tab: one row per run folder, newest first; broken folders included, marked."""
-    return [run_row(store, run_id) for run_id in run_ids(store)]
+def run_rows(store: ArtifactStore, *, dry_runs: bool = False) -> List[RunRow]:
+    """The Runs tab: one row per run folder, newest first; broken folders included, marked; dry
+    runs only when asked (they trained nothing)."""
+    return [run_row(store, run_id) for run_id in run_ids(store, dry_runs=dry_runs)]
 
 
 def run_row(store: ArtifactStore, run_id: str) -> RunRow:

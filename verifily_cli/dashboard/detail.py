@@ -18,6 +18,7 @@ from verifily_cli.dashboard.data import (
     number,
     read_optional,
     rounded,
+    run_evaluations,
 )
 from verifily_cli.dashboard.logs import LossHistory, loss_history
 from verifily_core.domain.runs import EVAL_RESULTS, HASHES, RUN_META, TRAIN_SUMMARY, USAGE_SUMMARY
@@ -70,6 +71,7 @@ class RunDetail:
     hashes: Pairs = field(default_factory=list)
     usage: Pairs = field(default_factory=list)
     problems: List[str] = field(default_factory=list)
+    evaluations: List[str] = field(default_factory=list)  # named evaluations besides the main one
 
     def slice_table(self, key: str) -> Tuple[List[str], List[List[Any]]]:
         """Headers and rows of one slice key: value, n, then each metric of the run."""
@@ -117,6 +119,7 @@ def run_detail(store: ArtifactStore, run_id: str) -> RunDetail:
     usage = read_optional(store, run_id, USAGE_SUMMARY, problems)
     if isinstance(usage, Mapping):
         detail.usage = _pairs(usage, USAGE_FIELDS)
+    detail.evaluations = run_evaluations(store, run_id)
     return detail
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Any, Optional, Tuple
+from typing import Any, Mapping, Optional, Tuple
 
 from verifily_core.errors import DependencyMissingError, VerifilyError
 
@@ -71,8 +71,39 @@ def require_gradio() -> Any:
     return gradio
 
 
-def launch(*, runs_dir: Path, port: int, share: bool, host: str, auth: Optional[str]) -> None:
-    """Serve the dashboard over ``runs_dir`` until Ctrl-C."""
+def can_open_browser(env: Mapping[str, str], platform: str, interactive: bool) -> bool:
+    """Whether opening a browser can show the page to the person who typed the command.
+
+    Not over SSH (the browser would open on the remote machine, or a text browser in the
+    terminal), not on a Linux/BSD box without a display (``DISPLAY``/``WAYLAND_DISPLAY``), and not
+    when stdout is not a terminal (a script, a CI job or a test started the dashboard).
+    """
+    if not interactive or any(env.get(k) for k in ("SSH_CONNECTION", "SSH_CLIENT", "SSH_TTY")):
+        return False
+    if platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
+        return bool(env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"))
+    return True
+
+
+def open_browser(url: str) -> bool:
+    """Open ``url`` in the user's browser when :func:`can_open_browser`; True if one was opened."""
+    import os
+    import sys
+    import webbrowser
+
+    if not can_open_browser(os.environ, sys.platform, sys.stdout.isatty()):
+        return False
+    try:
+        return webbrowser.open(url, new=2)
+    except webbrowser.Error:
+        return False
+
+
+def launch(
+    *, runs_dir: Path, port: int, share: bool, host: str, auth: Optional[str], browser: bool = True
+) -> None:
+    """Serve the dashboard over ``runs_dir`` until Ctrl-C; open it in a browser when ``browser``
+    and a browser can be shown here (see :func:`can_open_browser`)."""
     from verifily_cli.render import err, out
 
     credentials = parse_auth(auth)
@@ -122,4 +153,6 @@ def launch(*, runs_dir: Path, port: int, share: bool, host: str, auth: Optional[
         + (f" and {app.share_url}" if app.share_url else "")
         + "  (Ctrl-C to stop)"
     )
+    if browser:
+        open_browser(f"http://{shown}:{port}/")
     app.block_thread()

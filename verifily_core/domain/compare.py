@@ -66,6 +66,7 @@ class CompareResult:
     config_diff: Dict[str, Dict[str, Any]] = field(default_factory=dict)
     notes: List[str] = field(default_factory=list)
     significance: Optional[Dict[str, Any]] = None
+    evaluation: str = "main"  # which evaluation of each run: main (eval/) or a name (eval/<name>/)
 
     def to_dict(self) -> Dict[str, Any]:
         data = asdict(self)
@@ -77,6 +78,19 @@ class CompareResult:
 def default_metric(task: str) -> str:
     """``f1`` for SFT runs and ``macro_f1`` for classification runs (issue 5)."""
     return DEFAULT_METRIC.get(task, "f1")
+
+
+# The guide's examples compare with ``--metric f1`` whatever the task: for classification runs the
+# F1 there is the macro F1 (the unweighted mean over classes), so ``f1`` means ``macro_f1``.
+METRIC_ALIASES = {"classification": {"f1": "macro_f1"}}
+
+
+def resolve_metric(task: str, metric: str) -> tuple[str, Optional[str]]:
+    """``(metric to read, note to show)``: an alias of the task becomes its metric, with a note."""
+    target = METRIC_ALIASES.get(task, {}).get(metric)
+    if target is None:
+        return metric, None
+    return target, f"--metric {metric} on {task} runs is {target} (macro F1: the mean F1 over classes)."
 
 
 def parse_slice_by(slice_by: Union[str, Sequence[str], None]) -> List[str]:
@@ -97,14 +111,15 @@ def build_comparison(
     metric = metric or default_metric(task)
     keys = parse_slice_by(slice_by)
     names = [r.name for r in runs]
-    overall = {r.name: metric_value(r, metric) for r in runs}
-    base = overall[names[0]]
+    raw = {r.name: metric_value(r, metric) for r in runs}
+    overall = {name: _clean(value) for name, value in raw.items()}
+    base = raw[names[0]]
     return CompareResult(
         metric=metric,
         task=task,
         runs=names,
         overall=overall,
-        deltas={name: _delta(value, base) for name, value in overall.items()},
+        deltas={name: _delta(value, base) for name, value in raw.items()},
         num_examples={r.name: _as_int(r.eval_results.get("num_examples")) for r in runs},
         slice_by=keys,
         slices={key: _slice_table(runs, key, metric) for key in keys},
@@ -172,7 +187,7 @@ def _slice_table(runs: Sequence[RunView], key: str, metric: str) -> Dict[str, Di
             v = _cell_metric(cell, metric)
             n = _as_int(cell.get("n")) if isinstance(cell, Mapping) else None
             delta = _delta(v, base) if v is not None and base is not None else None
-            row[run.name] = {"value": v, "n": n, "delta": delta}
+            row[run.name] = {"value": None if v is None else _clean(v), "n": n, "delta": delta}
         out[value] = row
     return out
 
@@ -240,7 +255,12 @@ def _is_number(value: Any) -> bool:
 
 def _delta(value: float, base: float) -> float:
     """``value - base`` without float noise (``-0.010000000000000009``) in JSON and CSV."""
-    return round(value - base, 10)
+    return _clean(value - base)
+
+
+def _clean(value: float) -> float:
+    """A metric value without float noise (``0.6000000000000001`` -> ``0.6``) in JSON and CSV."""
+    return round(value, 10)
 
 
 def _as_int(value: Any) -> Optional[int]:
@@ -277,7 +297,9 @@ def _shown(value: Any) -> str:
 
 def _table(result: CompareResult) -> str:
     width = max([_NAME_WIDTH, *(len(name) + 2 for name in result.runs)])
-    lines = [f"Comparison: {result.metric}", ""]
+    name = result.evaluation
+    on = "" if name == "main" else f" on evaluation {name} (eval/{name}/)"
+    lines = [f"Comparison: {result.metric}{on}", ""]
     lines.append(f"  {'Run'.ljust(width)} {'Overall'.center(_VALUE_WIDTH)}".rstrip())
     lines.append(f"  {'-' * width} {'-' * _VALUE_WIDTH}")
     lines += [f"  {n.ljust(width)} {_num(result.overall[n]).rjust(_VALUE_WIDTH)}" for n in result.runs]

@@ -111,7 +111,8 @@ class EvalResult:
 
     Beyond the guide: ``task``, ``metrics`` (as requested), ``slice_by``, ``test_data_sha256``
     (decides whether saved predictions can be reused), ``unseen_labels`` (classification) and
-    ``from_predictions`` (True when recomputed from ``predictions.jsonl`` without the model).
+    ``from_predictions`` (True when recomputed from ``predictions.jsonl`` without the model) and
+    ``evaluation`` (which evaluation of the run: ``main``, or a name for other test data).
     """
 
     run_id: str
@@ -127,6 +128,7 @@ class EvalResult:
     test_data_sha256: Optional[str] = None
     unseen_labels: Dict[str, int] = field(default_factory=dict)
     from_predictions: bool = False
+    evaluation: str = "main"  # "main" (eval/) or the name of an evaluation on other data (eval/<name>/)
 
     def to_dict(self) -> Dict[str, Any]:
         data = asdict(self)

@@ -41,6 +41,48 @@ RunStatus = Literal["running", "completed", "failed", "interrupted", "dry_run"]
 _NAME_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
+_EVAL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class EvalFiles:
+    """Where one evaluation of a run lives. The main one (``name`` None) is the run's own test set
+    in ``eval/``; an evaluation on other data lives in ``eval/<name>/``, so it never replaces the
+    run's headline result."""
+
+    name: Optional[str] = None
+
+    @property
+    def folder(self) -> str:
+        return EVAL_DIR if self.name is None else f"{EVAL_DIR}/{self.name}"
+
+    @property
+    def results(self) -> str:
+        return f"{self.folder}/eval_results.json"
+
+    @property
+    def predictions(self) -> str:
+        return f"{self.folder}/predictions.jsonl"
+
+    @property
+    def hard_examples(self) -> str:
+        return f"{self.folder}/hard_examples.jsonl"
+
+    @property
+    def label(self) -> str:
+        """How listings name it: ``main (eval/)`` or ``<name> (eval/<name>/)``."""
+        return f"{self.name or 'main'} ({self.folder}/)"
+
+
+def eval_name_problem(name: str) -> Optional[str]:
+    """Why ``name`` cannot name an evaluation folder (None when it can)."""
+    if name == "main":
+        return "'main' is the run's own evaluation (eval/); leave the name out to use it"
+    if not _EVAL_NAME.match(name):
+        return "use letters, digits, '-' and '_' (at most 64, starting with a letter or digit)"
+    return None
+
+
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 

@@ -22,9 +22,10 @@ from verifily_core.domain.compare import (
     default_metric,
     metric_value,
     parse_slice_by,
+    resolve_metric,
 )
 from verifily_core.domain.compare_slices import slice_from_predictions
-from verifily_core.domain.runs import CONFIG_FILE, EVAL_RESULTS, PREDICTIONS, RUN_META, TRAINING_INFO
+from verifily_core.domain.runs import CONFIG_FILE, RUN_META, TRAINING_INFO, EvalFiles, eval_name_problem
 from verifily_core.domain.significance import DEFAULT_MIN_SLICE_N, bootstrap_significance
 from verifily_core.errors import CompareError, RunNotFoundError, StoreError
 from verifily_core.ports.artifact_store import ArtifactStore, RunLocation
@@ -41,15 +42,16 @@ class _OpenRun:
     location: RunLocation
     name: str
     _rows: Optional[List[Mapping[str, Any]]] = field(default=None, repr=False)
+    files: EvalFiles = field(default_factory=EvalFiles)  # which evaluation of the run is compared
 
     @property
     def shown_path(self) -> str:
         return str(self.location.path)
 
     def predictions(self) -> Optional[List[Mapping[str, Any]]]:
-        """The rows of ``eval/predictions.jsonl`` (read once), or None when the run has none."""
-        if self._rows is None and self.store.exists(self.location.run_id, PREDICTIONS):
-            self._rows = list(self.store.iter_jsonl(self.location.run_id, PREDICTIONS))
+        """The rows of the evaluation's ``predictions.jsonl`` (read once), or None when it has none."""
+        if self._rows is None and self.store.exists(self.location.run_id, self.files.predictions):
+            self._rows = list(self.store.iter_jsonl(self.location.run_id, self.files.predictions))
         return self._rows
 
 
@@ -63,6 +65,7 @@ def compare(
     bootstrap: Optional[int] = None,
     seed: int = 0,
     min_slice_n: int = DEFAULT_MIN_SLICE_N,
+    evaluation: Optional[str] = None,
 ) -> CompareResult:
     """Compare ``metric`` across evaluated runs; the first run is the baseline of every delta.
 
@@ -71,6 +74,8 @@ def compare(
     ``eval_results.json`` are recomputed from its ``eval/predictions.jsonl`` when it has one.
     ``bootstrap=N`` adds 95% intervals of every delta from N resamples of the predictions
     (``result.significance``, see ``domain.significance``); slices under ``min_slice_n`` are flagged.
+    ``evaluation`` picks a named evaluation of every run (``eval/<name>/``, from ``eval-cmd
+    --test-data other.jsonl``) instead of the main one (``eval/``).
     """
     if len(run_paths) < 2:
         shown = ", ".join(str(p) for p in run_paths) or "none"
@@ -78,16 +83,21 @@ def compare(
             f"A comparison needs at least two runs, got {len(run_paths)} ({shown}).",
             hint="Pass two or more runs: --runs runs/run_A,runs/run_B",
         )
+    files = _evaluation(evaluation)
     opened = open_runs(run_paths, runs_dir, store_factory)
+    for run in opened:
+        run.files = files
     views = [_read_view(run) for run in opened]
     check_runs(views)
     metric = metric or default_metric(views[0].task)
+    metric, alias_note = resolve_metric(views[0].task, metric)
     for view in views:
         metric_value(view, metric)  # a metric error comes before any slice recomputation
     keys = parse_slice_by(slice_by)
-    notes: List[str] = []
+    notes: List[str] = [alias_note] if alias_note else []
     views = [_with_recomputed_slices(run, view, keys, metric, notes) for run, view in zip(opened, views)]
     result = build_comparison(views, metric, keys)
+    result.evaluation = files.name or "main"
     result.notes.extend(notes)
     if bootstrap is not None:
         if bootstrap < 1:
@@ -147,17 +157,32 @@ def _locate(
     )
 
 
+def _evaluation(name: Optional[str]) -> EvalFiles:
+    if name is None or name == "main":
+        return EvalFiles()
+    problem = eval_name_problem(name)
+    if problem:
+        raise CompareError(f"Evaluation name {name!r}: {problem}.")
+    return EvalFiles(name)
+
+
 def _read_view(run: _OpenRun) -> RunView:
-    store, run_id = run.store, run.location.run_id
-    if not store.exists(run_id, EVAL_RESULTS):
+    store, run_id, results_file = run.store, run.location.run_id, run.files.results
+    if not store.exists(run_id, results_file):
+        if run.files.name is None:
+            raise CompareError(
+                f"Run {run.name} ({run.shown_path}) has no {results_file}: it has not been evaluated.",
+                hint=f"Evaluate it first: verifily eval-cmd --run {run.shown_path}",
+            )
         raise CompareError(
-            f"Run {run.name} ({run.shown_path}) has no {EVAL_RESULTS}: it has not been evaluated.",
-            hint=f"Evaluate it first: verifily eval-cmd --run {run.shown_path}",
+            f"Run {run.name} ({run.shown_path}) has no evaluation {run.files.name!r} ({results_file}).",
+            hint=f"Evaluate it: verifily eval-cmd --run {run.shown_path} --test-data FILE "
+            f"--name {run.files.name}",
         )
-    results = store.read_json(run_id, EVAL_RESULTS)
+    results = store.read_json(run_id, results_file)
     if not isinstance(results, dict):
         raise CompareError(
-            f"{run.shown_path}/{EVAL_RESULTS}: expected a JSON object, got {type(results).__name__}."
+            f"{run.shown_path}/{results_file}: expected a JSON object, got {type(results).__name__}."
         )
     config = _read_config(run)
     return RunView(run.name, _task(run, config), results, config, run.shown_path)
@@ -206,6 +231,6 @@ def _with_recomputed_slices(
         k: slice_from_predictions(rows, k, metric, task=view.task, run=run.name, path=run.shown_path)
         for k in missing
     }
-    notes.append(f"Slices by {', '.join(missing)} of {run.name} recomputed from {PREDICTIONS}.")
+    notes.append(f"Slices by {', '.join(missing)} of {run.name} recomputed from {run.files.predictions}.")
     results = {**view.eval_results, "slices": {**present, **added}}
     return RunView(view.name, view.task, results, view.config, view.path)

@@ -22,12 +22,12 @@ from typing import Any, Callable, List, Mapping, Optional, Sequence, Union
 
 from verifily_core.domain.evaluation import EvalResult, Record, render_slices, score_records, unseen_labels
 from verifily_core.domain.examples import Example
-from verifily_core.domain.runs import EVAL_RESULTS, HARD_EXAMPLES, PREDICTIONS
 from verifily_core.domain.slicing import PredictionTable, check_slice_keys
 from verifily_core.ports.artifact_store import ArtifactStore
 from verifily_core.ports.model_backend import ModelBackend
 from verifily_core.services.evaluate_inputs import (
     check_weights,
+    evaluation_files,
     read_run_config,
     read_test_data,
     read_training_info,
@@ -58,11 +58,17 @@ def evaluate_run(
     reuse_predictions: bool = True,
     progress: Optional[ProgressFn] = None,
     on_event: Optional[EventFn] = None,
+    name: Optional[str] = None,
 ) -> EvalResult:
-    """Evaluate a trained run; see the module docstring. Raises EvaluationError/DataError on bad input."""
+    """Evaluate a trained run; see the module docstring. Raises EvaluationError/DataError on bad input.
+
+    ``test_data`` other than the run's own test set is a separate evaluation in ``eval/<name>/``
+    (``name``, else derived from the file name), so the run's main result in ``eval/`` stays.
+    """
     started = time.monotonic()
     store.location(run_id)  # RunNotFoundError for a run that is not there
     info = read_training_info(store, run_id)
+    files = evaluation_files(name, test_data, info)
     settings = resolve_settings(
         info,
         read_run_config(store, run_id),
@@ -75,12 +81,14 @@ def evaluate_run(
     examples: Sequence[Example] = ()
     if from_predictions:
         records: Optional[List[Record]]
-        records, test_path, sha = saved_predictions(store, run_id, test_data, settings)
+        records, test_path, sha = saved_predictions(store, run_id, test_data, settings, files)
         check_slice_keys(settings.slice_by, [r.get("tags") for r in records])
     else:
         test_path, examples, sha = read_test_data(test_data, info, run_id, settings)
         check_weights(store, run_id)  # reused predictions still belong to a model that must exist
-        records = reusable_predictions(store, run_id, sha, examples, settings) if reuse_predictions else None
+        records = (
+            reusable_predictions(store, run_id, sha, examples, settings, files) if reuse_predictions else None
+        )
     reused = records is not None
     _emit(
         on_event,
@@ -95,13 +103,14 @@ def evaluate_run(
     if records is None:
         records = predict(store, run_id, backend, info, examples, settings, progress)
     elif not from_predictions:
-        logger.info("Reusing eval/predictions.jsonl of %s (same test data sha256)", run_id)
+        logger.info("Reusing %s of %s (same test data sha256)", files.predictions, run_id)
     result = _result(run_id, test_path, sha, records, settings, reused)
+    result.evaluation = files.name or "main"
     result.eval_duration_seconds = round(time.monotonic() - started, 3)
-    store.write_jsonl(run_id, PREDICTIONS, records)
-    store.write_jsonl(run_id, HARD_EXAMPLES, result.hard_examples)
-    store.write_json(run_id, EVAL_RESULTS, result.to_dict())
-    seal_artifacts(store, run_id, [EVAL_RESULTS], only_if_sealed=True)
+    store.write_jsonl(run_id, files.predictions, records)
+    store.write_jsonl(run_id, files.hard_examples, result.hard_examples)
+    store.write_json(run_id, files.results, result.to_dict())
+    seal_artifacts(store, run_id, [files.results], only_if_sealed=True)
     _emit(
         on_event,
         "eval_end",

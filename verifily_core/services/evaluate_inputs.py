@@ -12,10 +12,20 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 from verifily_core.config import TrainConfig
 from verifily_core.domain import metrics as m
+from verifily_core.domain.data_files import split_files
 from verifily_core.domain.data_mixing import load_eval_examples
 from verifily_core.domain.examples import Example
 from verifily_core.domain.hashchain import files_digest
-from verifily_core.domain.runs import ADAPTER_DIR, CONFIG_FILE, MODEL_DIR, RUN_META, TRAINING_INFO
+from verifily_core.domain.runs import (
+    ADAPTER_DIR,
+    CONFIG_FILE,
+    MODEL_DIR,
+    RUN_META,
+    TRAINING_INFO,
+    EvalFiles,
+    eval_name_problem,
+    safe_name,
+)
 from verifily_core.domain.slicing import check_slice_keys
 from verifily_core.errors import EvaluationError
 from verifily_core.ports.artifact_store import ArtifactStore
@@ -66,6 +76,27 @@ def read_test_data(
     examples = load_eval_examples(paths[0] if isinstance(path, str) else paths, settings.task)
     check_slice_keys(settings.slice_by, [ex.tags for ex in examples])
     return ", ".join(paths), examples, files_digest(paths)
+
+
+def evaluation_files(
+    name: Optional[str], test_data: Union[str, Sequence[str], None], info: Mapping[str, Any]
+) -> EvalFiles:
+    """Which evaluation this is: ``name`` when given; else the main one (``eval/``) for the run's own
+    test set, and ``eval/<file stem>/`` for other test data, so the headline result never changes
+    because someone evaluated on another file."""
+    if name is not None:
+        problem = eval_name_problem(name)
+        if problem:
+            raise EvaluationError(f"Evaluation name {name!r}: {problem}.", hint="Example: --name heldout")
+        return EvalFiles(name)
+    if not test_data:
+        return EvalFiles()
+    given = [test_data] if isinstance(test_data, str) else [str(p) for p in test_data]
+    recorded = split_files(info.get("data_files") or {}, "test")
+    if [Path(p).resolve() for p in given] == [Path(p).resolve() for p in recorded]:
+        return EvalFiles()
+    derived = "_".join(safe_name(Path(p).stem).replace(".", "-") for p in given)[:64].strip("-_")
+    return EvalFiles(derived if derived and eval_name_problem(derived) is None else "other")
 
 
 def check_weights(store: ArtifactStore, run_id: str) -> Path:

@@ -12,10 +12,12 @@ from typing import List, Optional, Sequence, Union
 from verifily_core.domain.evaluation import SCORES, Record
 from verifily_core.domain.examples import Example
 from verifily_core.domain.hashchain import files_digest
-from verifily_core.domain.runs import EVAL_RESULTS, PREDICTIONS
+from verifily_core.domain.runs import EvalFiles
 from verifily_core.errors import EvaluationError, StoreError
 from verifily_core.ports.artifact_store import ArtifactStore
 from verifily_core.services.evaluate_settings import EvalSettings, needs
+
+MAIN_EVAL = EvalFiles()
 
 
 def missing_outputs(records: Sequence[Record], settings: EvalSettings) -> List[str]:
@@ -37,14 +39,15 @@ def reusable_predictions(
     sha: str,
     examples: Sequence[Example],
     settings: EvalSettings,
+    files: EvalFiles = MAIN_EVAL,
 ) -> Optional[List[Record]]:
     """Saved predictions made from this very test file, when they hold all the metrics need."""
     try:
-        if not (store.exists(run_id, PREDICTIONS) and store.exists(run_id, EVAL_RESULTS)):
+        if not (store.exists(run_id, files.predictions) and store.exists(run_id, files.results)):
             return None
-        if store.read_json(run_id, EVAL_RESULTS).get("test_data_sha256") != sha:
+        if store.read_json(run_id, files.results).get("test_data_sha256") != sha:
             return None
-        records = list(store.iter_jsonl(run_id, PREDICTIONS))
+        records = list(store.iter_jsonl(run_id, files.predictions))
     except (StoreError, AttributeError):
         return None
     same_rows = len(records) == len(examples) and all(
@@ -60,27 +63,29 @@ def saved_predictions(
     run_id: str,
     test_data: Union[str, Sequence[str], None],
     settings: EvalSettings,
+    files: EvalFiles = MAIN_EVAL,
 ) -> tuple[List[Record], str, Optional[str]]:
     """Records, test data path and sha256 for ``from_predictions``; errors say how to get them."""
     rerun = f"Run eval-cmd --run {store.local_dir(run_id)} without --from-predictions."
-    if not store.exists(run_id, PREDICTIONS):
-        raise EvaluationError(f"Run {run_id} has no {PREDICTIONS} to recompute from.", hint=rerun)
-    previous = store.read_json(run_id, EVAL_RESULTS) if store.exists(run_id, EVAL_RESULTS) else {}
+    predictions = files.predictions
+    if not store.exists(run_id, predictions):
+        raise EvaluationError(f"Run {run_id} has no {predictions} to recompute from.", hint=rerun)
+    previous = store.read_json(run_id, files.results) if store.exists(run_id, files.results) else {}
     sha = previous.get("test_data_sha256")
     listed = [test_data] if isinstance(test_data, str) else list(test_data or [])
     path = ", ".join(listed) or str(previous.get("test_data_path") or "")
     if listed and sha and files_digest(listed) != sha:
         raise EvaluationError(
-            f"{PREDICTIONS} of run {run_id} was made from other test data than {test_data} "
+            f"{predictions} of run {run_id} was made from other test data than {test_data} "
             f"({previous.get('test_data_path')}).",
             hint=rerun,
         )
-    records = list(store.iter_jsonl(run_id, PREDICTIONS))
+    records = list(store.iter_jsonl(run_id, predictions))
     if not records:
-        raise EvaluationError(f"{PREDICTIONS} of run {run_id} is empty.", hint=rerun)
+        raise EvaluationError(f"{predictions} of run {run_id} is empty.", hint=rerun)
     missing = missing_outputs(records, settings)
     if missing:
-        raise EvaluationError(f"{PREDICTIONS} of run {run_id} cannot give: {', '.join(missing)}.", hint=rerun)
+        raise EvaluationError(f"{predictions} of run {run_id} cannot give: {', '.join(missing)}.", hint=rerun)
     return records, path, sha
 
 
