@@ -5,7 +5,10 @@ Choices worth knowing:
   is always logged). The Trainer's own ``training_loss`` only covers the current ``train()`` call,
   so it would change when a run is resumed; this one does not.
 * ``tokens_processed`` is the Trainer's count of non-padding input tokens (``input_ids`` under the
-  attention mask, every epoch, restored on resume). For seq2seq models that is the encoder side.
+  attention mask, every epoch, restored on resume; packed micro-batches hold no padding, so all their
+  tokens count). For seq2seq models that is the encoder side.
+* How rows become micro-batches (packing, length grouping, token budgets) is :mod:`batching`'s;
+  ``extra`` reports its mode and the effective batch size (mean rows per optimizer step).
 * ``extra["mfu"]`` = 6 · N · (tokens/s of this session) / P, with N the total parameter count
   (frozen ones included: the usual 6N-per-token training cost) and P the fp32 matmul FLOP/s measured
   on the device (:func:`devices.gemm_peak_flops`). A relative figure, comparable on one machine.
