@@ -12,6 +12,7 @@ from typing import Any, Union
 from verifily_adapters.local_store.store import LocalArtifactStore
 from verifily_core.domain.usage import UsageRecord
 from verifily_core.services.billing import BillingTracker as _CoreBillingTracker
+from verifily_core.services.billing import open_sinks
 
 __all__ = ["BillingTracker", "UsageRecord"]
 
@@ -22,8 +23,20 @@ def _local_store(folder: Path) -> LocalArtifactStore:
 
 
 class BillingTracker(_CoreBillingTracker):
-    """The core :class:`~verifily_core.services.billing.BillingTracker`, opened on a local folder."""
+    """The core :class:`~verifily_core.services.billing.BillingTracker`, opened on a local folder,
+    set up as ``verifily train`` sets up its own: the sinks the environment asks for
+    (``VERIFILY_BILLING_LOG``, ``VERIFILY_BILLING_WEBHOOK``) unless ``sinks=`` is given, and the
+    compute of this machine (``nvidia-smi``'s GPUs, else MPS or CPU) unless ``device=`` is given."""
 
     def __init__(self, run_id: str, artifact_path: Union[str, Path, None] = None, **kwargs: Any) -> None:
         kwargs.setdefault("store_factory", _local_store)
+        if "sinks" not in kwargs:
+            from verifily_core.bootstrap import plugins
+
+            folder = Path(artifact_path).resolve() if artifact_path is not None else None
+            kwargs["sinks"] = open_sinks(plugins().billing_sinks(), folder)
+        if "device" not in kwargs:
+            from verifily_adapters.hf_backend.environment import detect_compute
+
+            kwargs["device"], kwargs["gpu_type"], kwargs["num_gpus"] = detect_compute()
         super().__init__(run_id, artifact_path=artifact_path, **kwargs)

@@ -8,11 +8,12 @@ update), and GPU names come from ``nvidia-smi`` when the binary exists.
 
 from __future__ import annotations
 
+import os
 import platform
 import shutil
 import subprocess
 from importlib import metadata
-from typing import Dict
+from typing import Dict, Optional, Tuple
 
 PACKAGES = (
     "torch",
@@ -51,6 +52,23 @@ def gpu_names() -> str:
         return "none"
     names = [line.strip() for line in result.stdout.splitlines() if line.strip()]
     return ", ".join(names) if result.returncode == 0 and names else "none"
+
+
+def detect_compute() -> Tuple[str, Optional[str], int]:
+    """``(device, gpu_type, num_gpus)`` of this machine without importing torch, for billing spans
+    whose caller did not say: the GPUs ``nvidia-smi`` lists (those of ``CUDA_VISIBLE_DEVICES`` when
+    it is set), else ``mps`` on Apple Silicon, else ``cpu``."""
+    listed = gpu_names()
+    names = [] if listed == "none" else [n.strip() for n in listed.split(",") if n.strip()]
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if names and visible is not None:
+        wanted = [v.strip() for v in visible.split(",") if v.strip()]
+        names = [names[int(v)] for v in wanted if v.isdigit() and int(v) < len(names)]
+    if names:
+        return "cuda", names[0], len(names)
+    if platform.system() == "Darwin" and platform.machine() == "arm64":
+        return "mps", None, 0
+    return "cpu", None, 0
 
 
 def environment() -> Dict[str, str]:

@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 from verifily_core.domain.runs import USAGE_SUMMARY, iso, utc_now
 from verifily_core.domain.usage import UsageRecord, compute_hours, gpu_hours, usage_summary
-from verifily_core.errors import BillingError, StoreError
+from verifily_core.errors import BillingError, StoreError, VerifilyError
 from verifily_core.ports.artifact_store import ArtifactStore
 from verifily_core.ports.billing_sink import BillingSink
 
@@ -23,6 +23,22 @@ logger = logging.getLogger("verifily")
 
 BillingHook = Callable[[UsageRecord], Any]
 StoreFactory = Callable[[Path], ArtifactStore]
+
+
+def open_sinks(types: Sequence[type[BillingSink]], run_dir: Optional[Path]) -> List[BillingSink]:
+    """The sinks the environment asks for (``VERIFILY_BILLING_LOG``, ``VERIFILY_BILLING_WEBHOOK``,
+    a plugin's own variables): each sink class decides in ``from_environment``; a misconfigured one
+    is reported and left out, never failing the work being billed."""
+    sinks: List[BillingSink] = []
+    for cls in types:
+        try:
+            sink = cls.from_environment(run_dir)
+        except VerifilyError as exc:
+            logger.warning("billing sink %s disabled: %s", getattr(cls, "PLUGIN_NAME", cls.__name__), exc)
+            continue
+        if sink is not None:
+            sinks.append(sink)
+    return sinks
 
 
 class BillingTracker:

@@ -35,7 +35,7 @@ from verifily_core.ports.artifact_store import ArtifactStore
 from verifily_core.ports.billing_sink import BillingSink
 from verifily_core.ports.model_backend import ModelBackend
 from verifily_core.ports.tracker import Tracker
-from verifily_core.services.billing import BillingTracker
+from verifily_core.services.billing import BillingTracker, open_sinks
 from verifily_core.services.prepare import PreparedRun, prepare, record_early_failure, write_run_folder
 from verifily_core.services.run_lock import RunLock, remove_temp_files
 from verifily_core.services.seal import seal_artifacts
@@ -104,20 +104,6 @@ def _open_trackers(config: TrainConfig, run_dir: Path, types: Sequence[type[Trac
         except TrackerError as exc:
             log.warning("%s", exc)
     return _Trackers(trackers)
-
-
-def _open_sinks(types: Sequence[type[BillingSink]], run_dir: Path) -> List[BillingSink]:
-    """Sinks asked for by the environment; a misconfigured one is reported, never fails the run."""
-    sinks: List[BillingSink] = []
-    for cls in types:
-        try:
-            sink = cls.from_environment(run_dir)
-        except VerifilyError as exc:
-            log.warning("billing sink %s disabled: %s", getattr(cls, "PLUGIN_NAME", cls.__name__), exc)
-            continue
-        if sink is not None:
-            sinks.append(sink)
-    return sinks
 
 
 def summary_of(outcome: TrainOutcome) -> Dict[str, Any]:
@@ -315,7 +301,7 @@ def _execute(
     record.resume_hint = None
     store.write_json(run_id, RUN_META, record.to_dict())
     trackers = _open_trackers(config, run_dir, deps.tracker_types)
-    billing = BillingTracker(run_id, store, sinks=_open_sinks(deps.sink_types, run_dir))
+    billing = BillingTracker(run_id, store, sinks=open_sinks(deps.sink_types, run_dir))
     outer = callbacks or TrainCallbacks()
 
     def on_log(step: int, metrics: Mapping[str, float]) -> None:
