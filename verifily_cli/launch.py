@@ -38,6 +38,8 @@ _LAUNCHER_NOISE = (
     "stopped by the distributed launcher",
     "Socket Timeout",
 )
+# what the surviving ranks report when a peer process dies (gloo, NCCL, the c10d store)
+_PEER_LOST = ("Connection reset by peer", "Connection closed", "remote worker", "Socket Timeout")
 
 
 @dataclass(frozen=True)
@@ -114,9 +116,14 @@ def maybe_relaunch(config: Any, config_path: Path, accelerate_config: Optional[P
         )
     plan = plan_launch(config, _visible_gpus())
     if plan.on_cpu:
+        which = (
+            f"this machine's training processes of {accelerate_config}"
+            if accelerate_config is not None
+            else f"{plan.num_processes} training process(es)"
+        )
         err.print(
-            f"Note: no GPU in use (compute.device: {config.compute.device}): running "
-            f"{plan.num_processes} training process(es) on the CPU (gloo)."
+            f"Note: no GPU in use (compute.device: {config.compute.device}): "
+            f"running {which} on the CPU (gloo)."
         )
     launch_id = uuid.uuid4().hex
     env = {**os.environ, distributed.LAUNCH_ID_ENV: launch_id}
@@ -162,14 +169,23 @@ def _run_and_wait(cmd: List[str], env: Dict[str, str]) -> Tuple[int, List[str]]:
 
 
 def crash_summary(rc: int, tail: List[str]) -> str:
-    """The first real error line of the launcher's output: the crashed rank's own error."""
-    errors = [
-        line.strip()
-        for line in tail
-        if _ERROR_LINE.search(line) and not any(noise in line for noise in _LAUNCHER_NOISE)
-    ]
-    what = errors[0] if errors else (tail[-1].strip() if tail else "no output")
-    return f"a training process of the distributed launch failed (exit code {rc}): {what}"
+    """The first real error line of the launcher's output: the crashed rank's own error.
+
+    A rank on another machine of a multi-node launch prints nothing here: when it dies, all this
+    machine sees is a lost connection, which is then named as such (not a line of launcher boilerplate).
+    """
+    prefix = f"a training process of the distributed launch failed (exit code {rc})"
+    errors = [line.strip() for line in tail if _ERROR_LINE.search(line)]
+    causes = [line for line in errors if not any(noise in line for noise in _LAUNCHER_NOISE)]
+    if causes:
+        return f"{prefix}: {causes[0]}"
+    lost = [line for line in errors if any(symptom in line for symptom in _PEER_LOST)]
+    if lost:
+        return (
+            f"{prefix}: lost the connection to a training process on another machine (it stopped or "
+            f"was killed; see that machine's output): {lost[0][:300]}"
+        )
+    return f"{prefix}: {tail[-1].strip() if tail else 'no output'}"
 
 
 def _settle(config: Any, launch_id: str, rc: int, tail: List[str]) -> None:

@@ -62,3 +62,15 @@ def test_crash_summary_names_the_cause_not_the_peers_symptom() -> None:
         "torch.distributed.elastic.multiprocessing.errors.ChildFailedError:",
     ]
     assert crash_summary(1, tail).endswith("RuntimeError: boom in rank 1")
+
+
+def test_crash_summary_names_a_lost_node_when_no_rank_here_crashed() -> None:
+    tail = [
+        "Error: Training failed: RuntimeError: [gloo/pair.cc:537] Read error [127.0.0.1]:58509: "
+        "Connection reset by peer. This is typically caused by a remote worker hanging",
+        "torch.distributed.elastic.multiprocessing.errors.ChildFailedError: ",
+        "============================================================",
+    ]
+    summary = crash_summary(1, tail)
+    assert "lost the connection to a training process on another machine" in summary
+    assert "Connection reset by peer" in summary

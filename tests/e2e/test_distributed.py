@@ -5,9 +5,11 @@ Each test launches real processes on the tiny causal model; data and steps are k
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -196,3 +198,115 @@ def test_crash_in_rank_one_fails_the_run(workspace: Path) -> None:
     meta = json.loads((run / "run_meta.json").read_text())
     assert meta["status"] == "failed"
     assert "injected crash in rank 1" in meta["error"]
+
+
+# ---------------------------------------------------------------- two "machines" on one host
+# Each node has its own working folder, its own Accelerate config (machine_rank 0 / 1, one CPU
+# process each, rendezvous on 127.0.0.1) and is started with `verifily train --accelerate-config`,
+# exactly as docs/distributed.md tells a team to do on two real machines.
+NODE_KILL_BOUND_S = 180  # a node killed mid-run: the main node must have ended the run by then
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _nodes(workspace: Path, name: str, epochs: int, save_steps: int) -> List[Path]:
+    """node0/ and node1/ under ``workspace/name``, each with ``train.yaml`` and ``node<R>.yaml``."""
+    port = _free_port()
+    cfg = yaml.safe_load(_config(workspace, name).read_text())
+    cfg["base_model"] = str(workspace / "tiny")
+    cfg["data_paths"]["train"] = str(workspace / "train.jsonl")
+    cfg["output"]["dir"] = "runs"
+    cfg["training"].update(num_epochs=epochs, save_steps=save_steps)
+    nodes = []
+    for rank in (0, 1):
+        node = workspace / name / f"node{rank}"
+        node.mkdir(parents=True)
+        (node / "train.yaml").write_text(yaml.safe_dump(cfg))
+        accelerate = {
+            "compute_environment": "LOCAL_MACHINE",
+            "distributed_type": "MULTI_GPU",
+            "num_machines": 2,
+            "num_processes": 2,
+            "machine_rank": rank,
+            "main_process_ip": "127.0.0.1",
+            "main_process_port": port,
+            "rdzv_backend": "static",
+            "same_network": True,
+            "mixed_precision": "no",
+            "use_cpu": True,
+            "dynamo_config": {"dynamo_backend": "NO"},
+        }
+        (node / f"node{rank}.yaml").write_text(yaml.safe_dump(accelerate))
+        nodes.append(node)
+    return nodes
+
+
+def _start_node(node: Path, rank: int) -> subprocess.Popen[str]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for key in (*distributed.LAUNCHER_ENV_KEYS, "RANK", "WORLD_SIZE"):
+        env.pop(key, None)
+    command = [sys.executable, "-m", "verifily_train.cli", "train", "--config", "train.yaml"]
+    command += ["--distributed", "--accelerate-config", f"node{rank}.yaml"]
+    log = (node / "node.log").open("w")
+    return subprocess.Popen(command, cwd=node, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+
+
+def _kill_machine(proc: subprocess.Popen[str]) -> None:
+    """SIGKILL a node's whole process tree at once: the launcher starts its ranks in sessions of
+    their own, so killing the process group would leave the rank training on."""
+    import psutil
+
+    try:
+        tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return
+    for p in tree:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            p.suspend()
+    for p in tree:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            p.kill()
+    proc.wait()
+
+
+def test_two_nodes_on_one_host_train_one_run(workspace: Path) -> None:
+    node0, node1 = _nodes(workspace, "two-nodes", epochs=2, save_steps=100)
+    procs = [_start_node(node0, 0), _start_node(node1, 1)]
+    try:
+        codes = [p.wait(timeout=TIMEOUT_S) for p in procs]
+    finally:
+        for p in procs:
+            _kill_machine(p)
+    logs = [(n / "node.log").read_text()[-3000:] for n in (node0, node1)]
+    assert codes == [0, 0], logs
+    assert "Run completed:" in logs[0] and "Run completed:" not in logs[1]
+    _check_distributed_run(node0 / "runs", workspace / "tiny")
+    assert not _run_folders(node1 / "runs"), "the second node writes no run record"
+
+
+def test_a_killed_node_fails_the_run_on_the_main_node(workspace: Path) -> None:
+    node0, node1 = _nodes(workspace, "node-killed", epochs=200, save_steps=2)
+    main, other = _start_node(node0, 0), _start_node(node1, 1)
+    try:
+        deadline = time.monotonic() + TIMEOUT_S
+        while not list((node0 / "runs").glob("*/checkpoints/checkpoint-*")):
+            assert main.poll() is None, (node0 / "node.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "no checkpoint on the main node in time"
+            time.sleep(0.5)
+        _kill_machine(other)
+        killed = time.monotonic()
+        code = main.wait(timeout=NODE_KILL_BOUND_S)
+        took = time.monotonic() - killed
+    finally:
+        _kill_machine(main)
+        _kill_machine(other)
+    assert code != 0
+    assert took < NODE_KILL_BOUND_S
+    (run,) = _run_folders(node0 / "runs")
+    meta = json.loads((run / "run_meta.json").read_text())
+    assert meta["status"] == "failed"
+    assert "lost the connection to a training process on another machine" in meta["error"], meta["error"]

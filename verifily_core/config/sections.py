@@ -24,7 +24,7 @@ LR_SCHEDULERS = (
     "cosine_with_min_lr",
     "warmup_stable_decay",
 )
-_DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
 class Section(BaseModel):
@@ -137,7 +137,7 @@ class Compute(Section):
     @field_validator("device")
     @classmethod
     def _known_device(cls, value: str) -> str:
-        if not _DEVICE_PATTERN.match(value):
+        if not DEVICE_PATTERN.match(value):
             raise ValueError(f"got {value!r}; allowed: auto, cpu, mps, cuda, cuda:N")
         return value
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, PrivateAttr, ValidationError
 
 from verifily_core.config.sections import Compute, DataPaths, Eval, Lora, Output, Section, Training, Wandb
 from verifily_core.config.validation import check_dotted_key, config_error, reject_unknown_keys, section_model
+from verifily_core.config.yaml_load import YamlTooLargeError, safe_load
 from verifily_core.errors import ConfigError
 
 TaskName = Literal["sft", "classification"]
@@ -68,7 +69,9 @@ class TrainConfig(Section):
         except UnicodeDecodeError as exc:
             raise ConfigError(f"{p}: not UTF-8 text (byte {exc.start})") from None
         try:
-            data = yaml.safe_load(text)
+            data = safe_load(text)
+        except YamlTooLargeError as exc:
+            raise ConfigError(f"{p}: {exc.problem}", hint="Write the config without nested aliases.") from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             at = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
@@ -172,7 +175,7 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> Dict[str, Any]:
 def _parse_scalar(value: Any) -> Any:
     if isinstance(value, str):
         try:
-            return yaml.safe_load(value) if value.strip() else value
+            return safe_load(value) if value.strip() else value
         except yaml.YAMLError:
             return value
     return value

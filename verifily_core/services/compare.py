@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 import yaml
 
 from verifily_core.config import flatten
+from verifily_core.config.yaml_load import safe_load
 from verifily_core.domain.compare import (
     CompareResult,
     RunView,
@@ -193,7 +194,7 @@ def _read_config(run: _OpenRun) -> Optional[Dict[str, Any]]:
         return None
     text = run.store.read_text(run.location.run_id, CONFIG_FILE)
     try:
-        data = yaml.safe_load(text)
+        data = safe_load(text)
     except yaml.YAMLError as exc:
         raise CompareError(f"{run.shown_path}/{CONFIG_FILE}: not valid YAML ({exc}).") from None
     return flatten(data) if isinstance(data, Mapping) else None

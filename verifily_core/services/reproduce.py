@@ -18,6 +18,7 @@ from typing import Any, List, Mapping, Optional, Tuple
 import yaml
 
 from verifily_core.config import TrainConfig
+from verifily_core.config.yaml_load import safe_load
 from verifily_core.domain.hashchain import (
     PREFIX,
     HashChain,
@@ -88,7 +89,7 @@ def _current_config_hash(
         return "", recorded_seed, f"{CONFIG_FILE} is missing"
     text = store.read_text(run_id, CONFIG_FILE)
     try:
-        config = TrainConfig.from_dict(yaml.safe_load(text), source=store.local_dir(run_id) / CONFIG_FILE)
+        config = TrainConfig.from_dict(safe_load(text), source=store.local_dir(run_id) / CONFIG_FILE)
     except (yaml.YAMLError, ConfigError) as exc:
         raw = PREFIX + hashlib.sha256(text.encode("utf-8")).hexdigest()
         reason = str(exc).splitlines()[0]

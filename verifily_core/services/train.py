@@ -184,7 +184,13 @@ def train(
     if not dry_run and distributed.world_size() > 1:
         return _train_rank(config, deps, callbacks)
     try:
-        prepared = prepare(config, deps.backend, data_files=data_files, base_model_path=base_model_path)
+        prepared = prepare(
+            config,
+            deps.backend,
+            data_files=data_files,
+            base_model_path=base_model_path,
+            keep_examples=not (dry_run and not model_check),  # validation only: streamed, bounded memory
+        )
     except (DataError, BackendError) as exc:
         if not dry_run:
             record_early_failure(store, config, exc)
