@@ -132,6 +132,21 @@ class TestWandbTrackerOffline(TrackerConformance):
         return "verifily_adapters.wandb_tracker.hooks"
 
 
+class TestMlflowTrackerLocalStore(TrackerConformance):
+    """No server: the default SQLite store in ``mlruns/`` beside the runs folder (tmp_path here)."""
+
+    @pytest.fixture
+    def tracker_class(self) -> type:
+        pytest.importorskip("mlflow")
+        from verifily_adapters.mlflow_tracker.tracker import MlflowTracker
+
+        return MlflowTracker
+
+    @pytest.fixture
+    def hooks_module(self) -> str:
+        return "verifily_adapters.mlflow_tracker.hooks"
+
+
 class TestJsonlSink(BillingSinkConformance):
     @pytest.fixture
     def sink_class(self) -> type:

@@ -17,6 +17,7 @@ import gradio as gr
 from verifily_cli.dashboard import comparison, data, plots
 from verifily_cli.dashboard.detail import EnvironmentFor, RunDetail, run_detail, verify_view
 from verifily_core.domain.compare import format_comparison
+from verifily_core.domain.tracking import TrackingLink
 from verifily_core.errors import VerifilyError
 from verifily_core.ports.artifact_store import ArtifactStore
 
@@ -172,6 +173,7 @@ class Handlers:
 def _detail_status(d: RunDetail) -> str:
     status = dict(d.meta).get("status", "unknown")
     lines = [f"### {d.run_id} ({status})"]
+    lines += [f"- Tracked in {link.tracker}: " + _linked(link) for link in d.tracking]
     lines += [f"- Could not read: {p}" for p in d.problems]
     if d.evaluations:
         named = ", ".join(f"{n} (eval/{n}/)" for n in d.evaluations)
@@ -180,6 +182,11 @@ def _detail_status(d: RunDetail) -> str:
             "compare them in the Compare tab (Evaluation)."
         )
     return "\n".join(lines)
+
+
+def _linked(link: TrackingLink) -> str:
+    """The tracker's run id, as a link to its page when it has one."""
+    return f"[run {link.run_id}]({link.url})" if link.url else f"run {link.run_id}"
 
 
 def _slices_table(d: RunDetail) -> Table:

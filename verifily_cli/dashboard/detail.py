@@ -21,7 +21,8 @@ from verifily_cli.dashboard.data import (
     run_evaluations,
 )
 from verifily_cli.dashboard.logs import LossHistory, loss_history
-from verifily_core.domain.runs import EVAL_RESULTS, HASHES, RUN_META, TRAIN_SUMMARY, USAGE_SUMMARY
+from verifily_core.domain.runs import EVAL_RESULTS, HASHES, RUN_META, TRACKING, TRAIN_SUMMARY, USAGE_SUMMARY
+from verifily_core.domain.tracking import TrackingLink, tracking_links
 from verifily_core.errors import VerifilyError
 from verifily_core.ports.artifact_store import ArtifactStore
 from verifily_core.services.reproduce import report_lines, verify
@@ -70,6 +71,7 @@ class RunDetail:
     slices: Dict[str, Dict[str, Dict[str, Any]]] = field(default_factory=dict)
     hashes: Pairs = field(default_factory=list)
     usage: Pairs = field(default_factory=list)
+    tracking: List[TrackingLink] = field(default_factory=list)
     problems: List[str] = field(default_factory=list)
     evaluations: List[str] = field(default_factory=list)  # named evaluations besides the main one
 
@@ -120,6 +122,7 @@ def run_detail(store: ArtifactStore, run_id: str) -> RunDetail:
     if isinstance(usage, Mapping):
         detail.usage = _pairs(usage, USAGE_FIELDS)
     detail.evaluations = run_evaluations(store, run_id)
+    detail.tracking = tracking_links(read_optional(store, run_id, TRACKING, problems))
     return detail
 
 

@@ -13,12 +13,23 @@ from typing import Any, Dict, List, Literal, Mapping, Optional, Union, get_args
 import yaml
 from pydantic import BaseModel, Field, PrivateAttr, ValidationError
 
-from verifily_core.config.sections import Compute, DataPaths, Eval, Lora, Output, Section, Training, Wandb
+from verifily_core.config.sections import (
+    Compute,
+    DataPaths,
+    Eval,
+    Lora,
+    Mlflow,
+    Output,
+    Section,
+    Training,
+    Wandb,
+)
 from verifily_core.config.validation import check_dotted_key, config_error, reject_unknown_keys, section_model
 from verifily_core.config.yaml_load import YamlTooLargeError, safe_load
 from verifily_core.errors import ConfigError
 
 TaskName = Literal["sft", "classification"]
+LATER_SECTIONS = ("mlflow",)
 
 
 class TrainConfig(Section):
@@ -34,6 +45,7 @@ class TrainConfig(Section):
     eval: Eval = Field(default_factory=Eval)
     output: Output = Field(default_factory=Output)
     wandb: Wandb = Field(default_factory=Wandb)
+    mlflow: Mlflow = Field(default_factory=Mlflow)
     seed: int = 42
     name: Optional[str] = None
     backend: str = "hf"
@@ -113,8 +125,16 @@ class TrainConfig(Section):
         return text
 
     def canonical_json(self) -> str:
-        """One serialisation per meaning: sorted keys, typed numbers; the config hash covers this."""
-        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+        """One serialisation per meaning: sorted keys, typed numbers; the config hash covers this.
+
+        Sections added after runs were first recorded (``LATER_SECTIONS``) are left out while they
+        hold their defaults, so a run recorded before they existed keeps its config hash.
+        """
+        data = self.to_dict()
+        for key in LATER_SECTIONS:
+            if getattr(self, key) == type(getattr(self, key))():
+                del data[key]
+        return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
     def flat(self) -> Dict[str, Any]:
         """Every leaf as ``dotted.key -> value`` (lists are leaves): used by diffs and trackers."""

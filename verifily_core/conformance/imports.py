@@ -12,7 +12,7 @@ from typing import List
 
 import pytest
 
-HEAVY_MODULES = ("torch", "transformers", "peft", "gradio", "wandb", "httpx")
+HEAVY_MODULES = ("torch", "transformers", "peft", "gradio", "wandb", "httpx", "mlflow")
 
 
 def heavy_imports(module: str) -> List[str]:

@@ -17,6 +17,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
+from verifily_core.domain.tracking import TrackingLink
 from verifily_core.errors import CompareError
 
 CAUSATION_NOTE = "Slice metrics show correlation, not causation."
@@ -44,6 +45,7 @@ class RunView:
     eval_results: Mapping[str, Any]
     config: Optional[Mapping[str, Any]] = None
     path: str = ""
+    tracking: Sequence[TrackingLink] = ()
 
 
 @dataclass
@@ -52,7 +54,8 @@ class CompareResult:
 
     ``slices[key][value][run] = {"value", "n", "delta"}`` (None where that run has no such slice
     value); ``config_diff[dotted_key][run]`` is the run's value (None when the key is absent).
-    ``significance`` stays None unless a bootstrap was asked for (see ``domain.significance``).
+    ``significance`` stays None unless a bootstrap was asked for (see ``domain.significance``);
+    ``tracking[run]`` lists where a run was tracked (``domain.tracking``), for runs that say so.
     """
 
     metric: str
@@ -66,12 +69,14 @@ class CompareResult:
     config_diff: Dict[str, Dict[str, Any]] = field(default_factory=dict)
     notes: List[str] = field(default_factory=list)
     significance: Optional[Dict[str, Any]] = None
+    tracking: Dict[str, List[Dict[str, Any]]] = field(default_factory=dict)
     evaluation: str = "main"  # which evaluation of each run: main (eval/) or a name (eval/<name>/)
 
     def to_dict(self) -> Dict[str, Any]:
         data = asdict(self)
-        if data["significance"] is None:
-            del data["significance"]
+        for optional in ("significance", "tracking"):
+            if not data[optional]:
+                del data[optional]
         return data
 
 
@@ -125,6 +130,7 @@ def build_comparison(
         slices={key: _slice_table(runs, key, metric) for key in keys},
         config_diff=config_diff(runs),
         notes=_notes(runs, metric),
+        tracking={r.name: [link.to_dict() for link in r.tracking] for r in runs if r.tracking},
     )
 
 
@@ -330,6 +336,10 @@ def _table(result: CompareResult) -> str:
     for key, values in result.config_diff.items():
         lines.append(f"    {key}:")
         lines += [f"      {name}: {_shown(value)}" for name, value in values.items()]
+    if result.tracking:
+        lines += ["", "  Tracked in:"]
+        for name, links in result.tracking.items():
+            lines += [f"    {name}: {TrackingLink(**link).shown()}" for link in links]
     lines.append("")
     lines += [f"  Note: {note}" for note in result.notes + (sig["notes"] if sig is not None else [])]
     return "\n".join(lines) + "\n"

@@ -30,6 +30,8 @@ TOKENIZER_DIR = "tokenizer"
 CHECKPOINTS_DIR = "checkpoints"
 LOGS_DIR = "logs"
 BILLING_OUTBOX = "billing_outbox.jsonl"
+TRACKING = "tracking.json"  # tracker name -> its run there ({"run_id", "url", ...}), for links
+MLFLOW_SPOOL = "mlflow_spool.jsonl"  # MLflow operations a dead server did not take, to replay
 RUN_LOCK = ".lock"  # held (flock) by the process training in the folder
 HEARTBEAT = ".heartbeat.json"  # that process: pid, host, start and last heartbeat
 

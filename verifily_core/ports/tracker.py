@@ -6,8 +6,10 @@ Contract for implementers
   ``run_dir`` the local run folder; ``PLUGIN_NAME`` is the name listed in the config's ``trackers``
   (``wandb`` is also switched on by ``wandb.enabled``).
 * ``start(run_id, config)`` receives the flattened config (``dotted.key -> value``);
-  ``log(metrics, step)`` scalar metrics at a global step; ``log_artifact(path, name)`` a folder to
-  upload (optional); ``finish(summary)`` the final metrics. Called on the main process only.
+  ``log(metrics, step)`` scalar metrics at a global step; ``log_artifact(path, name)`` the run's
+  adapter folder once trained (optional: a tracker uploads it when its own section asks, as
+  ``wandb.log_model`` and ``mlflow.log_model`` do); ``finish(summary)`` the final metrics, once the
+  evaluation and ``hashes.json`` are written. Called on the main process only.
 * A tracker must never fail a run: raise ``TrackerError`` and the train use case logs it and
   disables that tracker for the rest of the run.
 """

@@ -26,8 +26,16 @@ from verifily_core.domain.compare import (
     resolve_metric,
 )
 from verifily_core.domain.compare_slices import slice_from_predictions
-from verifily_core.domain.runs import CONFIG_FILE, RUN_META, TRAINING_INFO, EvalFiles, eval_name_problem
+from verifily_core.domain.runs import (
+    CONFIG_FILE,
+    RUN_META,
+    TRACKING,
+    TRAINING_INFO,
+    EvalFiles,
+    eval_name_problem,
+)
 from verifily_core.domain.significance import DEFAULT_MIN_SLICE_N, bootstrap_significance
+from verifily_core.domain.tracking import TrackingLink, tracking_links
 from verifily_core.errors import CompareError, RunNotFoundError, StoreError
 from verifily_core.ports.artifact_store import ArtifactStore, RunLocation
 
@@ -186,7 +194,15 @@ def _read_view(run: _OpenRun) -> RunView:
             f"{run.shown_path}/{results_file}: expected a JSON object, got {type(results).__name__}."
         )
     config = _read_config(run)
-    return RunView(run.name, _task(run, config), results, config, run.shown_path)
+    return RunView(run.name, _task(run, config), results, config, run.shown_path, _tracking(run))
+
+
+def _tracking(run: _OpenRun) -> List[TrackingLink]:
+    """Where the run was tracked; an unreadable ``tracking.json`` only loses the links."""
+    try:
+        return tracking_links(run.store.read_json(run.location.run_id, TRACKING))
+    except StoreError:
+        return []
 
 
 def _read_config(run: _OpenRun) -> Optional[Dict[str, Any]]:

@@ -337,7 +337,7 @@ def _execute(
         store.sync(run_id)
         trackers.finish(
             {**record.metrics, **{k: v for k, v in summary.items() if isinstance(v, (int, float))}},
-            run_dir / ADAPTER_DIR if config.wandb.log_model else None,
+            run_dir / ADAPTER_DIR,
         )
     except KeyboardInterrupt:
         _close(store, record, started, "interrupted", "interrupted by the user (Ctrl-C or SIGTERM)")
