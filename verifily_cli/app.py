@@ -6,9 +6,10 @@ commands that need no model start instantly and never import torch.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import typer
+import typer.core
 
 from verifily_cli.commands import (
     attribute,
@@ -25,7 +26,41 @@ from verifily_cli.commands import (
 
 VERSION = "1.1.0"
 
+
+def plain_metavars(command: Any, ctx: Any) -> None:
+    """Help that reads like a well-kept CLI's (uv, pip, gh): a flag shows no value type (not
+    ``<bool>``), a repeatable option shows its element and ``...`` (not ``<list[str]>``). Options
+    that set their own metavar (``--set KEY=VALUE``) keep it; sub-groups are handled recursively.
+    (Typer vendors its own click, so the objects are typer's: options are ``TyperOption``.)"""
+    for param in command.get_params(ctx):
+        if not isinstance(param, typer.core.TyperOption) or param.metavar is not None:
+            continue
+        if param.is_flag or param.count:
+            param.metavar = ""
+        elif param.multiple:
+            inner = param.display_type(ctx).strip("<>")
+            inner = inner[len("list[") : -1] if inner.startswith("list[") else inner
+            param.metavar = f"<{inner}>..."
+    for sub in getattr(command, "commands", {}).values():
+        plain_metavars(sub, ctx)
+
+
+class HelpGroup(typer.core.TyperGroup):
+    """The root group: every command it resolves gets :func:`plain_metavars` before its help is
+    drawn, so commands added later (by any module) read the same without opting in."""
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            plain_metavars(command, ctx)
+        return command
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        plain_metavars(self, ctx)
+        super().format_help(ctx, formatter)
+
 app = typer.Typer(
+    cls=HelpGroup,
     name="verifily",
     help="Verifily Train: dataset-aware fine-tuning. Train LoRA adapters from a YAML config, evaluate "
     "by data tag, compare runs and prove what produced them.",
@@ -57,6 +92,8 @@ app.command("eval", hidden=True, help="Alias of eval-cmd.")(evaluate.eval_comman
 app.command("compare-cmd")(compare.compare_command)
 app.command("compare", hidden=True, help="Alias of compare-cmd.")(compare.compare_command)
 app.command("reproduce")(reproduce.reproduce_command)
+app.command("keygen")(reproduce.keygen_command)
+app.command("sign")(reproduce.sign_command)
 app.command("tune")(tune.tune_command)
 app.command("attribute")(attribute.attribute_command)
 app.command("dashboard")(ui.dashboard_command)

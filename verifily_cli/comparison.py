@@ -22,7 +22,6 @@ def run_comparison(
     evaluation: Optional[str] = None,
 ) -> None:
     """Compare and print; ``bootstrap=0`` leaves the intervals out."""
-    from verifily_adapters.atomic import atomic_write_text
     from verifily_adapters.local_store.store import LocalArtifactStore
     from verifily_core.domain.compare import format_comparison
     from verifily_core.services.compare import compare
@@ -40,7 +39,21 @@ def run_comparison(
     )
     text = format_comparison(result, fmt=fmt)
     if output is not None:
-        atomic_write_text(output, text if text.endswith("\n") else text + "\n")
+        _write(output, text if text.endswith("\n") else text + "\n")
         err.print(f"Wrote {output}")
     else:
         out.print(text, markup=False)
+
+
+def _write(output: Path, text: str) -> None:
+    """``--output``, atomically; a folder or an unwritable place is a user error, not a crash."""
+    from verifily_adapters.atomic import atomic_write_text
+    from verifily_core.errors import CompareError
+
+    hint = "Give a file path, e.g. --output comparison.md"
+    if output.is_dir():
+        raise CompareError(f"--output {output} is a folder; it must name a file.", hint=hint)
+    try:
+        atomic_write_text(output, text)
+    except OSError as exc:
+        raise CompareError(f"Cannot write --output {output}: {exc.strerror or exc}", hint=hint) from None

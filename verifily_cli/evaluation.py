@@ -21,7 +21,7 @@ def run_evaluation(
     json_output: bool,
     name: Optional[str] = None,
 ) -> None:
-    from verifily_core.bootstrap import ports_for_run
+    from verifily_core.bootstrap import ports_for_run, signing_key
     from verifily_core.services.evaluate import evaluate_run
 
     store, run_id, backend = ports_for_run(run)
@@ -39,6 +39,7 @@ def run_evaluation(
             from_predictions=from_predictions,
             progress=bar.step,
             name=name,
+            signing_key=signing_key(),
         )
     if json_output:
         print_json(result.to_dict())

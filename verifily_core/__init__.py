@@ -25,6 +25,8 @@ _EXPORTS: Dict[str, str] = {
             "DataError",
             "StoreError",
             "RunNotFoundError",
+            "UnsafePathError",
+            "IntegrityError",
             "BackendError",
             "DependencyMissingError",
             "EvaluationError",

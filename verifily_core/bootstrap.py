@@ -7,8 +7,9 @@ facade call these functions to get ports wired from the config (``backend``, ``s
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from verifily_core.config import TrainConfig
 from verifily_core.domain.runs import RUN_META, TRAINING_INFO
@@ -43,7 +44,26 @@ def build_training(config: TrainConfig) -> TrainDependencies:
     backend = reg.model_backend(config.backend)()
     store = reg.artifact_store(config.store)(config.resolve_path(config.output.dir))
     trackers = [reg.tracker(name) for name in tracker_names(config)]
-    return TrainDependencies(backend, store, trackers, reg.billing_sinks(), evaluate_run)
+    return TrainDependencies(backend, store, trackers, reg.billing_sinks(), evaluate_run, signing_key())
+
+
+def signing_key() -> Optional[Path]:
+    """The Ed25519 private key named by ``VERIFILY_SIGNING_KEY``, checked now (not after training);
+    None when unset. Runs trained or re-evaluated with it set are signed."""
+    from verifily_core.domain.provenance import KEY_ENV, check_private_key
+
+    value = os.environ.get(KEY_ENV, "").strip()
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    check_private_key(path)
+    return path
+
+
+def ports_for_baseline(config: TrainConfig, runs_dir: Path) -> Tuple[ArtifactStore, ModelBackend]:
+    """The store (rooted at ``runs_dir``) and backend for a base-model baseline of ``config``."""
+    reg = plugins()
+    return reg.artifact_store(config.store)(Path(runs_dir)), reg.model_backend(config.backend)()
 
 
 def open_run(run_path: Path, store_name: str = DEFAULT_STORE) -> Tuple[ArtifactStore, str]:

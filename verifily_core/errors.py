@@ -8,7 +8,9 @@ translate vendor exceptions into these with ``raise BackendError(...) from exc``
     ├── ConfigError               a config file, key or override is wrong (names the dotted key)
     ├── DataError                 a data file is missing or has bad rows (names file and line)
     ├── StoreError                a run folder cannot be created, read or written
-    │   └── RunNotFoundError      a run path or id that does not exist
+    │   ├── RunNotFoundError      a run path or id that does not exist
+    │   └── UnsafePathError       a run-folder path leaves the folder or is not a regular file
+    ├── IntegrityError            a run folder no longer matches its seal (exit 1, like a FAIL)
     ├── BackendError              the model backend failed (model not found, device unusable, ...)
     │   └── DependencyMissingError  an optional package is not installed (hint: the pip extra)
     ├── EvaluationError           evaluation inputs are inconsistent (unknown metric, no test data)
@@ -70,6 +72,26 @@ class StoreError(VerifilyError):
 
 class RunNotFoundError(StoreError):
     """A run path or run id that does not exist."""
+
+
+class UnsafePathError(StoreError):
+    """A path taken from a run folder leaves it (``..``, absolute, a symlink out) or is not a regular
+    file (FIFO, device): refused before anything is read or written."""
+
+
+class IntegrityError(VerifilyError):
+    """A run folder's files differ from its seal (``hashes.json``), found before anything was loaded.
+
+    Exit code 1, as for a ``reproduce`` FAIL: it is a negative verdict on the run, not a usage error.
+    ``problems`` names each file that was changed, added or removed.
+    """
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, problems: Sequence[str] = (), hint: Optional[str] = None) -> None:
+        full = message if not problems else message + "\n" + "\n".join(f"  {p}" for p in problems)
+        super().__init__(full, hint=hint)
+        self.problems = list(problems)
 
 
 class BackendError(VerifilyError):

@@ -53,10 +53,21 @@ def evaluate(
     )
 
 
-def verify(run_path: PathLike) -> Any:
-    """Check a run's hash chain; returns a ``ReproduceResult`` (``.verdict``, ``.checks``)."""
+def verify(run_path: PathLike, *, key: Optional[PathLike] = None) -> Any:
+    """Check a run's hash chain and files; returns a ``ReproduceResult``.
+
+    ``.verdict`` is strictly ``"PASS"`` or ``"FAIL"``; ``.warnings`` lists what warned (another
+    machine's environment, an unhashed base model) and ``.checks`` every check's status. ``key``, a
+    PEM Ed25519 public key, makes a valid signature by its private key mandatory.
+    """
     from verifily_core.bootstrap import ports_for_run
     from verifily_core.services.reproduce import verify as verify_use_case
 
     store, run_id, backend = ports_for_run(Path(run_path))
-    return verify_use_case(store, run_id, environment=backend.environment())
+    return verify_use_case(
+        store,
+        run_id,
+        environment=backend.environment(),
+        locate_model=backend.locate_model,
+        public_key=Path(key) if key is not None else None,
+    )

@@ -67,6 +67,16 @@ def test_packing_is_for_causal_models_only() -> None:
         pad_id=0,
     )
     assert auto.mode == "length_grouped" and auto.per_device_batch_size == 1  # grouped micro-batches
+    on_cpu = plan_batches(
+        features,
+        architecture=CAUSAL_LM,
+        device_type="cpu",
+        packing="auto",
+        batch_size=2,
+        max_tokens_per_batch=None,
+        pad_id=0,
+    )
+    assert on_cpu.mode == "length_grouped"  # no varlen attention kernel on CPU: packing loses there
 
 
 @pytest.fixture(scope="module")

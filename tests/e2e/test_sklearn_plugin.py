@@ -35,7 +35,7 @@ from verifily_core.domain.runs import (
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
-WEIGHTS = "model/pipeline.joblib"
+WEIGHTS = "model/pipeline.json"
 ENV = {"COLUMNS": "200"}
 
 WORDS = {
@@ -142,7 +142,7 @@ def test_train_writes_a_complete_run_folder_and_evaluates_at_the_end(runs: Dict[
     meta = json.loads((run / RUN_META).read_text())
     assert meta["status"] == "completed" and meta["task"] == "classification"
     assert json.loads((run / TRAINING_INFO).read_text())["backend"] == "sklearn"
-    assert {"scikit-learn", "joblib"} <= set(json.loads((run / ENVIRONMENT).read_text()))
+    assert {"scikit-learn", "numpy"} <= set(json.loads((run / ENVIRONMENT).read_text()))
     results = json.loads((run / EVAL_RESULTS).read_text())
     assert {"accuracy", "macro_f1", "confusion_matrix"} <= set(results["overall"])
     assert 0.5 < results["overall"]["accuracy"] <= 1.0

@@ -14,6 +14,7 @@ from sklearn import metrics as skm
 from verifily_core.config import TrainConfig
 from verifily_core.domain import metrics as m
 from verifily_core.domain.examples import SFTExample
+from verifily_core.domain.hashchain import HashChain
 from verifily_core.domain.runs import (
     ADAPTER_DIR,
     CONFIG_FILE,
@@ -23,9 +24,10 @@ from verifily_core.domain.runs import (
     TRAINING_INFO,
 )
 from verifily_core.domain.training import ClassPrediction
-from verifily_core.errors import BackendError, DataError, EvaluationError
+from verifily_core.errors import BackendError, DataError, EvaluationError, IntegrityError
 from verifily_core.ports.model_backend import Predictor
 from verifily_core.services.evaluate import evaluate_run
+from verifily_core.services.seal import seal_run
 from verifily_core.testing import InMemoryArtifactStore, ScriptedModelBackend, ScriptedPredictor
 
 SFT_ROWS = [  # (output, prediction, tags)
@@ -115,6 +117,7 @@ def _make_run(
         folder = store.local_dir(run_id) / ADAPTER_DIR
         folder.mkdir(parents=True)
         (folder / "adapter_config.json").write_text(json.dumps({"labels": list(labels)}), encoding="utf-8")
+    seal_run(store, run_id, HashChain.build(config, {}, files=[]))  # evaluate_run checks the seal first
     return store, run_id
 
 
@@ -297,12 +300,13 @@ def test_events_frame_the_evaluation(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- bad input
 
 
-def test_a_run_without_training_info_says_it_may_have_been_interrupted(tmp_path: Path) -> None:
+def test_a_run_without_a_seal_says_it_may_have_been_interrupted(tmp_path: Path) -> None:
     store = InMemoryArtifactStore(local_root=tmp_path)
     run_id = store.create_run().run_id
-    with pytest.raises(EvaluationError, match="training_info.json not found") as err:
+    with pytest.raises(IntegrityError, match="has no hashes.json") as err:
         evaluate_run(store, run_id, ScriptedModelBackend())
     assert "interrupted" in (err.value.hint or "") and "run_meta.json" in (err.value.hint or "")
+    assert err.value.exit_code == 1
 
 
 def test_no_test_data_anywhere_is_a_clear_error(tmp_path: Path) -> None:

@@ -16,6 +16,8 @@ CORE = {
     "DataError",
     "StoreError",
     "RunNotFoundError",
+    "UnsafePathError",
+    "IntegrityError",
     "BackendError",
     "DependencyMissingError",
     "EvaluationError",

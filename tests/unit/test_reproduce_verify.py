@@ -10,13 +10,14 @@ import pytest
 
 from verifily_adapters.local_store.store import LocalArtifactStore
 from verifily_core.config import TrainConfig
-from verifily_core.domain.hashchain import HashChain, hash_artifacts
-from verifily_core.domain.runs import CONFIG_FILE, ENVIRONMENT, HASHES, TRAINING_INFO
+from verifily_core.domain.hashchain import HashChain
+from verifily_core.domain.model_digest import hash_base_model, local_model_source
+from verifily_core.domain.runs import CONFIG_FILE, ENVIRONMENT, HASHES, RUN_META, TRAINING_INFO
 from verifily_core.errors import RunNotFoundError, StoreError
 from verifily_core.services.reproduce import report_lines, verify
+from verifily_core.services.seal import seal_run
 
 ENV = {"python": "3.11.9", "torch": "2.13.0", "device": "cpu"}
-ARTIFACTS = ("adapter", "tokenizer", "eval/eval_results.json")
 
 
 def _make_run(tmp_path: Path) -> Tuple[LocalArtifactStore, str, Dict[str, Path]]:
@@ -26,10 +27,13 @@ def _make_run(tmp_path: Path) -> Tuple[LocalArtifactStore, str, Dict[str, Path]]
     files = {name: data / f"{name}.jsonl" for name in ("sft_train", "sft_extra", "sft_val")}
     for name, path in files.items():
         path.write_text(f'{{"instruction": "{name}", "output": "x"}}\n')
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
     config = TrainConfig.from_dict(
         {
             "task": "sft",
-            "base_model": "tiny",
+            "base_model": str(model),
             "seed": 42,
             "data_paths": {
                 "train": ["data/sft_train.jsonl", "data/sft_extra.jsonl"],
@@ -46,14 +50,16 @@ def _make_run(tmp_path: Path) -> Tuple[LocalArtifactStore, str, Dict[str, Path]]
         "val": str(files["sft_val"]),
         "test": None,
     }
-    store.write_json(run.run_id, TRAINING_INFO, {"task": "sft", "data_files": data_files})
+    info = {"task": "sft", "data_files": data_files, "base_model_path": str(model), "seed": 42}
+    store.write_json(run.run_id, TRAINING_INFO, info)
     store.write_json(run.run_id, ENVIRONMENT, ENV)
     store.write_text(run.run_id, "adapter/adapter_model.safetensors", "weights")
     store.write_text(run.run_id, "tokenizer/tokenizer.json", "{}")
     store.write_json(run.run_id, "eval/eval_results.json", {"overall": {"f1": 0.5}})
     store.write_text(run.run_id, "checkpoints/checkpoint-1/w.bin", "scratch")
-    chain = HashChain.build(config, ENV, artifacts=hash_artifacts(run.path, ARTIFACTS))
-    store.write_json(run.run_id, HASHES, chain.to_dict())
+    chain = HashChain.build(config, ENV, base_model=hash_base_model(str(model), local_model_source(str(model))))
+    store.write_json(run.run_id, RUN_META, {"status": "completed", "seed": 42, "config_hash": chain.config_hash})
+    seal_run(store, run.run_id, chain)
     return store, run.run_id, files
 
 
@@ -65,21 +71,28 @@ def test_untouched_run_passes_with_the_guides_report(tmp_path: Path) -> None:
         "config_hash": "PASS",
         "data_hash": "PASS",
         "environment_hash": "PASS",
+        "base_model": "PASS",
+        "reproducibility_hash": "PASS",
         "artifacts": "PASS",
+        "run_status": "PASS",
     }
     lines = report_lines(result)
     assert lines[0] == f"Reproducibility check: {run_id}"
     assert re.fullmatch(r"  Config hash:      PASS \(sha256:[0-9a-f]{12}\.\.\.\)", lines[1])
     assert re.fullmatch(r"  Data hash:        PASS \(sha256:[0-9a-f]{12}\.\.\.\)", lines[2])
     assert re.fullmatch(r"  Environment hash: PASS \(sha256:[0-9a-f]{12}\.\.\.\)", lines[3])
-    assert lines[4] == "  Artifacts:        PASS (3 files)"
-    assert lines[5] == "  Overall:          PASS"
+    assert lines[4] == "  Base model:       PASS"
+    assert lines[5] == "  Repro hash:       PASS"
+    # every file of the folder: config, environment, training info, run_meta, outputs, checkpoint
+    assert lines[6] == "  Artifacts:        PASS (8 files)"
+    assert lines[7] == "  Run status:       PASS"
+    assert lines[8] == "  Overall:          PASS"
 
 
 def test_new_environment_warns_and_still_passes(tmp_path: Path) -> None:
     store, run_id, _ = _make_run(tmp_path)
     result = verify(store, run_id, environment={**ENV, "torch": "2.14.0"})
-    assert result.verdict == "PASS (with warnings)"
+    assert result.verdict == "PASS" and result.warnings == ["torch: 2.13.0 -> 2.14.0"]
     lines = report_lines(result)
     short = r"sha256:[0-9a-f]{12}\.\.\."
     assert re.fullmatch(rf"  Environment hash: WARN \({short} != {short}\)", lines[3])
@@ -141,7 +154,7 @@ def test_deleted_config_fails_naming_config_yaml(tmp_path: Path) -> None:
     store, run_id, _ = _make_run(tmp_path)
     (store.local_dir(run_id) / CONFIG_FILE).unlink()
     result = verify(store, run_id, environment=ENV)
-    assert result.details == ["config.yaml is missing"]
+    assert result.details == ["config.yaml is missing", "file missing: config.yaml"]
     line = report_lines(result)[1]
     assert re.fullmatch(r"  Config hash:      FAIL \(sha256:[0-9a-f]{12}\.\.\. != missing\)", line)
 
@@ -154,16 +167,19 @@ def test_each_tampered_artifact_fails_naming_it(tmp_path: Path, relpath: str) ->
     store.write_text(run_id, relpath, "tampered")
     result = verify(store, run_id, environment=ENV)
     assert result.verdict == "FAIL" and result.checks["artifacts"] == "FAIL"
-    assert result.details[0].startswith(f"artifact changed: {relpath}: recorded sha256:")
-    assert "  Artifacts:        FAIL (1 of 3 files changed or missing)" in report_lines(result)
+    assert result.details[0].startswith(f"file changed: {relpath}: recorded sha256:")
+    assert "  Artifacts:        FAIL (1 difference; 8 files sealed)" in report_lines(result)
 
 
-def test_deleted_artifact_fails_and_checkpoints_are_ignored(tmp_path: Path) -> None:
+def test_deleted_artifact_and_changed_checkpoint_fail(tmp_path: Path) -> None:
     store, run_id, _ = _make_run(tmp_path)
     store.write_text(run_id, "checkpoints/checkpoint-1/w.bin", "changed scratch")
-    assert verify(store, run_id, environment=ENV).verdict == "PASS"
+    assert verify(store, run_id, environment=ENV).details[0].startswith(
+        "file changed: checkpoints/checkpoint-1/w.bin"
+    )
+    store.write_text(run_id, "checkpoints/checkpoint-1/w.bin", "scratch")
     (store.local_dir(run_id) / "tokenizer" / "tokenizer.json").unlink()
-    assert verify(store, run_id, environment=ENV).details == ["artifact missing: tokenizer/tokenizer.json"]
+    assert verify(store, run_id, environment=ENV).details == ["file missing: tokenizer/tokenizer.json"]
 
 
 def test_run_without_hashes_json_is_a_clear_store_error(tmp_path: Path) -> None:
@@ -179,8 +195,10 @@ def test_unknown_run_is_run_not_found(tmp_path: Path) -> None:
         verify(store, "run_nope", environment=ENV)
 
 
-def test_training_info_without_data_files_is_a_store_error(tmp_path: Path) -> None:
+def test_training_info_without_data_files_fails_naming_it(tmp_path: Path) -> None:
     store, run_id, _ = _make_run(tmp_path)
     store.write_json(run_id, TRAINING_INFO, {"task": "sft"})
-    with pytest.raises(StoreError, match="training_info.json .* lacks 'data_files'"):
-        verify(store, run_id, environment=ENV)
+    result = verify(store, run_id, environment=ENV)
+    assert result.verdict == "FAIL"
+    assert "training_info.json: data_files differ from the files hashes.json hashed" in result.details
+    assert any(line.startswith("file changed: training_info.json") for line in result.details)

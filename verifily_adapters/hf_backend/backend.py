@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Dict, Mapping, Optional
 
 from verifily_adapters.hf_backend.environment import environment
 from verifily_adapters.hf_backend.references import validate_reference
+from verifily_core.domain.model_digest import ModelSource, local_model_source
 from verifily_core.domain.training import TrainCallbacks, TrainOutcome, TrainRequest
 from verifily_core.errors import BackendError
 from verifily_core.ports.model_backend import ModelBackend, Predictor
@@ -44,6 +45,20 @@ class HFModelBackend(ModelBackend):
         from verifily_adapters.hf_backend.trainer import preflight
 
         return preflight(request)
+
+    def locate_model(self, reference: str) -> Optional[ModelSource]:
+        """A local path is itself; a hub id is its snapshot in the local HF cache (folder name = the
+        commit), looked up with ``local_files_only`` so that nothing is downloaded."""
+        local = local_model_source(reference)
+        if local is not None:
+            return local
+        try:
+            from huggingface_hub import snapshot_download
+
+            folder = Path(snapshot_download(reference, local_files_only=True))
+        except Exception:  # noqa: BLE001 - not cached (or not a hub id): nothing to hash here
+            return None
+        return ModelSource(folder.resolve(), revision=folder.name)
 
     def train(self, request: TrainRequest, callbacks: TrainCallbacks) -> TrainOutcome:
         from verifily_adapters.hf_backend.trainer import run_training

@@ -31,6 +31,7 @@ batches the uninterrupted one saw.
 from __future__ import annotations
 
 import bisect
+import importlib.util
 import random
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
@@ -43,8 +44,11 @@ PACKED, LENGTH_GROUPED = "packed", "length_grouped"
 
 
 def packing_default(device_type: str) -> bool:
-    """What ``training.packing: auto`` means on a device; see docs/training.md for the measurements."""
-    return device_type == "cuda"
+    """What ``training.packing: auto`` means: pack only where a varlen attention kernel exists (CUDA
+    with FlashAttention 2). Elsewhere attention over a packed micro-batch runs over the whole
+    concatenated sequence with a block-diagonal mask, which cost more than length-grouped batches'
+    little padding in bench/bench_peers.py on CPU (docs/training.md has the figures)."""
+    return device_type == "cuda" and importlib.util.find_spec("flash_attn") is not None
 
 
 class TrainRow(dict):  # type: ignore[type-arg]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 import os
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any, Iterator, List, Optional
 
 from verifily_adapters.atomic import atomic_write_text
+from verifily_core.domain.run_files import confined, open_regular
 from verifily_core.domain.runs import RUN_META, is_plain_run_id, run_id_candidates
 from verifily_core.errors import RunNotFoundError, StoreError
 from verifily_core.ports.artifact_store import ArtifactStore, RunLocation
@@ -62,10 +64,9 @@ class LocalArtifactStore(ArtifactStore):
         return sorted(runs, key=lambda r: r.run_id)
 
     def _file(self, run_id: str, relpath: str) -> Path:
-        rel = Path(relpath)
-        if rel.is_absolute() or ".." in rel.parts:
-            raise StoreError(f"Run file paths are relative to the run folder, got {relpath!r}")
-        return self.location(run_id).path / rel
+        """The file's path, confined to the run folder (UnsafePathError for ``..``, absolute paths
+        and symlinks leading out: ``domain.run_files`` is the one helper for this)."""
+        return confined(self.location(run_id).path, relpath)
 
     def write_text(self, run_id: str, relpath: str, text: str) -> Path:
         path = self._file(run_id, relpath)
@@ -77,7 +78,8 @@ class LocalArtifactStore(ArtifactStore):
     def read_text(self, run_id: str, relpath: str) -> str:
         path = self._file(run_id, relpath)
         try:
-            return path.read_text(encoding="utf-8")
+            with open_regular(path) as fh:  # a FIFO or device is refused, never waited on
+                return io.TextIOWrapper(fh, encoding="utf-8").read()
         except FileNotFoundError:
             raise StoreError(f"{path} not found") from None
         except (OSError, UnicodeDecodeError) as exc:
@@ -97,9 +99,11 @@ class LocalArtifactStore(ArtifactStore):
     def iter_jsonl(self, run_id: str, relpath: str) -> Iterator[Any]:
         path = self._file(run_id, relpath)
         try:
-            fh = path.open(encoding="utf-8")
+            fh = io.TextIOWrapper(open_regular(path), encoding="utf-8")
         except FileNotFoundError:
             raise StoreError(f"{path} not found") from None
+        except OSError as exc:
+            raise StoreError(f"Cannot read {path}: {exc}") from exc
         with fh:
             for lineno, line in enumerate(fh, 1):
                 if line.strip():

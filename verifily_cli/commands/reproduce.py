@@ -1,4 +1,4 @@
-"""``verifily reproduce``: check a run's hash chain, or re-run it and compare the results."""
+"""``verifily reproduce``/``keygen``/``sign``: check a run's seal, re-run it, and sign runs."""
 
 from __future__ import annotations
 
@@ -16,6 +16,12 @@ def reproduce_command(
     atol: Optional[float] = typer.Option(
         None, "--atol", help="Tolerance for adapter weights and metrics in a full re-run (default: bitwise)."
     ),
+    key: Optional[Path] = typer.Option(
+        None,
+        "--key",
+        help="Ed25519 public key (PEM, from `verifily keygen`): the run must carry a valid signature by "
+        "its private key; this detects a consistently rewritten hashes.json.",
+    ),
     json_output: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Enable DEBUG logging and tracebacks."),
 ) -> None:
@@ -23,5 +29,28 @@ def reproduce_command(
     with guarded(verbose):
         from verifily_cli.reproduction import run_reproduce
 
-        code = run_reproduce(run, verify_only=verify_only, atol=atol, json_output=json_output)
+        code = run_reproduce(run, verify_only=verify_only, atol=atol, json_output=json_output, key=key)
     raise typer.Exit(code)
+
+
+def keygen_command(
+    out: Path = typer.Option(..., "--out", help="Folder for signing_key.pem and signing_key.pub.pem."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Enable DEBUG logging and tracebacks."),
+) -> None:
+    """Create an Ed25519 key pair for signing runs (never overwrites a key)."""
+    with guarded(verbose):
+        from verifily_cli.reproduction import run_keygen
+
+        run_keygen(out)
+
+
+def sign_command(
+    run: Path = typer.Option(..., "--run", help="Path to the run folder."),
+    key: Path = typer.Option(..., "--key", help="Ed25519 private key (PEM) from `verifily keygen`."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Enable DEBUG logging and tracebacks."),
+) -> None:
+    """Sign a completed run after checking its seal (writes provenance.intoto.jsonl)."""
+    with guarded(verbose):
+        from verifily_cli.reproduction import run_sign
+
+        run_sign(run, key)

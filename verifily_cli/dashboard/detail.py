@@ -21,6 +21,7 @@ from verifily_cli.dashboard.data import (
     run_evaluations,
 )
 from verifily_cli.dashboard.logs import LossHistory, loss_history
+from verifily_core.domain.model_digest import ModelSource, local_model_source
 from verifily_core.domain.runs import EVAL_RESULTS, HASHES, RUN_META, TRACKING, TRAIN_SUMMARY, USAGE_SUMMARY
 from verifily_core.domain.tracking import TrackingLink, tracking_links
 from verifily_core.errors import VerifilyError
@@ -139,10 +140,23 @@ def verify_view(store: ArtifactStore, run_id: str, environment_for: EnvironmentF
     """Recompute the run's hash chain now, as ``reproduce --verify-only`` does."""
     run_id = checked_run_id(store, run_id)
     try:
-        result = verify(store, run_id, environment=environment_for(store, run_id))
+        result = verify(
+            store, run_id, environment=environment_for(store, run_id), locate_model=_locator(store, run_id)
+        )
     except VerifilyError as exc:
         return VerifyView("not checked", [exc.message, *([exc.hint] if exc.hint else [])])
-    return VerifyView(result.verdict, report_lines(result))
+    shown = result.verdict + (" (with warnings)" if result.verdict == "PASS" and result.warnings else "")
+    return VerifyView(shown, report_lines(result))
+
+
+def _locator(store: ArtifactStore, run_id: str) -> Callable[[str], Optional[ModelSource]]:
+    """The run's own backend finds its base model (a hub id in the HF cache); local paths otherwise."""
+    from verifily_core.bootstrap import backend_for_run
+
+    try:
+        return backend_for_run(store, run_id).locate_model
+    except VerifilyError:
+        return local_model_source
 
 
 def _pairs(data: Mapping[str, Any], keys: Tuple[str, ...]) -> Pairs:

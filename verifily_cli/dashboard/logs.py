@@ -11,8 +11,9 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
+from verifily_core.domain.run_files import confined, scan_files
 from verifily_core.domain.runs import LOGS_DIR, TRAIN_SUMMARY
-from verifily_core.errors import StoreError
+from verifily_core.errors import StoreError, UnsafePathError
 from verifily_core.ports.artifact_store import ArtifactStore
 
 log = logging.getLogger("verifily.dashboard")
@@ -62,8 +63,18 @@ def loss_history(store: ArtifactStore, run_id: str) -> LossHistory:
 
 def _tensorboard_curves(store: ArtifactStore, run_id: str) -> Dict[str, List[Point]]:
     """Scalars ``loss``/``eval_loss`` of the run's event files (tensorboard's reader imports no torch)."""
-    logdir = store.local_dir(run_id) / LOGS_DIR
+    try:  # the reader walks a folder: it must be inside the run and hold regular files only
+        logdir = confined(store.local_dir(run_id), LOGS_DIR)
+    except UnsafePathError as exc:
+        log.warning("Not reading TensorBoard logs of %s: %s", run_id, exc)
+        return {}
     if not logdir.is_dir():
+        return {}
+    problems = scan_files(logdir).problems
+    if problems:
+        log.warning(
+            "Not reading TensorBoard logs of %s: %s", run_id, ", ".join(f"{p}: {w}" for p, w in problems)
+        )
         return {}
     try:
         from tensorboard.backend.event_processing.event_accumulator import EventAccumulator

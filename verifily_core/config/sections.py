@@ -30,7 +30,9 @@ DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 class Section(BaseModel):
     """The base of every section: unknown keys and booleans given for numbers are errors."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # validate_default: a default must have the type a value read back from the frozen config.yaml
+    # gets (``alpha`` 32 -> 32.0), or a re-run writes other bytes (adapter_config.json) than the run.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, validate_default=True)
 
     @field_validator("*", mode="before")
     @classmethod

@@ -34,7 +34,7 @@ def _weighted_counts(sizes: Sequence[int], weights: Sequence[float]) -> List[int
     return counts
 
 
-def _check_weights(weights: Sequence[float], n_files: int) -> None:
+def check_weights(weights: Sequence[float], n_files: int) -> None:
     if len(weights) != n_files:
         raise ConfigError(
             f"data_paths.weights has {len(weights)} value(s) for {n_files} training file(s); "
@@ -65,7 +65,7 @@ def load_training_examples(
     """
     listed = as_list(paths)
     if weights is not None:
-        _check_weights(weights, len(listed))
+        check_weights(weights, len(listed))
     per_file = [
         [replace(e, tags={**e.tags, SOURCE_TAG: Path(p).stem}) for e in rows]
         for p, rows in zip(listed, parse_files(listed, task))

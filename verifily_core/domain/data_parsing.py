@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from verifily_core.domain.data_validation import PARSERS, Problems, json_kind
 from verifily_core.domain.examples import Example
@@ -25,17 +25,18 @@ def check_task(task: str) -> None:
         raise ConfigError(f"Unknown task {task!r}; allowed: {', '.join(TASKS)}", key="task")
 
 
-def parse_file(path: PathLike, task: str, problems: Problems) -> List[Example]:
-    """Examples of one file; its problems (missing, empty, bad lines) go to ``problems``."""
+def iter_file(path: PathLike, task: str, problems: Problems) -> Iterator[Example]:
+    """Examples of one file, streamed (one line in memory at a time); its problems (missing, empty,
+    bad lines) go to ``problems``, which keeps only the first few, so a file of any size validates
+    in bounded memory."""
     file, p = str(path), Path(path)
     if not p.exists():
         problems.add(file, None, "<file>", "not found; expected a JSONL file (check the path)")
-        return []
+        return
     if not p.is_file():
         problems.add(file, None, "<file>", "is a folder; expected a JSONL file")
-        return []
+        return
     parse = PARSERS[task]
-    examples: List[Example] = []
     seen_content = False
     with open(p, "rb") as fh:
         for line, raw in enumerate(fh, 1):
@@ -69,10 +70,14 @@ def parse_file(path: PathLike, task: str, problems: Problems) -> List[Example]:
                 continue
             example = parse(row, file, line, problems)
             if example is not None:
-                examples.append(example)
+                yield example
     if not seen_content:
         problems.add(file, None, "<file>", "empty; expected one JSON object per line")
-    return examples
+
+
+def parse_file(path: PathLike, task: str, problems: Problems) -> List[Example]:
+    """Examples of one file, in file order; its problems go to ``problems``."""
+    return list(iter_file(path, task, problems))
 
 
 _KEY_END = re.compile(r'"\s*:')

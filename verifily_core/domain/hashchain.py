@@ -11,9 +11,9 @@ section 10). Every hash is written ``sha256:<64 hex>``:
   failed check can name the file that changed.
 * ``environment_hash`` covers the backend's ``environment()`` facts (versions, platform, device).
   A changed environment is expected between machines, so checking it yields WARN, never FAIL.
-* Extension beyond the guide: ``artifacts`` maps each output file of the run (adapter or model
-  weights, tokenizer files, ``eval/eval_results.json``) to its SHA-256, so tampering with outputs
-  fails the check too. Checkpoints and logs are not covered: they are scratch, not results.
+* Extensions beyond the guide: ``artifacts`` is the manifest of the whole run folder (every file
+  by SHA-256, an exact set; see ``domain.manifest``) and ``base_model`` the hashes of the files the
+  run was trained from (``domain.model_digest``).
 """
 
 from __future__ import annotations
@@ -22,19 +22,22 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Literal, Mapping, Optional, Sequence, Tuple, Union
 
 from verifily_core.config import TrainConfig
 from verifily_core.domain.data_files import resolve_data_files, role_files
-from verifily_core.domain.runs import CHECKPOINTS_DIR, CONFIG_FILE, HASHES, LOGS_DIR
-from verifily_core.errors import DataError, StoreError
+from verifily_core.domain.run_files import open_regular
+from verifily_core.domain.runs import CONFIG_FILE, HASHES
+from verifily_core.errors import DataError, StoreError, UnsafePathError
+
+if TYPE_CHECKING:
+    from verifily_core.domain.model_digest import BaseModelRecord
 
 PREFIX = "sha256:"
 _CHUNK = 1 << 20  # 1 MiB: large enough to amortise calls, small enough for any memory
-_SKIPPED_DIRS = (CHECKPOINTS_DIR, LOGS_DIR)
 
 CheckStatus = Literal["PASS", "WARN", "FAIL"]
-Verdict = Literal["PASS", "PASS (with warnings)", "FAIL"]
+Verdict = Literal["PASS", "FAIL"]
 PathLike = Union[str, Path]
 
 
@@ -56,7 +59,7 @@ def sha256_file(path: PathLike) -> str:
     buf = bytearray(_CHUNK)
     view = memoryview(buf)
     try:
-        with open(path, "rb", buffering=0) as fh:
+        with open_regular(path) as fh:  # never blocks on a FIFO or device; refuses them
             while True:
                 n = fh.readinto(buf)
                 if not n:
@@ -106,13 +109,14 @@ class DataFileRecord:
 
 
 def hash_data_files(files: Sequence[Tuple[str, PathLike]]) -> List[DataFileRecord]:
-    """A record per ``(role, path)``, in order; a missing file gets a record with no hash."""
+    """A record per ``(role, path)``, in order; a missing file (or one that is no regular file) gets
+    a record with no hash."""
     records = []
     for role, path in files:
         p = Path(path)
-        if p.is_file():
+        try:
             records.append(DataFileRecord(role, str(path), sha256_file(p), p.stat().st_size))
-        else:
+        except (DataError, UnsafePathError):  # missing, a folder, a FIFO, /proc/...: not a data file
             records.append(DataFileRecord(role, str(path), None, None))
     return records
 
@@ -137,27 +141,6 @@ def data_files_of(config: TrainConfig) -> List[Tuple[str, Path]]:
     return role_files(resolve_data_files(config))
 
 
-# ---------------------------------------------------------------------- output artifacts
-
-
-def hash_artifacts(run_dir: PathLike, relpaths: Sequence[str]) -> Dict[str, str]:
-    """``relpath -> sha256`` for every file under the given run files/folders, sorted.
-
-    Paths that do not exist are skipped (a LoRA run has no ``model/``); anything under
-    ``checkpoints/`` or ``logs/`` is skipped because those are not results.
-    """
-    root = Path(run_dir)
-    found: Dict[str, str] = {}
-    for rel in relpaths:
-        target = root / rel
-        candidates = [target] if target.is_file() else sorted(p for p in target.rglob("*") if p.is_file())
-        for path in candidates:
-            relpath = path.relative_to(root).as_posix()
-            if relpath.split("/", 1)[0] not in _SKIPPED_DIRS:
-                found[relpath] = sha256_file(path)
-    return dict(sorted(found.items()))
-
-
 # ---------------------------------------------------------------------- the chain
 
 
@@ -172,6 +155,7 @@ class HashChain:
     seed: int
     data_files: List[DataFileRecord] = field(default_factory=list)
     artifacts: Dict[str, str] = field(default_factory=dict)
+    base_model: Optional[BaseModelRecord] = None
 
     @classmethod
     def build(
@@ -181,6 +165,7 @@ class HashChain:
         *,
         files: Optional[Sequence[Tuple[str, PathLike]]] = None,
         artifacts: Optional[Mapping[str, str]] = None,
+        base_model: Optional[BaseModelRecord] = None,
     ) -> HashChain:
         """The chain of a run about to train; ``files`` defaults to the config's resolved data files."""
         d_hash, records = data_hash(files if files is not None else data_files_of(config))
@@ -193,6 +178,7 @@ class HashChain:
             config.seed,
             records,
             dict(artifacts or {}),
+            base_model,
         )
 
     def to_dict(self) -> Dict[str, Any]:
@@ -205,12 +191,17 @@ class HashChain:
             "reproducibility_hash": self.reproducibility_hash,
             "seed": self.seed,
             "data_files": [r.to_dict() for r in self.data_files],
+            "base_model": self.base_model.to_dict() if self.base_model else None,
+            "manifest": "artifacts: every file of the run folder except hashes.json, "
+            "provenance.intoto.jsonl, billing_outbox.jsonl, .lock and .heartbeat*",
             "artifacts": dict(self.artifacts),
         }
 
     @classmethod
     def from_dict(cls, data: Any) -> HashChain:
         """Parse ``hashes.json``; ``StoreError`` naming the file and key when it is malformed."""
+        from verifily_core.domain.model_digest import BaseModelRecord
+
         if not isinstance(data, Mapping):
             raise StoreError(f"{HASHES}: expected a JSON object, got {type(data).__name__}")
         try:
@@ -222,6 +213,7 @@ class HashChain:
                 seed=int(data["seed"]),
                 data_files=[DataFileRecord.from_dict(r) for r in data.get("data_files", [])],
                 artifacts={str(k): str(v) for k, v in dict(data.get("artifacts") or {}).items()},
+                base_model=BaseModelRecord.from_dict(data.get("base_model")),
             )
         except KeyError as exc:
             raise StoreError(
@@ -254,21 +246,25 @@ class ReproduceResult:
     def passed(self) -> bool:
         return self.verdict != "FAIL"
 
+    @property
+    def warnings(self) -> List[str]:
+        """The findings of the checks that warned (a PASS may carry some: another machine)."""
+        warned = [name for name, status in self.checks.items() if status == "WARN"]
+        return [line for name in warned for line in self.findings.get(name, [])]
+
     def to_dict(self) -> Dict[str, Any]:
         return {
             "run_id": self.run_id,
             "verdict": self.verdict,
             "checks": dict(self.checks),
             "details": self.details,
+            "warnings": self.warnings,
         }
 
 
 def overall_verdict(checks: Mapping[str, CheckStatus]) -> Verdict:
-    """FAIL if any check failed, PASS (with warnings) if any warned, else PASS."""
-    statuses = set(checks.values())
-    if "FAIL" in statuses:
-        return "FAIL"
-    return "PASS (with warnings)" if "WARN" in statuses else "PASS"
+    """FAIL if any check failed, else PASS: strictly one of the two (warnings are kept apart)."""
+    return "FAIL" if "FAIL" in checks.values() else "PASS"
 
 
 def short(h: Optional[str]) -> str:
@@ -289,8 +285,8 @@ def verify_chain(
     """Compare a run's recorded chain with one recomputed now (pure: no I/O).
 
     Config or data changes FAIL and name ``config.yaml`` or each changed/missing data file; an
-    environment change WARNs (naming the changed facts when both environments are given); a changed
-    or missing artifact FAILs naming it. The ``artifacts`` check exists only when some were recorded.
+    environment change WARNs (naming the changed facts when both environments are given). The run
+    folder's files, the base model and the signature are checked by ``services.reproduce``.
     """
     checks: Dict[str, CheckStatus] = {}
     findings: Dict[str, List[str]] = {}
@@ -314,12 +310,6 @@ def verify_chain(
     checks["environment_hash"] = "PASS" if current.environment_hash == recorded.environment_hash else "WARN"
     if checks["environment_hash"] == "WARN":
         findings["environment_hash"] = _environment_findings(recorded_env, current_env)
-
-    if recorded.artifacts:
-        notes = _artifact_findings(recorded.artifacts, current.artifacts)
-        checks["artifacts"] = "FAIL" if notes else "PASS"
-        if notes:
-            findings["artifacts"] = notes
 
     return ReproduceResult(run_id, overall_verdict(checks), checks, findings, recorded, current)
 
@@ -352,17 +342,6 @@ def _environment_findings(
     return notes or ["environment changed"]
 
 
-def _artifact_findings(recorded: Mapping[str, str], current: Mapping[str, str]) -> List[str]:
-    notes = []
-    for rel, digest in recorded.items():
-        now = current.get(rel)
-        if now is None:
-            notes.append(f"artifact missing: {rel}")
-        elif now != digest:
-            notes.append(f"artifact changed: {rel}: recorded {short(digest)} != current {short(now)}")
-    return notes
-
-
 __all__ = [
     "CheckStatus",
     "DataFileRecord",
@@ -375,7 +354,6 @@ __all__ = [
     "data_files_of",
     "data_hash",
     "environment_hash",
-    "hash_artifacts",
     "hash_data_files",
     "overall_verdict",
     "reproducibility_hash",

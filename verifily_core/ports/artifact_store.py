@@ -11,6 +11,10 @@ Contract for implementers
   (temp file in the same folder, fsync, rename). ``write_json``/``write_jsonl`` go through
   ``write_text`` (UTF-8, indent 2, keys in insertion order); a store overrides them only to do better.
 * ``read_json`` raises ``StoreError`` naming the file when it is missing or not valid JSON.
+* Every ``relpath`` (also ones read from a run folder's own JSON) is confined to the run folder
+  with ``verifily_core.domain.run_files``: no ``..``, no absolute path, no symlink leading out, and
+  reads open regular files only, without blocking (``UnsafePathError`` otherwise; ``exists`` is then
+  False).
 * ``list_runs()`` returns every folder under the root that holds ``run_meta.json`` (including
   half-written or corrupt ones, which readers must tolerate), sorted by id.
 * ``local_dir(run_id)`` is a local folder where a backend may write model files; a remote store
@@ -26,7 +30,9 @@ import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Iterable, Iterator, List, Mapping, Optional
+from typing import Any, ClassVar, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
+
+from verifily_core.domain.manifest import scan_run
 
 
 @dataclass(frozen=True)
@@ -97,3 +103,15 @@ class ArtifactStore(ABC):
 
     def sync(self, run_id: str) -> None:
         """Upload what was written under ``local_dir``; local stores need nothing."""
+
+    def file_digests(
+        self, run_id: str, scope: Optional[Sequence[str]] = None
+    ) -> Tuple[Dict[str, str], List[str]]:
+        """``(relpath -> sha256, problems)`` of every file of the run (within ``scope``: files and
+        folders), hashed now from what the store holds: the manifest's view of the run.
+
+        Files the manifest leaves out (``domain.manifest.UNSEALED_FILES``) are not listed; entries
+        that are not regular files (symlinks leading out, FIFOs) are problems, never opened. The
+        default scans ``local_dir``, which is where a local store keeps the whole run.
+        """
+        return scan_run(self.local_dir(run_id), scope)

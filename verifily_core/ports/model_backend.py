@@ -14,6 +14,10 @@ Contract for implementers
   (device, model files, tokenization); ``train --dry-run`` calls it.
 * ``checkpoint_is_complete(folder)`` (optional) says whether a checkpoint folder is whole; resume
   picks the newest whole one.
+* ``locate_model(reference)`` (optional) says where a model reference's files are on this machine
+  (a local folder or file; for a hub id, the snapshot folder of the local cache and its commit) so
+  that the hash chain can record and re-check them; it never downloads. The default knows local
+  paths only.
 * ``train(request, callbacks)`` trains and writes its artifacts under ``request.output_dir``:
   ``adapter/`` (LoRA) or ``model/`` (full weights), ``tokenizer/`` when it has one, ``checkpoints/``
   and ``logs/``. It returns a :class:`TrainOutcome`. It never prints; it reports progress through
@@ -31,6 +35,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Dict, Mapping, Optional, Sequence
 
 from verifily_core.domain.examples import ClassificationExample, SFTExample
+from verifily_core.domain.model_digest import ModelSource, local_model_source
 from verifily_core.domain.training import (
     ClassPrediction,
     TokenLoss,
@@ -100,6 +105,14 @@ class ModelBackend(ABC):
         accepts any folder; a backend that knows its files checks them.
         """
         return checkpoint.is_dir()
+
+    def locate_model(self, reference: str) -> Optional[ModelSource]:
+        """Where the files of ``reference`` are here (None: not on this machine); never downloads.
+
+        The train service hashes them into ``hashes.json`` and ``reproduce --verify-only`` hashes
+        what this returns again, so it must name exactly what ``train``/``load`` would read.
+        """
+        return local_model_source(reference)
 
     @abstractmethod
     def train(self, request: TrainRequest, callbacks: TrainCallbacks) -> TrainOutcome:

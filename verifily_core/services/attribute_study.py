@@ -152,13 +152,9 @@ class Study:
 
     def _effects(self) -> Dict[str, Any]:
         done = [r for r in self.records if r["status"] == "completed"]
-        if not any(r["removed"] is None for r in done):
-            failed = next((r for r in self.records if r["error"]), None)
-            first = f" {failed['name']}: {failed['error']}" if failed else ""
-            raise AttributionError(
-                f"No full-data run finished, so no effect can be measured.{first}",
-                hint=f"Each run's error is in {self.store.local_dir(self.study_id)}/{ATTRIBUTE_RESULTS}.",
-            )
+        for what, is_full in (("full-data", True), ("ablation", False)):
+            if not any((r["removed"] is None) == is_full for r in done):
+                raise self._unmeasurable(what, [r for r in self.records if (r["removed"] is None) == is_full])
         full = {r["seed"]: self._rows(r) for r in done if r["removed"] is None}
         ablated: Dict[str, Dict[int, List[Mapping[str, Any]]]] = {v: {} for v in self.plan.values}
         for r in done:
@@ -174,6 +170,15 @@ class Study:
             n_boot=spec["n_boot"],
             seed=spec["seed"],
             min_slice_n=spec["min_slice_n"],
+        )
+
+    def _unmeasurable(self, what: str, runs: List[Dict[str, Any]]) -> AttributionError:
+        """No effect without a finished run on each side: the error names the first failure."""
+        failed = next((r for r in runs if r["error"]), None)
+        first = f" {failed['name']}: {failed['error']}" if failed else ""
+        return AttributionError(
+            f"No {what} run finished, so no effect can be measured.{first}",
+            hint=f"Each run's error is in {self.store.local_dir(self.study_id)}/{ATTRIBUTE_RESULTS}.",
         )
 
     def _notes(self) -> List[str]:

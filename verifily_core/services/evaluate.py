@@ -8,6 +8,12 @@ automatically when the test file's sha256 is the one they were made from (and th
 requested metrics need). Files are written through the store, predictions first and
 ``eval_results.json`` last, each atomically.
 
+Nothing is read from the run folder before its seal is checked: the frozen config, the training
+info, the weights and tokenizer, and everything under ``eval/`` (saved predictions are reused only
+as sealed) must match ``hashes.json`` (an :class:`IntegrityError` naming each file otherwise, exit 1).
+After writing, exactly the files written are re-sealed, so a tampered prediction can never be
+laundered into sealed metrics.
+
 This module is the use case's public face (``evaluate_run`` and, re-exported, its settings and
 callback types); the steps live beside it: ``evaluate_settings`` (arguments over the run's config),
 ``evaluate_inputs`` (the run folder and test file), ``evaluate_predict`` (the model, through the
@@ -18,10 +24,19 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from typing import Any, Callable, List, Mapping, Optional, Sequence, Union
 
 from verifily_core.domain.evaluation import EvalResult, Record, render_slices, score_records, unseen_labels
 from verifily_core.domain.examples import Example
+from verifily_core.domain.runs import (
+    ADAPTER_DIR,
+    CONFIG_FILE,
+    EVAL_DIR,
+    MODEL_DIR,
+    TOKENIZER_DIR,
+    TRAINING_INFO,
+)
 from verifily_core.domain.slicing import PredictionTable, check_slice_keys
 from verifily_core.ports.artifact_store import ArtifactStore
 from verifily_core.ports.model_backend import ModelBackend
@@ -35,9 +50,11 @@ from verifily_core.services.evaluate_inputs import (
 from verifily_core.services.evaluate_predict import ProgressFn, predict
 from verifily_core.services.evaluate_saved import reusable_predictions, saved_predictions
 from verifily_core.services.evaluate_settings import EvalSettings, resolve_settings
-from verifily_core.services.seal import seal_artifacts
+from verifily_core.services.seal import check_seal, reseal
 
 logger = logging.getLogger("verifily")
+#: What an evaluation reads from a run folder, all checked against the seal first.
+EVAL_INPUTS = (CONFIG_FILE, TRAINING_INFO, ADAPTER_DIR, MODEL_DIR, TOKENIZER_DIR, EVAL_DIR)
 
 EventFn = Callable[[str, Mapping[str, Any]], None]
 """``on_event(name, payload)`` with ``eval_start`` and ``eval_end`` (billing, trackers)."""
@@ -59,6 +76,7 @@ def evaluate_run(
     progress: Optional[ProgressFn] = None,
     on_event: Optional[EventFn] = None,
     name: Optional[str] = None,
+    signing_key: Optional[Path] = None,
 ) -> EvalResult:
     """Evaluate a trained run; see the module docstring. Raises EvaluationError/DataError on bad input.
 
@@ -67,6 +85,7 @@ def evaluate_run(
     """
     started = time.monotonic()
     store.location(run_id)  # RunNotFoundError for a run that is not there
+    chain = check_seal(store, run_id, EVAL_INPUTS)  # IntegrityError before anything is read or loaded
     info = read_training_info(store, run_id)
     files = evaluation_files(name, test_data, info)
     settings = resolve_settings(
@@ -110,7 +129,9 @@ def evaluate_run(
     store.write_jsonl(run_id, files.predictions, records)
     store.write_jsonl(run_id, files.hard_examples, result.hard_examples)
     store.write_json(run_id, files.results, result.to_dict())
-    seal_artifacts(store, run_id, [files.results], only_if_sealed=True)
+    reseal(
+        store, run_id, chain, [files.predictions, files.hard_examples, files.results], signing_key=signing_key
+    )
     _emit(
         on_event,
         "eval_end",

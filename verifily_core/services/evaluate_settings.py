@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from verifily_core.config import Eval, TrainConfig
+from verifily_core.config.sections import DEVICE_PATTERN
 from verifily_core.domain import metrics as m
 from verifily_core.errors import EvaluationError
 
@@ -50,6 +51,12 @@ def resolve_settings(
         raise EvaluationError(f"hard_examples must be 0 or more, got {n}.")
     if size < 1:
         raise EvaluationError(f"batch_size must be at least 1, got {size}.")
+    if device is not None and not DEVICE_PATTERN.match(device):
+        # checked here, up front: a reused predictions file would otherwise never meet the device
+        raise EvaluationError(
+            f"--device {device!r} is not a device; allowed: auto, cpu, mps, cuda, cuda:N.",
+            hint="e.g. --device cpu",
+        )
     return EvalSettings(
         task=task,
         metrics=names,

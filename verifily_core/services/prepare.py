@@ -14,11 +14,11 @@ from verifily_core.domain import distributed, hashchain
 from verifily_core.domain.data_files import check_files_exist, resolve_data_files, role_files
 from verifily_core.domain.data_mixing import load_eval_examples, load_training_examples
 from verifily_core.domain.examples import ClassificationExample, Example
+from verifily_core.domain.model_digest import hash_base_model
 from verifily_core.domain.prompts import CHAT_TEMPLATE, PROMPT_FORMAT_NAME
 from verifily_core.domain.runs import (
     CONFIG_FILE,
     ENVIRONMENT,
-    HASHES,
     RUN_META,
     TRAINING_INFO,
     RunRecord,
@@ -28,6 +28,7 @@ from verifily_core.domain.runs import (
 from verifily_core.errors import ConfigError, DataError
 from verifily_core.ports.artifact_store import ArtifactStore, RunLocation
 from verifily_core.ports.model_backend import ModelBackend
+from verifily_core.services.seal import seal_run
 
 MAX_LISTED = 20
 
@@ -128,7 +129,8 @@ def prepare(
     base_model_path = base_model_path or resolve_base_model(config)
     backend.validate_model(base_model_path, config.task)
     environment = backend.environment()
-    chain = hashchain.HashChain.build(config, environment, files=role_files(files))
+    base_model = hash_base_model(base_model_path, backend.locate_model(base_model_path))
+    chain = hashchain.HashChain.build(config, environment, files=role_files(files), base_model=base_model)
     return PreparedRun(
         config, train, val, test, files, labels, base_model_path, environment, chain, reserved_notices(config)
     )
@@ -193,9 +195,9 @@ def write_run_folder(
     )
     store.write_text(run_id, CONFIG_FILE, config.to_yaml())
     store.write_json(run_id, ENVIRONMENT, prepared.environment)
-    store.write_json(run_id, HASHES, prepared.chain.to_dict())
     store.write_json(run_id, TRAINING_INFO, training_info(prepared, run_id))
     store.write_json(run_id, RUN_META, record.to_dict())
+    seal_run(store, run_id, prepared.chain)  # hashes.json, with the manifest of the files above
     return location, record
 
 

@@ -4,16 +4,19 @@ The hash chain proves the *inputs* are unchanged; a re-run proves they still pro
 *outputs*. The new run (same config, so same config hash; a named run gets ``_2``) trains from the
 original's frozen ``config.yaml`` and its recorded data files
 and model (``training_info.json``) into a new run folder, then four things are compared: the hash
-chain, the final train loss, the evaluation metrics, and the trained weights — bitwise by default
-(what CPU training guarantees), within ``atol`` when given (across machines or on GPUs).
+chain, the final train loss, the evaluation metrics, and the trained weights — every file under
+``adapter/`` and ``model/`` of both folders, hashed from disk (never taken from ``hashes.json``) —
+bitwise by default (what CPU training guarantees), within ``atol`` when given (across machines or on
+GPUs). The original run must match its seal before anything of it is used.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
 from verifily_core.domain import hashchain
+from verifily_core.domain.model_digest import base_model_findings
 from verifily_core.domain.runs import (
     ADAPTER_DIR,
     ENVIRONMENT,
@@ -24,7 +27,9 @@ from verifily_core.domain.runs import (
     TRAINING_INFO,
 )
 from verifily_core.domain.training import TrainCallbacks
+from verifily_core.errors import IntegrityError
 from verifily_core.services.run_config import frozen_config
+from verifily_core.services.seal import check_seal
 from verifily_core.services.train import TrainDependencies, train
 
 WeightsClose = Callable[[str, str, float], Optional[str]]  # (file a, file b, atol) -> None or why they differ
@@ -40,7 +45,12 @@ class RerunReport:
 
     @property
     def verdict(self) -> str:
+        """Strictly "PASS" or "FAIL"; a check that warned is listed in :attr:`warnings`."""
         return hashchain.overall_verdict(self.checks)
+
+    @property
+    def warnings(self) -> List[str]:
+        return [f"{name}: WARN" for name, status in self.checks.items() if status == "WARN"]
 
     def to_dict(self) -> Dict[str, Any]:
         return {
@@ -48,6 +58,7 @@ class RerunReport:
             "new_run_id": self.new_run_id,
             "new_run_path": self.new_run_path,
             "verdict": self.verdict,
+            "warnings": self.warnings,
             "checks": self.checks,
             "details": self.details,
         }
@@ -61,8 +72,13 @@ def rerun(
     weights_close: Optional[WeightsClose] = None,
     callbacks: Optional[TrainCallbacks] = None,
 ) -> RerunReport:
-    """Re-train ``run_id`` (in ``deps.store``) into a new run and compare the two."""
+    """Re-train ``run_id`` (in ``deps.store``) into a new run and compare the two.
+
+    The original must match its seal first (IntegrityError naming each difference otherwise): its
+    frozen config and training info are what the re-run is made from.
+    """
     store = deps.store
+    check_seal(store, run_id)
     info = store.read_json(run_id, TRAINING_INFO)
     config = frozen_config(store, run_id)
     new = train(
@@ -84,14 +100,18 @@ def _compare_chains(store: Any, old: str, new: str, report: RerunReport) -> None
     recorded = hashchain.HashChain.from_dict(store.read_json(old, HASHES))
     current = hashchain.HashChain.from_dict(store.read_json(new, HASHES))
     result = hashchain.verify_chain(
-        replace(recorded, artifacts={}),
-        replace(current, artifacts={}),
+        recorded,
+        current,
         run_id=old,
         recorded_env=_maybe_json(store, old, ENVIRONMENT),
         current_env=_maybe_json(store, new, ENVIRONMENT),
     )
-    report.checks.update({k: v for k, v in result.checks.items() if k != "artifacts"})
+    report.checks.update(result.checks)
     report.details.extend(result.details)
+    if recorded.base_model is not None and current.base_model is not None:
+        notes = base_model_findings(recorded.base_model, current.base_model)
+        report.checks["base_model"] = "FAIL" if notes else "PASS"
+        report.details.extend(notes)
 
 
 def _train_loss(store: Any, run_id: str) -> Optional[float]:
@@ -127,20 +147,18 @@ def _compare_eval(store: Any, old: str, new: str, atol: Optional[float], report:
     report.details.extend(f"eval {k}: {a[k]} vs {b.get(k)}" for k in differing)
 
 
-def _weight_files(chain: Mapping[str, str]) -> Dict[str, str]:
-    return {
-        k: v
-        for k, v in chain.items()
-        if k.split("/", 1)[0] in (ADAPTER_DIR, MODEL_DIR)
-        and k.endswith((".safetensors", ".bin", ".pkl", ".joblib"))
-    }
+def _weight_files(store: Any, run_id: str) -> Dict[str, str]:
+    """``relpath -> sha256`` of the files under ``adapter/`` and ``model/``, hashed from disk now."""
+    found, problems = store.file_digests(run_id, [ADAPTER_DIR, MODEL_DIR])
+    if problems:
+        raise IntegrityError(f"Run {run_id} holds entries that are not regular files:", problems=problems)
+    return dict(found)
 
 
 def _compare_weights(
     store: Any, old: str, new: str, atol: Optional[float], close: Optional[WeightsClose], report: RerunReport
 ) -> None:
-    a = _weight_files(hashchain.HashChain.from_dict(store.read_json(old, HASHES)).artifacts)
-    b = _weight_files(hashchain.HashChain.from_dict(store.read_json(new, HASHES)).artifacts)
+    a, b = _weight_files(store, old), _weight_files(store, new)
     problems = [f"weights: {k} missing in one of the runs" for k in sorted(set(a) ^ set(b))]
     for key in sorted(set(a) & set(b)):
         if a[key] == b[key]:

@@ -20,10 +20,7 @@ from verifily_core.domain.runs import (
     ADAPTER_DIR,
     CHECKPOINTS_DIR,
     DRY_RUN_PREFIX,
-    EVAL_RESULTS,
-    MODEL_DIR,
     RUN_META,
-    TOKENIZER_DIR,
     TRAIN_SUMMARY,
     RunRecord,
     iso,
@@ -38,10 +35,9 @@ from verifily_core.ports.tracker import Tracker
 from verifily_core.services.billing import BillingTracker, open_sinks
 from verifily_core.services.prepare import PreparedRun, prepare, record_early_failure, write_run_folder
 from verifily_core.services.run_lock import RunLock, remove_temp_files
-from verifily_core.services.seal import seal_artifacts
+from verifily_core.services.seal import seal_run
 
 log = logging.getLogger("verifily")
-ARTIFACTS = (ADAPTER_DIR, MODEL_DIR, TOKENIZER_DIR, EVAL_RESULTS)
 
 
 @dataclass
@@ -68,6 +64,7 @@ class TrainDependencies:
     tracker_types: Sequence[type[Tracker]] = ()
     sink_types: Sequence[type[BillingSink]] = ()
     evaluate: Optional[Callable[..., Any]] = None
+    signing_key: Optional[Path] = None  # an Ed25519 private key (PEM): sign the sealed run with it
 
 
 class _Trackers:
@@ -330,10 +327,10 @@ def _execute(
         billing.end(
             event="train_end", tokens_processed=outcome.tokens_processed, train_rows=outcome.train_rows
         )
+        seal_run(store, run_id)  # the outputs, so that the evaluation checks what it loads
         eval_result = _auto_evaluate(prepared, deps, run_id, billing)
         if eval_result is not None:
             record.metrics["eval"] = dict(eval_result.overall)
-        seal_artifacts(store, run_id, ARTIFACTS)
         store.sync(run_id)
         trackers.finish(
             {**record.metrics, **{k: v for k, v in summary.items() if isinstance(v, (int, float))}},
@@ -351,6 +348,7 @@ def _execute(
     finally:
         billing.close()
     _close(store, record, started, "completed", None)
+    seal_run(store, run_id, signing_key=deps.signing_key)  # last: run_meta.json says completed
     return TrainRun(
         run_id,
         str(run_dir),

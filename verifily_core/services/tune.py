@@ -15,6 +15,7 @@ A trial that fails is recorded with its error and the search goes on; a trial wh
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from dataclasses import dataclass
@@ -85,6 +86,21 @@ def _preflight(
     for cfg in configs:
         check_metric(cfg, metric, where)
     prepare(configs[0], deps_factory(configs[0]).backend)
+    checked = {_inputs_of(configs[0])}
+    for combo, cfg in zip(space.combinations(), configs):
+        if _inputs_of(cfg) in checked:
+            continue
+        checked.add(_inputs_of(cfg))
+        try:
+            prepare(cfg, deps_factory(cfg).backend)
+        except VerifilyError as exc:
+            raise TuneError(f"The combination {combo} cannot train: {exc.message}", hint=exc.hint) from None
+
+
+def _inputs_of(config: TrainConfig) -> str:
+    """What ``prepare`` checks (task, backend, model, data): combinations sharing it are checked once."""
+    data = config.to_dict()
+    return json.dumps({k: data.get(k) for k in ("task", "backend", "base_model", "data_paths")}, default=str)
 
 
 # ---------------------------------------------------------------------- entry points

@@ -6,12 +6,15 @@ so tests with this store catch a use case that forgets to sync what a backend wr
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tempfile
 import threading
 from pathlib import Path, PurePosixPath
-from typing import Any, Dict, Iterator, List, Optional, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
+from verifily_core.domain.hashchain import PREFIX
+from verifily_core.domain.manifest import in_scope, scan_run, unsealed
 from verifily_core.domain.runs import RUN_META, is_plain_run_id, run_id_candidates
 from verifily_core.errors import RunNotFoundError, StoreError
 from verifily_core.ports import ArtifactStore, RunLocation
@@ -110,6 +113,18 @@ class InMemoryArtifactStore(ArtifactStore):
         local = self.local_dir(run_id)
         for path in sorted(p for p in local.rglob("*") if p.is_file()):
             self.files[run_id][path.relative_to(local).as_posix()] = path.read_bytes()
+
+    def file_digests(
+        self, run_id: str, scope: Optional[Sequence[str]] = None
+    ) -> Tuple[Dict[str, str], List[str]]:
+        """The stored files, and what a backend wrote under ``local_dir`` (what a load would read)."""
+        local, problems = scan_run(self.local_dir(run_id), scope)
+        stored = {
+            key: PREFIX + hashlib.sha256(data).hexdigest()
+            for key, data in self.files[run_id].items()
+            if not unsealed(key) and in_scope(key, scope)
+        }
+        return dict(sorted({**stored, **local}.items())), problems
 
     def size_bytes(self, run_id: str) -> int:
         self.location(run_id)

@@ -1,7 +1,7 @@
 """What the backend guarantees `verifily reproduce`: the same fit saves the same bytes, in any process.
 
 Two fresh interpreters (different hash seeds, different memory layouts) must write identical files;
-in one process the check would pass even with a memory address pickled into the model.
+in one process the check would pass even with set or dict order leaking into the saved JSON.
 """
 
 from __future__ import annotations
@@ -39,5 +39,5 @@ def test_two_processes_save_byte_identical_models(tmp_path: Path) -> None:
                               capture_output=True, text=True, timeout=120,
                               env={**os.environ, "PYTHONHASHSEED": hash_seed})
         assert done.returncode == 0, done.stderr[-2000:]
-    for name in ("model/pipeline.joblib", "model/labels.json"):
+    for name in ("model/pipeline.json", "model/labels.json"):
         assert (tmp_path / "1" / name).read_bytes() == (tmp_path / "2" / name).read_bytes(), name

@@ -3,13 +3,16 @@
 A complete ModelBackend in one page: it refuses what it cannot do before any work starts, imports
 scikit-learn only inside the methods that need it (so ``verifily --help`` stays fast), writes a
 ``model/`` folder that the evaluate service accepts, and raises the core's error types only.
+
+The fitted model is saved as plain JSON (vocabulary, idf weights, coefficients), never a pickle:
+loading a pickle runs whatever code the file names, so a swapped model file in a run folder would
+execute on ``eval-cmd``. JSON is data only, and its bytes are deterministic for ``reproduce``.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import pickle
 import time
 from importlib import metadata
 from pathlib import Path
@@ -27,14 +30,10 @@ from verifily_core.errors import BackendError, DataError, DependencyMissingError
 from verifily_core.ports import ModelBackend, Predictor
 
 MODELS = ("tfidf-logreg",)
-PIPELINE_FILE = "model/pipeline.joblib"
+PIPELINE_FILE = "model/pipeline.json"
 LABELS_FILE = "model/labels.json"
-#: Pinned so that the file's bytes do not change with the interpreter's newest pickle protocol.
-PICKLE_PROTOCOL = 5
-#: Caches scikit-learn keeps on fitted steps that hold a process-specific value (TfidfVectorizer
-#: stores ``id(stop_words)``, a memory address). Dropped before saving, recomputed on first use:
-#: without this, two identical fits pickle to different bytes and `verifily reproduce` fails.
-VOLATILE_ATTRIBUTES = ("_stop_words_id",)
+#: Names the layout of ``pipeline.json``; a file of another layout is refused, never guessed at.
+MODEL_FORMAT = "verifily-sklearn/tfidf-logreg/1"
 
 
 class SklearnBackend(ModelBackend):
@@ -45,7 +44,7 @@ class SklearnBackend(ModelBackend):
 
     def environment(self) -> Dict[str, str]:
         # Versions decide whether a run reproduces; read from metadata, so nothing heavy is imported.
-        return {name: _version(name) for name in ("scikit-learn", "joblib", "numpy", "scipy")}
+        return {name: _version(name) for name in ("scikit-learn", "numpy", "scipy")}
 
     def validate_model(self, base_model: str, task: str) -> None:
         if not self.supports(task):
@@ -85,12 +84,12 @@ class SklearnBackend(ModelBackend):
     def load(
         self, run_dir: Path, training_info: Mapping[str, Any], *, device: Optional[str] = None
     ) -> Predictor:
-        joblib = _import("joblib")
         folder = Path(run_dir)
         try:
-            pipeline = joblib.load(folder / PIPELINE_FILE)
+            saved = json.loads((folder / PIPELINE_FILE).read_text(encoding="utf-8"))
             labels = json.loads((folder / LABELS_FILE).read_text(encoding="utf-8"))
-        except (OSError, ValueError, EOFError, pickle.UnpicklingError) as exc:  # missing or corrupt
+            pipeline = _restore(saved, int(training_info.get("seed") or 0))
+        except (OSError, ValueError, KeyError, TypeError) as exc:  # missing, corrupt or another layout
             raise BackendError(f"Cannot load the sklearn model of {folder}: {exc}",
                                hint="Was this run trained with `backend: sklearn`?") from exc
         return SklearnPredictor(pipeline, labels)
@@ -153,15 +152,38 @@ def _log_loss(pipeline: Any, texts: Sequence[str], labels: Sequence[str]) -> flo
 
 
 def _save(pipeline: Any, output_dir: Path) -> None:
-    """Write the fitted pipeline so that the same data, seed and versions give the same bytes."""
-    joblib = _import("joblib")
-    for _, step in pipeline.steps:
-        for name in VOLATILE_ATTRIBUTES:
-            vars(step).pop(name, None)
+    """Write the fitted pipeline as JSON data: same data, seed and versions give the same bytes."""
+    tfidf, logreg = pipeline[0], pipeline[-1]
+    saved = {
+        "format": MODEL_FORMAT,
+        "vocabulary": {str(term): int(index) for term, index in tfidf.vocabulary_.items()},
+        "idf": [float(x) for x in tfidf.idf_],
+        "classes": [str(label) for label in logreg.classes_],
+        "coef": [[float(x) for x in row] for row in logreg.coef_],
+        "intercept": [float(x) for x in logreg.intercept_],
+    }
     (output_dir / "model").mkdir(parents=True, exist_ok=True)
-    joblib.dump(pipeline, output_dir / PIPELINE_FILE, protocol=PICKLE_PROTOCOL)
+    text = json.dumps(saved, sort_keys=True, separators=(",", ":"))
+    (output_dir / PIPELINE_FILE).write_text(text, encoding="utf-8")
     labels = [str(label) for label in pipeline.classes_]
     (output_dir / LABELS_FILE).write_text(json.dumps(labels, indent=2), encoding="utf-8")
+
+
+def _restore(saved: Mapping[str, Any], seed: int) -> Any:
+    """The fitted pipeline again, from the numbers :func:`_save` wrote (no code is loaded)."""
+    if saved.get("format") != MODEL_FORMAT:
+        raise ValueError(f"{PIPELINE_FILE} is not of format {MODEL_FORMAT!r}")
+    numpy = _import("numpy")
+    pipeline = _pipeline(seed)
+    tfidf, logreg = pipeline[0], pipeline[-1]
+    tfidf.vocabulary_ = {str(k): int(v) for k, v in dict(saved["vocabulary"]).items()}
+    tfidf.idf_ = numpy.asarray(saved["idf"], dtype=float)
+    logreg.classes_ = numpy.asarray(saved["classes"])
+    logreg.coef_ = numpy.asarray(saved["coef"], dtype=float)
+    logreg.intercept_ = numpy.asarray(saved["intercept"], dtype=float)
+    if logreg.coef_.shape[1] != len(tfidf.vocabulary_):
+        raise ValueError(f"{PIPELINE_FILE}: coefficients do not match the vocabulary")
+    return pipeline
 
 
 def _import(module: str) -> Any:
@@ -171,7 +193,7 @@ def _import(module: str) -> Any:
         return importlib.import_module(module)
     except ImportError as exc:
         raise DependencyMissingError(f"The sklearn backend needs {module.split('.')[0]}: {exc}",
-                                     hint="pip install scikit-learn joblib") from exc
+                                     hint="pip install scikit-learn") from exc
 
 
 def _version(distribution: str) -> str:
