@@ -36,12 +36,12 @@ class HFModelBackend(ModelBackend):
             raise BackendError(f"The hf backend cannot train task {task!r}; it supports {', '.join(TASKS)}.")
         validate_reference(base_model)
 
-    def preflight(self, request: TrainRequest) -> Dict[str, Any]:
     def checkpoint_is_complete(self, checkpoint: Path) -> bool:
         from verifily_adapters.hf_backend.checkpoints import checkpoint_is_complete
 
         return checkpoint_is_complete(checkpoint)
 
+    def preflight(self, request: TrainRequest) -> Dict[str, Any]:
         from verifily_adapters.hf_backend.trainer import preflight
 
         return preflight(request)
