@@ -23,8 +23,21 @@ from rich.progress import (
 )
 from rich.table import Table
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+PIPED_WIDTH = 1000  # "unlimited": a table's natural width is what counts
+
+
+def console(*, stderr: bool = False) -> Console:
+    """A console that never wraps what it prints into a log: when the stream is not a terminal and
+    ``COLUMNS`` is unset (CI, ``| tee``, ``> file``), rich would assume 80 columns and break run ids
+    and headers over several lines; tables are drawn at their natural width instead."""
+    made = Console(stderr=stderr, highlight=False, soft_wrap=True)
+    if not made.is_terminal and not os.environ.get("COLUMNS"):
+        made.width = PIPED_WIDTH
+    return made
+
+
+out = console()
+err = console(stderr=True)
 
 
 def print_json(data: Any) -> None:

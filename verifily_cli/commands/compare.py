@@ -24,7 +24,7 @@ def compare_command(
         None, "--metric", help="Metric to compare (default: f1 for SFT, macro_f1 for classification)."
     ),
     slice_by: Optional[str] = typer.Option(None, "--slice-by", help="Tag key(s) for a slice breakdown."),
-    fmt: Format = typer.Option(Format.table, "--format", help="table / json / csv."),
+    fmt: Format = typer.Option(Format.table, "--format", help="Output format (table: the guide's layout)."),
     output: Optional[Path] = typer.Option(None, "--output", help="Write to this file instead of stdout."),
     runs_dir: Path = typer.Option(
         Path("runs"), "--runs-dir", help="Where run ids given in --runs are looked up."

@@ -65,12 +65,18 @@ def train_command(
     output_dir: Optional[Path] = typer.Option(
         None, "--output-dir", help="Override the output (runs) directory."
     ),
-    device: Optional[str] = typer.Option(None, "--device", help="auto / cuda / cuda:N / mps / cpu."),
+    device: Optional[str] = typer.Option(
+        None,
+        "--device",
+        help="Device to train on: auto, cuda, cuda:N, mps or cpu (overrides compute.device).",
+    ),
     epochs: Optional[float] = typer.Option(None, "--epochs", help="Override training.num_epochs."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Override training.batch_size."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Override training.learning_rate."),
     lora_r: Optional[int] = typer.Option(None, "--lora-r", help="Override the LoRA rank."),
-    quantization: Optional[Quantization] = typer.Option(None, "--quantization", help="none / 4bit / 8bit."),
+    quantization: Optional[Quantization] = typer.Option(
+        None, "--quantization", help="Quantize the frozen base weights (QLoRA; overrides lora.quantization)."
+    ),
     seed: Optional[int] = typer.Option(None, "--seed", help="Override the random seed."),
     name: Optional[str] = typer.Option(
         None, "--name", help="Human-readable run name (part of the folder name)."
@@ -96,11 +102,15 @@ def train_command(
     model_check: bool = typer.Option(
         True,
         "--model-check/--no-model-check",
+        show_default=False,
         help="With --dry-run: --no-model-check validates only YAML and data (no torch import, no "
         "device/model/tokenizer check).",
     ),
     override: Optional[list[str]] = typer.Option(
-        None, "--set", help="Any config key: --set training.warmup_ratio=0.1 (repeatable)."
+        None,
+        "--set",
+        metavar="KEY=VALUE",
+        help="Set any config key, e.g. --set training.warmup_ratio=0.1. Repeatable.",
     ),
     json_output: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Enable DEBUG logging and tracebacks."),

@@ -27,14 +27,29 @@ def tune_command(
         None, "--config", "-c", help="Base training YAML config (required unless --resume)."
     ),
     param: Optional[list[str]] = typer.Option(
-        None, "--param", help='Search spec, repeatable: "dotted.key=v1,v2,v3".'
+        None,
+        "--param",
+        metavar="KEY=V1,V2,...",
+        help='A config key and the values to try, e.g. "training.learning_rate=1e-4,2e-4". Repeatable.',
     ),
-    strategy: Strategy = typer.Option(Strategy.grid, "--strategy", help="grid / random / tpe."),
-    max_trials: Optional[int] = typer.Option(None, "--max-trials", help="Max trials (required for random)."),
+    strategy: Strategy = typer.Option(
+        Strategy.grid,
+        "--strategy",
+        help="Search: grid (every combination), random, or tpe (Optuna's TPE sampler).",
+    ),
+    max_trials: Optional[int] = typer.Option(
+        None,
+        "--max-trials",
+        help="Most trials to run: required for random and tpe; grid runs every combination unless given.",
+    ),
     metric: str = typer.Option(
-        "eval_loss", "--metric", help="Metric to optimise (default: eval_loss, minimised)."
+        "eval_loss",
+        "--metric",
+        help="Metric to optimise; the direction option says whether lower or higher is better.",
     ),
-    direction: Direction = typer.Option(Direction.minimize, "--direction", help="minimize / maximize."),
+    direction: Direction = typer.Option(
+        Direction.minimize, "--direction", help="Whether a lower or a higher --metric is better."
+    ),
     storage: Optional[str] = typer.Option(
         None, "--storage", help="Optuna storage URL shared by several workers."
     ),

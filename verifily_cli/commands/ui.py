@@ -21,6 +21,7 @@ def dashboard_command(
     browser: bool = typer.Option(
         True,
         "--browser/--no-browser",
+        show_default=False,
         help="Open the dashboard in a browser (only where one can show it: a terminal session with a "
         "display, never over SSH or on a headless machine).",
     ),

@@ -103,6 +103,7 @@ def run_demo(workdir: Path) -> None:
         metric="macro_f1",
         slice_by="difficulty",
         store_factory=LocalArtifactStore,
+        bootstrap=1000,  # the intervals compare-cmd prints by default
     )
     out.print(format_comparison(result, fmt="table"), markup=False)
 
