@@ -13,6 +13,7 @@ from verifily_core.config import TrainConfig
 from verifily_core.domain import distributed, hashchain
 from verifily_core.domain.data_files import check_files_exist, resolve_data_files, role_files
 from verifily_core.domain.data_mixing import load_eval_examples, load_training_examples
+from verifily_core.domain.data_scan import MAX_LISTED, DataCounts, scan_data, unseen_labels_error
 from verifily_core.domain.examples import ClassificationExample, Example
 from verifily_core.domain.model_digest import hash_base_model
 from verifily_core.domain.prompts import CHAT_TEMPLATE, PROMPT_FORMAT_NAME
@@ -25,12 +26,10 @@ from verifily_core.domain.runs import (
     iso,
     utc_now,
 )
-from verifily_core.errors import ConfigError, DataError
+from verifily_core.errors import ConfigError
 from verifily_core.ports.artifact_store import ArtifactStore, RunLocation
 from verifily_core.ports.model_backend import ModelBackend
 from verifily_core.services.seal import seal_run
-
-MAX_LISTED = 20
 
 
 @dataclass
@@ -47,6 +46,14 @@ class PreparedRun:
     environment: Dict[str, str]
     chain: hashchain.HashChain
     warnings: List[str] = field(default_factory=list)
+    row_counts: Optional[Dict[str, int]] = None  # set when the examples were validated, not kept
+
+    def rows(self, split: str) -> int:
+        """Rows of ``split`` (``train``/``val``/``test``), whether the examples were kept or not."""
+        if self.row_counts is not None:
+            return self.row_counts.get(split, 0)
+        kept = {"train": self.train_examples, "val": self.val_examples, "test": self.test_examples}
+        return len(kept[split])
 
 
 def resolve_base_model(config: TrainConfig) -> str:
@@ -83,15 +90,8 @@ def check_labels(labels: Sequence[str], examples: Sequence[Example], split: str)
     known = set(labels)
     unseen = [ex for ex in examples if isinstance(ex, ClassificationExample) and ex.label not in known]
     if unseen:
-        problems = [f"{ex.file}:{ex.line}: label {ex.label!r}" for ex in unseen[:MAX_LISTED]]
-        if len(unseen) > MAX_LISTED:
-            problems.append(f"... and {len(unseen) - MAX_LISTED} more")
-        raise DataError(
-            f"{len(unseen)} row(s) of data_paths.{split} have labels that never occur in training "
-            f"(training labels: {', '.join(labels)}):",
-            problems=problems,
-            hint="Add examples of those labels to the training data, or fix the labels.",
-        )
+        listed = [(ex.file, ex.line, ex.label) for ex in unseen[:MAX_LISTED]]
+        raise unseen_labels_error(split, len(unseen), listed, labels)
 
 
 def prepare(
@@ -100,11 +100,14 @@ def prepare(
     *,
     data_files: Optional[Mapping[str, Any]] = None,
     base_model_path: Optional[str] = None,
+    keep_examples: bool = True,
 ) -> PreparedRun:
     """Validate config, data and model reference; compute the hash chain. No framework import.
 
     ``data_files`` and ``base_model_path`` are given when re-using a run's recorded resolution
-    (resume, reproduce) instead of resolving against the config's folder.
+    (resume, reproduce) instead of resolving against the config's folder. Without
+    ``keep_examples`` the data is validated streaming (bounded memory, for a dry run that needs no
+    examples) and the example lists stay empty; ``rows()`` still counts them.
     """
     check_reserved_settings(config)
     if not backend.supports(config.task):
@@ -118,21 +121,39 @@ def prepare(
         check_files_exist(config, files)
     else:
         files = dict(data_files)
-    train = load_training_examples(files["train"], config.task, config.data_paths.weights, config.seed)
-    val = load_eval_examples(files["val"], config.task) if files.get("val") else []
-    test = load_eval_examples(files["test"], config.task) if files.get("test") else []
+    train: List[Example] = []
+    val: List[Example] = []
+    test: List[Example] = []
+    counts: Optional[DataCounts] = None
     labels: List[str] = []
-    if config.task == "classification":
-        labels = sorted({ex.label for ex in train if isinstance(ex, ClassificationExample)})
-        check_labels(labels, val, "val")
-        check_labels(labels, test, "test")
+    if not keep_examples:
+        counts = scan_data(files, config.task, config.data_paths.weights)
+        labels = counts.labels
+    else:
+        train = load_training_examples(files["train"], config.task, config.data_paths.weights, config.seed)
+        val = load_eval_examples(files["val"], config.task) if files.get("val") else []
+        test = load_eval_examples(files["test"], config.task) if files.get("test") else []
+        if config.task == "classification":
+            labels = sorted({ex.label for ex in train if isinstance(ex, ClassificationExample)})
+            check_labels(labels, val, "val")
+            check_labels(labels, test, "test")
     base_model_path = base_model_path or resolve_base_model(config)
     backend.validate_model(base_model_path, config.task)
     environment = backend.environment()
     base_model = hash_base_model(base_model_path, backend.locate_model(base_model_path))
     chain = hashchain.HashChain.build(config, environment, files=role_files(files), base_model=base_model)
     return PreparedRun(
-        config, train, val, test, files, labels, base_model_path, environment, chain, reserved_notices(config)
+        config,
+        train,
+        val,
+        test,
+        files,
+        labels,
+        base_model_path,
+        environment,
+        chain,
+        reserved_notices(config),
+        counts.rows if counts is not None else None,
     )
 
 
@@ -147,9 +168,9 @@ def training_info(prepared: PreparedRun, run_id: str) -> Dict[str, Any]:
         "dataset_version": config.dataset_version or "local",
         "data_paths": config.data_paths.model_dump(mode="json"),
         "data_files": prepared.data_files,
-        "num_train_rows": len(prepared.train_examples),
-        "num_val_rows": len(prepared.val_examples),
-        "num_test_rows": len(prepared.test_examples),
+        "num_train_rows": prepared.rows("train"),
+        "num_val_rows": prepared.rows("val"),
+        "num_test_rows": prepared.rows("test"),
         "labels": prepared.labels,
         "label2id": {label: i for i, label in enumerate(prepared.labels)},
         "prompt_format": _prompt_format(config),
