@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from verifily_cli.render import err, out, plural, print_json, progress, relative, table
 
@@ -11,7 +11,7 @@ from verifily_cli.render import err, out, plural, print_json, progress, relative
 def run_evaluation(
     *,
     run: Path,
-    test_data: Optional[Path],
+    test_data: Optional[list[str]],
     metrics: Optional[list[str]],
     slice_by: Optional[list[str]],
     hard_examples: Optional[int],
@@ -30,7 +30,7 @@ def run_evaluation(
             store,
             run_id,
             backend,
-            test_data=str(test_data.expanduser().resolve()) if test_data else None,
+            test_data=absolute(test_data),
             metrics=metrics,
             slice_by=slice_by,
             hard_examples_n=hard_examples,
@@ -45,6 +45,49 @@ def run_evaluation(
         print_json(result.to_dict())
         return
     _print(result, run)
+
+
+def absolute(files: Optional[list[str]]) -> Union[list[str], str, None]:
+    """``--test-data`` files made absolute: one file stays a path, several stay a list (tagged)."""
+    if not files:
+        return None
+    paths = [str(Path(f).expanduser().resolve()) for f in files]
+    return paths[0] if len(paths) == 1 else paths
+
+
+def run_baseline_evaluation(
+    *,
+    base_model: str,
+    task: str,
+    test_data: Optional[list[str]],
+    config: Optional[Path],
+    output_dir: Path,
+    json_output: bool,
+) -> None:
+    """``eval-cmd --base-model``: the model as it is, evaluated into a new baseline run folder."""
+    from verifily_core.bootstrap import ports_for_baseline
+    from verifily_core.config import TrainConfig
+    from verifily_core.errors import ConfigError
+    from verifily_core.services.baseline import baseline_config, run_baseline
+
+    if not test_data:
+        raise ConfigError(
+            "eval-cmd --base-model needs --test-data FILE (there is no training config to take it from).",
+            hint="verifily eval-cmd --base-model MODEL --task sft --test-data test.jsonl",
+        )
+    local = Path(base_model).expanduser()
+    model = str(local.resolve()) if local.exists() else base_model
+    trained = TrainConfig.from_yaml(config) if config is not None else None
+    files = [str(Path(f).expanduser().resolve()) for f in test_data]
+    cfg = baseline_config(model, task, files, trained)
+    store, backend = ports_for_baseline(cfg, output_dir.expanduser().resolve())
+    with progress("Evaluating the base model", enabled=not json_output) as bar:
+        run = run_baseline(store, backend, cfg, progress=bar.step)
+    if json_output:
+        print_json({**run.eval_result.to_dict(), "artifact_path": run.artifact_path, "baseline": True})
+        return
+    out.print(f"Baseline run (base model, no training): {run.artifact_path}")
+    _print(run.eval_result, Path(run.artifact_path))
 
 
 def _print(result: Any, run: Path) -> None:

@@ -172,7 +172,9 @@ def load_predictor(
     target = devices.resolve_device(device or "auto")
     quantization = str(training_info.get("quantization") or "none")
     adapter, full = run_dir / ADAPTER_DIR, run_dir / MODEL_DIR
-    if adapter.is_dir() and training_info.get("lora_enabled", True):
+    if training_info.get("baseline"):  # a base model evaluated as it is (services.baseline)
+        model = loading.load_model(ref, architecture, labels=labels, quantization=quantization, device=target)
+    elif adapter.is_dir() and training_info.get("lora_enabled", True):
         from peft import PeftModel
 
         model = loading.load_model(ref, architecture, labels=labels, quantization=quantization, device=target)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -18,10 +18,41 @@ def split_csv(value: Optional[str]) -> Optional[list[str]]:
     return items or None
 
 
+def require_run(run: Optional[Path]) -> Path:
+    """``--run`` is required unless ``--base-model`` asks for a baseline."""
+    from verifily_core.errors import ConfigError
+
+    if run is None:
+        raise ConfigError(
+            "eval-cmd needs --run RUN_FOLDER (a trained run) or --base-model MODEL (a baseline).",
+            hint="verifily eval-cmd --run runs/run_... | --base-model MODEL --task sft --test-data FILE",
+        )
+    return run
+
+
 def eval_command(
-    run: Path = typer.Option(..., "--run", help="Path to the run folder."),
-    test_data: Optional[Path] = typer.Option(
-        None, "--test-data", help="Test JSONL (overrides data_paths.test)."
+    run: Optional[Path] = typer.Option(None, "--run", help="Path to the run folder."),
+    test_data: Optional[List[str]] = typer.Option(
+        None,
+        "--test-data",
+        help="Test JSONL (overrides data_paths.test). Several files: repeat the option or separate them "
+        "with commas; each row is then tagged with its file's name as _source_dataset.",
+    ),
+    base_model: Optional[str] = typer.Option(
+        None,
+        "--base-model",
+        help="Evaluate this model as it is (path, .gguf file or hub id) into a new baseline run folder "
+        "instead of a trained run; needs --test-data.",
+    ),
+    task: str = typer.Option("sft", "--task", help="Task of a --base-model baseline (sft)."),
+    config: Optional[Path] = typer.Option(
+        None,
+        "--config",
+        help="With --base-model: take prompt format, sequence length and eval settings from this "
+        "training config, so that the baseline compares like for like.",
+    ),
+    output_dir: Path = typer.Option(
+        Path("runs"), "--output-dir", help="With --base-model: where the baseline run folder is created."
     ),
     metrics: Optional[str] = typer.Option(None, "--metrics", help="Comma-separated metric names."),
     slice_by: Optional[str] = typer.Option(None, "--slice-by", help="Comma-separated tag keys to slice by."),
@@ -48,9 +79,22 @@ def eval_command(
     with guarded(verbose):
         from verifily_cli.evaluation import run_evaluation
 
+        files = split_csv(",".join(test_data)) if test_data else None
+        if base_model is not None:
+            from verifily_cli.evaluation import run_baseline_evaluation
+
+            run_baseline_evaluation(
+                base_model=base_model,
+                task=task,
+                test_data=files,
+                config=config,
+                output_dir=output_dir,
+                json_output=json_output,
+            )
+            return
         run_evaluation(
-            run=run,
-            test_data=test_data,
+            run=require_run(run),
+            test_data=files,
             metrics=split_csv(metrics),
             slice_by=split_csv(slice_by),
             hard_examples=hard_examples,

@@ -104,7 +104,7 @@ def evaluate_run(
         check_slice_keys(settings.slice_by, [r.get("tags") for r in records])
     else:
         test_path, examples, sha = read_test_data(test_data, info, run_id, settings)
-        check_weights(store, run_id)  # reused predictions still belong to a model that must exist
+        check_weights(store, run_id, info)  # reused predictions still belong to a model that must exist
         records = (
             reusable_predictions(store, run_id, sha, examples, settings, files) if reuse_predictions else None
         )

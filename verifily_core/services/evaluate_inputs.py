@@ -99,10 +99,11 @@ def evaluation_files(
     return EvalFiles(derived if derived and eval_name_problem(derived) is None else "other")
 
 
-def check_weights(store: ArtifactStore, run_id: str) -> Path:
-    """The run's folder, if it holds trained weights; a run without them has nothing to evaluate."""
+def check_weights(store: ArtifactStore, run_id: str, info: Optional[Mapping[str, Any]] = None) -> Path:
+    """The run's folder, if it holds trained weights; a run without them has nothing to evaluate,
+    except a baseline (``info["baseline"]``), which evaluates its base model as it is."""
     run_dir = Path(store.local_dir(run_id))
-    if not any((run_dir / d).is_dir() for d in (ADAPTER_DIR, MODEL_DIR)):
+    if not (info or {}).get("baseline") and not any((run_dir / d).is_dir() for d in (ADAPTER_DIR, MODEL_DIR)):
         raise EvaluationError(
             f"Run folder {run_dir} has no {ADAPTER_DIR}/ or {MODEL_DIR}/ folder: "
             "no trained model to evaluate.",

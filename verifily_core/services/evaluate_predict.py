@@ -34,7 +34,7 @@ def predict(
     settings: EvalSettings,
     progress: Optional[ProgressFn],
 ) -> List[Record]:
-    run_dir = check_weights(store, run_id)
+    run_dir = check_weights(store, run_id, info)
     wanted = needs(settings)
     predictor = backend.load(Path(run_dir), info, device=settings.device)
     size = settings.batch_size
