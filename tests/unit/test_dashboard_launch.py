@@ -83,7 +83,9 @@ def test_non_loopback_without_auth_is_refused_before_serving(fake_app: FakeApp, 
 def test_launch_binds_as_asked_with_auth_and_blocks_runs(fake_app: FakeApp, tmp_path: Path) -> None:
     launch_mod.launch(runs_dir=tmp_path, port=7861, share=False, host="0.0.0.0", auth="u:p")
     (kwargs,) = fake_app.launched
-    assert (kwargs["server_name"], kwargs["server_port"], kwargs["auth"]) == ("0.0.0.0", 7861, ("u", "p"))
+    assert (kwargs["server_name"], kwargs["server_port"]) == ("0.0.0.0", 7861)
+    assert kwargs["auth"]("u", "p") is True and kwargs["auth"]("u", "x") is False  # the throttled check
+    assert kwargs["max_file_size"] == 0  # no uploads
     assert "allowed_paths" not in kwargs and kwargs["blocked_paths"] == [str(tmp_path.resolve())]
     assert kwargs["share"] is False and fake_app.blocked
 
@@ -92,7 +94,7 @@ def test_share_warns_and_fails_clearly_without_a_tunnel(
     fake_app: FakeApp, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(VerifilyError, match="internet") as info:
-        launch_mod.launch(runs_dir=tmp_path, port=7862, share=True, host="127.0.0.1", auth=None)
+        launch_mod.launch(runs_dir=tmp_path, port=7862, share=True, host="127.0.0.1", auth="u:p")
     assert "without --share" in (info.value.hint or "")
     assert "public" in capsys.readouterr().err
     assert fake_app.closed and not fake_app.blocked

@@ -1,10 +1,11 @@
 """Start the dashboard: safety checks first, then Gradio, then one line saying where it runs.
 
-Safe by default: it binds to loopback; any other interface needs ``--auth`` (a runs folder holds
-configs, data paths and model outputs); ``--share`` is warned about (it publishes the runs to a
-public URL) and fails clearly when the tunnel cannot be made, which is always the case offline,
-instead of quietly serving locally. Run folders are blocked from Gradio's file routes on top of
-never being handed to Gradio as files.
+Safe by default: it binds to loopback; any other interface, and ``--share`` (a public URL), need
+``--auth`` (a runs folder holds configs, data paths and model outputs); ``--share`` fails clearly
+when the tunnel cannot be made, which is always the case offline, instead of quietly serving
+locally. Failed logins are throttled per client (``login.py``). Uploads are refused (no component
+takes files, so Gradio's upload route gets a size limit of zero). Run folders are blocked from
+Gradio's file routes on top of never being handed to Gradio as files.
 """
 
 from __future__ import annotations
@@ -42,9 +43,18 @@ def parse_auth(auth: Optional[str]) -> Optional[Tuple[str, str]]:
     return user, password
 
 
-def check_safety(host: str, credentials: Optional[Tuple[str, str]]) -> None:
-    """Refuse to expose the runs on a non-loopback interface without a password."""
-    if not is_loopback(host) and credentials is None:
+def check_safety(host: str, credentials: Optional[Tuple[str, str]], share: bool = False) -> None:
+    """Refuse to expose the runs on a non-loopback interface, or a public share link, without a
+    password."""
+    if credentials is not None:
+        return
+    if share:
+        raise VerifilyError(
+            "Refusing --share without --auth: the public link would show every run (configs, data "
+            "paths, predictions) to anyone who has it.",
+            hint=f"Add --auth user:password (or set {AUTH_ENV}).",
+        )
+    if not is_loopback(host):
         raise VerifilyError(
             f"Refusing to serve the dashboard on {host} without --auth: anyone who can reach this "
             "machine would see every run (configs, data paths, predictions).",
@@ -107,7 +117,7 @@ def launch(
     from verifily_cli.render import err, out
 
     credentials = parse_auth(auth)
-    check_safety(host, credentials)
+    check_safety(host, credentials, share)
     if not 0 < port < 65536:
         raise VerifilyError(f"--port must be between 1 and 65535, got {port}.")
     root = check_runs_dir(Path(runs_dir).expanduser())
@@ -117,17 +127,22 @@ def launch(
     if share:
         err.print(
             "[bold yellow]Warning:[/bold yellow] --share publishes this dashboard on a public "
-            "gradio.live URL: anyone with the link sees every run in the folder"
-            + ("" if credentials else " (no --auth is set)")
-            + ". It needs internet access."
+            "gradio.live URL: anyone with the link and the password sees every run in the folder. "
+            "It needs internet access."
         )
     app = build_app(root)
+    from starlette.middleware import Middleware
+
+    from verifily_cli.dashboard.login import ClientAddress, ThrottledLogin
+
     try:
         app.launch(
             server_name=host,
             server_port=port,
             share=share,
-            auth=credentials,
+            auth=ThrottledLogin(credentials) if credentials else None,
+            app_kwargs={"middleware": [Middleware(ClientAddress)]},
+            max_file_size=0,  # no component takes files: every upload is refused (HTTP 413)
             quiet=True,
             prevent_thread_lock=True,
             ssr_mode=False,
