@@ -202,3 +202,17 @@ def test_resume_takes_the_newest_complete_checkpoint(tmp_path: Path, damage: obj
     assert not checkpoint_is_complete(partial)
     assert latest_checkpoint(tmp_path, checkpoint_is_complete) == whole
     assert latest_checkpoint(tmp_path) == partial  # what a name-only pick would have taken
+
+
+def test_the_refusal_shown_in_docs_training_md_is_the_real_message(tmp_path: Path) -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "training.md").read_text()
+    shown = [line for line in doc.splitlines() if line.startswith(("Error: Run ", "Hint: Wait"))]
+    store = LocalArtifactStore(tmp_path)
+    (tmp_path / "run_20260208_143022_a1b2c3").mkdir()
+    (tmp_path / "run_20260208_143022_a1b2c3" / RUN_META).write_text("{}")
+    _write_owner(
+        store, "run_20260208_143022_a1b2c3", pid=41377, host="gpu-box", heartbeat_at=time.time() - 3.2
+    )
+    with pytest.raises(StoreError) as refused, RunLock(store, "run_20260208_143022_a1b2c3"):
+        pass
+    assert shown == [f"Error: {refused.value.message}", f"Hint: {refused.value.hint}"]
