@@ -139,6 +139,7 @@ def test_cli_flag_runs_two_cpu_processes(workspace: Path) -> None:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "on the CPU (gloo)" in result.stderr
+    assert "find_unused_parameters" not in result.stderr  # no DDP warning on every rank and step
     assert result.stdout.count("Run completed:") == 1
     run = _check_distributed_run(workspace / "runs-flag", workspace / "tiny")
     (dry,) = _run_folders(workspace / "runs-single")

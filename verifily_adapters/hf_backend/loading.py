@@ -22,21 +22,41 @@ _PEFT_TASK = {CAUSAL_LM: "CAUSAL_LM", SEQ2SEQ_LM: "SEQ_2_SEQ_LM", SEQUENCE_CLASS
 _DTYPES = {"bfloat16": "bfloat16", "float16": "float16", "float32": "float32"}
 
 
-def quiet() -> None:
-    """Silence transformers' progress bars (the CLI draws its own) and its import-time prints.
+VENDORS = r"(transformers|peft|accelerate|torch|bitsandbytes)(\.|$)"
 
-    ``transformers.integrations`` prints "[INFO] Running in WANDB offline mode" to stdout when it is
-    first imported with ``WANDB_MODE=offline``; the Trainer imports it, and ``train()`` promises
-    not to print, so that first import happens here with stdout captured.
+
+def quiet() -> None:
+    """Keep the frameworks' own chatter off the user's terminal: ``train()`` and ``evaluate()``
+    promise to print nothing, and the CLI draws its own progress.
+
+    * transformers' progress bars are off, and its log level is ERROR unless the user chose one
+      (``TRANSFORMERS_VERBOSITY``): its warnings (e.g. the tokenizer's PAD/BOS/EOS alignment notice)
+      are about choices this backend makes on purpose.
+    * bitsandbytes' import-time warning that an optional CPU kernel package is absent is dropped.
+    * the frameworks' FutureWarning/DeprecationWarning (about their own internals, not about the
+      user's code) are ignored unless the user configured warnings (``-W``/``PYTHONWARNINGS``).
+    * ``transformers.integrations`` prints "[INFO] Running in WANDB offline mode" to stdout when it
+      is first imported with ``WANDB_MODE=offline``; the Trainer imports it, so that first import
+      happens here with stdout captured.
     """
     import contextlib
     import io
+    import logging
+    import os
+    import sys
+    import warnings
 
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
+    if not sys.warnoptions:
+        for category in (FutureWarning, DeprecationWarning):
+            warnings.filterwarnings("ignore", category=category, module=VENDORS)
     with contextlib.redirect_stdout(io.StringIO()):
         import transformers.integrations.integration_utils  # noqa: F401
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
+    if not os.environ.get("TRANSFORMERS_VERBOSITY"):
+        hf_logging.set_verbosity_error()
 
 
 def model_config(ref: ModelRef) -> Dict[str, Any]:

@@ -252,6 +252,10 @@ def training_arguments(
         remove_unused_columns=False,
         label_names=["labels"],
         dataloader_pin_memory=device.type == "cuda",
+        # every trainable parameter (LoRA matrices, heads, modules_to_save) takes part in each
+        # forward pass, so DDP need not search the graph for unused ones (the default for a
+        # PeftModel), which costs a traversal per step and warns on every rank
+        ddp_find_unused_parameters=False,
     )
 
 
