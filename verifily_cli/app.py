@@ -18,6 +18,7 @@ from verifily_cli.commands import (
     demo,
     evaluate,
     plugins,
+    predict,
     reproduce,
     train,
     tune,
@@ -59,6 +60,7 @@ class HelpGroup(typer.core.TyperGroup):
         plain_metavars(self, ctx)
         super().format_help(ctx, formatter)
 
+
 app = typer.Typer(
     cls=HelpGroup,
     name="verifily",
@@ -91,6 +93,8 @@ app.command("eval-cmd")(evaluate.eval_command)
 app.command("eval", hidden=True, help="Alias of eval-cmd.")(evaluate.eval_command)
 app.command("compare-cmd")(compare.compare_command)
 app.command("compare", hidden=True, help="Alias of compare-cmd.")(compare.compare_command)
+app.command("predict")(predict.predict_command)
+app.command("export")(predict.export_command)
 app.command("reproduce")(reproduce.reproduce_command)
 app.command("keygen")(reproduce.keygen_command)
 app.command("sign")(reproduce.sign_command)

@@ -24,6 +24,7 @@ _EXPORTS: Dict[str, str] = {
     "train": "verifily_train.api",
     "evaluate": "verifily_train.api",
     "verify": "verifily_train.api",
+    "load_run": "verifily_train.api",
     "run_tuning": "verifily_train.tuner",
     "BillingTracker": "verifily_train.billing",
     "EvalResult": "verifily_core.domain.evaluation",

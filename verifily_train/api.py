@@ -71,3 +71,15 @@ def verify(run_path: PathLike, *, key: Optional[PathLike] = None) -> Any:
         locate_model=backend.locate_model,
         public_key=Path(key) if key is not None else None,
     )
+
+
+def load_run(run_path: PathLike, *, device: Optional[str] = None) -> Any:
+    """A trained run's model, loaded once after its seal was checked; ``.predict(rows)`` returns the
+    generated text (sft) or ``{"label", "probabilities"}`` (classification) for each row, rendered and
+    decoded as in evaluation; ``.close()`` frees the model. Rows: dicts as in docs/data.md without the
+    answer, or plain strings (the instruction, or the text)."""
+    from verifily_core.bootstrap import ports_for_run
+    from verifily_core.services.predict import load_run as load
+
+    store, run_id, backend = ports_for_run(Path(run_path))
+    return load(store, run_id, backend, device=device)

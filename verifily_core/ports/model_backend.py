@@ -26,6 +26,9 @@ Contract for implementers
   a distributed launch, only rank 0 writes artifacts and calls callbacks.
 * ``load(run_dir, training_info, device, batch_size)`` returns a :class:`Predictor` for a finished
   run folder; ``training_info`` is the parsed ``training_info.json``.
+* ``export_merged(run_dir, training_info, out_dir)`` (optional) writes the run's model as one
+  standalone folder (an adapter merged into its base) that the framework loads without this
+  package; the default says the backend cannot.
 """
 
 from __future__ import annotations
@@ -123,3 +126,9 @@ class ModelBackend(ABC):
         self, run_dir: Path, training_info: Mapping[str, Any], *, device: Optional[str] = None
     ) -> Predictor:
         """A predictor over the trained artifacts of ``run_dir``."""
+
+    def export_merged(self, run_dir: Path, training_info: Mapping[str, Any], out_dir: Path) -> None:
+        """Write the run's model, adapter merged into its base, as a standalone folder ``out_dir``."""
+        from verifily_core.errors import BackendError
+
+        raise BackendError(f"The {self.PLUGIN_NAME} backend cannot export a merged model.")
