@@ -11,7 +11,7 @@ import pytest
 from verifily_adapters.local_store.store import LocalArtifactStore
 from verifily_core.config import TrainConfig
 from verifily_core.domain.training import TrainCallbacks, TrainOutcome, TrainRequest
-from verifily_core.errors import BackendError, DataError
+from verifily_core.errors import BackendError, DataError, IntegrityError
 from verifily_core.services.train import TrainDependencies, latest_checkpoint, train
 from verifily_core.testing import RecordingBillingSink, RecordingTracker, ScriptedModelBackend
 
@@ -156,6 +156,23 @@ def test_resume_refuses_changed_data(workspace: Path) -> None:
         fh.write(json.dumps({"instruction": "x", "output": "y"}) + "\n")
     with pytest.raises(DataError, match="changed since it started"):
         train(None, deps, resume_run_id=run_dir.name)
+
+
+def test_resume_refuses_a_tampered_config_and_a_changed_base_model(workspace: Path) -> None:
+    deps = _deps(workspace, InterruptingBackend())
+    with pytest.raises(KeyboardInterrupt):
+        train(_config(workspace), deps)
+    [run_dir] = list((workspace / "runs").iterdir())
+    frozen = (run_dir / "config.yaml").read_text()
+    (run_dir / "config.yaml").write_text(frozen.replace("learning_rate: 0.0002", "learning_rate: 0.2"))
+    with pytest.raises(IntegrityError, match="does not match its seal") as err:
+        train(None, deps, resume_run_id=run_dir.name)
+    assert any(p.startswith("file changed: config.yaml") for p in err.value.problems)
+    (run_dir / "config.yaml").write_text(frozen)
+    (workspace / "model" / "config.json").write_text('{"changed": true}')
+    with pytest.raises(DataError, match="base model of run .* changed") as changed:
+        train(None, deps, resume_run_id=run_dir.name)
+    assert changed.value.problems[0].startswith("base model file changed: config.json")
 
 
 def test_failing_tracker_and_sink_do_not_fail_the_run(workspace: Path, sink: RecordingBillingSink) -> None:
