@@ -34,6 +34,7 @@ $(DEV_STAMP): $(STAMP)
 
 test: install-dev
 	bash scripts/ensure_chromium.sh
+	bash scripts/ensure_postgres.sh
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 

@@ -331,12 +331,15 @@ class _Search:
         names = {state.COMPLETE: "completed", state.RUNNING: "running", state.WAITING: "queued"}
         status = "interrupted" if ts.is_interrupted(t) else names.get(t.state, "failed")
         attrs = t.user_attrs
+        # a trial whose worker died before it asked for its values still has its planned ones
+        planned = attrs.get("planned")
+        values = t.params or (self.plan[planned] if self.plan is not None and planned is not None else {})
         error = attrs.get("error") or (
             "interrupted: its worker stopped sending heartbeats" if status == "interrupted" else None
         )
         return TrialRecord(
             number=t.number,
-            params={k: t.params[k] for k in self.space.keys if k in t.params},
+            params={k: values[k] for k in self.space.keys if k in values},
             status=status,
             score=t.value if t.state == state.COMPLETE else None,
             run_id=attrs.get("run_id"),

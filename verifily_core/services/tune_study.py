@@ -75,7 +75,7 @@ def open_storage(url: str, on_stale: Callable[[Any, Any], None], attempts: int =
             raise TuneError(
                 f"Cannot open the study storage {redact(url)}: {type(exc).__name__}: {reason}",
                 hint="Give an Optuna RDB URL such as sqlite:///runs/study.db or "
-                "postgresql://user@host/db (plus its driver: psycopg2-binary).",
+                "postgresql://user@host/db (its driver, psycopg 3: pip install 'verifily-train[postgres]').",
             ) from None
     raise AssertionError("unreachable")
 

@@ -1,0 +1,153 @@
+"""``verifily tune --storage postgresql://...`` against a real PostgreSQL server (tests/postgres_server.py).
+
+Workers are separate ``verifily tune`` processes in separate working folders, as on separate
+machines; trials use the example sklearn backend (a fraction of a second each), since what is under
+test is the shared study, not training. Checked: no trial runs twice, a killed worker's trial is
+queued again and run by another worker, and the scores equal a SQLite study's over the same grid.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+import pytest
+import yaml
+from postgres_server import Server, server_bin
+
+pytest.importorskip("psycopg")
+pytest.importorskip("verifily_sklearn")
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+GRID = ["--param", "seed=1,2", "--param", "training.learning_rate=0.001,0.002"]
+ALL = [(1, 0.001), (1, 0.002), (2, 0.001), (2, 0.002)]
+Combination = Tuple[int, float]
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[Server]:
+    found = server_bin()
+    if found is None:
+        pytest.skip("no PostgreSQL server binaries: run `bash scripts/ensure_postgres.sh`")
+    server = Server(found).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("tune-pg-data")
+    words = {"positive": ["great", "lovely", "superb"], "negative": ["awful", "dull", "broken"]}
+    for split, n in (("train", 24), ("val", 8)):
+        rows = [
+            {"text": f"the {t} was {words[label][i % 3]}", "label": label}
+            for i in range(n)
+            for label, t in [(("positive", "negative")[i % 2], ("meal", "book", "film")[i % 3])]
+        ]
+        (root / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return root
+
+
+def worker_folder(data: Path, folder: Path) -> Path:
+    """A working folder with its own config and runs folder: a stand-in for another machine."""
+    folder.mkdir(parents=True)
+    config = {
+        "task": "classification",
+        "backend": "sklearn",
+        "base_model": "tfidf-logreg",
+        "data_paths": {"train": str(data / "train.jsonl"), "val": str(data / "val.jsonl")},
+        "output": {"dir": "runs"},
+    }
+    (folder / "cls.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    return folder
+
+
+def start(folder: Path, storage: Optional[str]) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "verifily_train", "tune", "--config", "cls.yaml", *GRID]
+    command += ["--storage", storage] if storage else []
+    env = {**os.environ, "COLUMNS": "200"}
+    log = (folder / "tune.log").open("w")
+    return subprocess.Popen(command, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+
+
+def finish(proc: subprocess.Popen[str], folder: Path) -> None:
+    assert proc.wait(timeout=240) == 0, (folder / "tune.log").read_text()[-3000:]
+
+
+def trial_runs(folders: List[Path]) -> Dict[str, List[Tuple[Combination, Optional[float]]]]:
+    """Trial run folders by status: (seed, learning rate) of each, and its eval_loss."""
+    found: Dict[str, List[Tuple[Combination, Optional[float]]]] = {}
+    for folder in folders:
+        for meta in glob.glob(f"{folder}/runs/*/run_meta.json"):
+            run = Path(meta).parent
+            if "trial" not in run.name:
+                continue
+            cfg = yaml.safe_load((run / "config.yaml").read_text())
+            key = (int(cfg["seed"]), float(cfg["training"]["learning_rate"]))
+            summary = run / "train_summary.json"
+            loss = json.loads(summary.read_text())["eval_loss"] if summary.exists() else None
+            status = json.loads(Path(meta).read_text())["status"]
+            found.setdefault(status, []).append((key, loss))
+    return found
+
+
+def trial_states(url: str) -> List[str]:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return [row[0] for row in conn.execute("SELECT state FROM trials ORDER BY number")]
+
+
+def test_two_workers_share_the_study_and_match_sqlite(postgres: Server, data: Path, tmp_path: Path) -> None:
+    url = postgres.database()
+    folders = [worker_folder(data, tmp_path / f"worker{i}") for i in (0, 1)]
+    workers = [start(folder, url) for folder in folders]
+    for proc, folder in zip(workers, folders):
+        finish(proc, folder)
+    runs = trial_runs(folders)
+    assert set(runs) == {"completed"}, runs
+    assert sorted(key for key, _ in runs["completed"]) == ALL  # every combination once, none twice
+    assert trial_states(url) == ["COMPLETE"] * 4
+    alone = worker_folder(data, tmp_path / "sqlite")
+    proc = start(alone, None)
+    finish(proc, alone)
+    assert sorted(trial_runs([alone])["completed"]) == sorted(runs["completed"])  # same scores
+
+
+def test_a_killed_workers_trial_is_queued_again(postgres: Server, data: Path, tmp_path: Path) -> None:
+    url = postgres.database()
+    first, second = worker_folder(data, tmp_path / "first"), worker_folder(data, tmp_path / "second")
+    victim = start(first, url)
+    try:
+        deadline = time.monotonic() + 120
+        while not _running(url):
+            assert victim.poll() is None, "the worker ended before it could be killed mid-trial"
+            assert time.monotonic() < deadline, (first / "tune.log").read_text()[-2000:]
+            time.sleep(0.01)
+        os.kill(victim.pid, signal.SIGSTOP)  # frozen mid-trial, then killed: a machine that dies
+        assert "RUNNING" in trial_states(url)
+    finally:
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.wait()
+    finish(start(second, url), second)
+    runs = trial_runs([first, second])
+    assert sorted(key for key, _ in runs["completed"]) == ALL  # the killed trial ran again, once
+    results = json.loads(next((second / "runs").glob("tune_*/tune_results.json")).read_text())
+    interrupted = [t for t in results["trials"] if t["status"] == "interrupted"]
+    assert len(interrupted) == 1 and "its worker" in interrupted[0]["error"]
+    retry = [t for t in results["trials"] if t.get("retry_of") == interrupted[0]["number"]]
+    assert len(retry) == 1 and retry[0]["status"] == "completed"
+    assert retry[0]["params"] == interrupted[0]["params"]
+
+
+def _running(url: str) -> Any:
+    try:
+        return "RUNNING" in trial_states(url)
+    except Exception:  # noqa: BLE001 - the worker has not created the tables yet
+        return False
