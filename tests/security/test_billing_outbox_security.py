@@ -211,7 +211,7 @@ def test_bad_outboxes_are_reported_and_the_others_still_delivered(
     monkeypatch.setenv("VERIFILY_BILLING_WEBHOOK_SECRET", SECRET)
     result = CliRunner().invoke(app, ["billing", "flush", "--runs-dir", str(tmp_path)])
     output = result.output.replace("\n", " ")
-    assert result.exit_code == 1 and "Internal error" not in output and "Traceback" not in output
+    assert result.exit_code == 2 and "Internal error" not in output and "Traceback" not in output
     assert "Delivered 1 event(s)" in output and len(endpoint.ids) == 1
     assert "run_b_folder" in output and "not a regular file" in output
     assert "run_c_binary" in output and "not UTF-8 text" in output

@@ -40,12 +40,22 @@ from verifily_core.errors import BillingError
 
 @dataclass
 class FlushReport:
-    """What a flush did: events delivered, events still waiting, and why each one waits."""
+    """What a flush did: events delivered, events still waiting, and why each one waits.
+
+    ``failed``: events the endpoint did not take (try again later). ``rejected``: lines and outboxes
+    that will never be sent as they are (not an entry, forged or altered, unreadable): a person
+    must look at them.
+    """
 
     outboxes: int = 0
     delivered: int = 0
     failed: int = 0
+    rejected: int = 0
     problems: List[str] = field(default_factory=list)
+
+    def reject(self, problem: str) -> None:
+        self.rejected += 1
+        self.problems.append(problem)
 
     @property
     def ok(self) -> bool:
@@ -103,7 +113,7 @@ def _outboxes(root: Path, report: FlushReport) -> Iterator[Path]:
     """Every ``billing_outbox.jsonl`` under ``root``; one that is not a regular file is reported."""
     for path in [root / BILLING_OUTBOX, *sorted(root.glob(f"*/{BILLING_OUTBOX}"))]:
         if path.is_symlink() or (path.exists() and not path.is_file()):
-            report.problems.append(f"{path}: not a regular file (skipped)")
+            report.reject(f"{path}: not a regular file (skipped)")
         elif path.is_file():
             yield path
 
@@ -113,13 +123,13 @@ def _flush_one(outbox: Path, sink: WebhookBillingSink, secret: Optional[str], re
         with locked(outbox) as held:
             lines = read_raw_lines(outbox) if held else []
     except OSError as exc:
-        report.problems.append(f"{outbox}: cannot read it ({exc.strerror or exc}); skipped")
+        report.reject(f"{outbox}: cannot read it ({exc.strerror or exc}); skipped")
         return
     delivered: set[str] = set()
     for lineno, raw in enumerate(lines, 1):
         event, problem = _checked_event(raw, secret)
         if event is None:
-            report.problems.append(f"{outbox}:{lineno}: {problem} (left in place)")
+            report.reject(f"{outbox}:{lineno}: {problem} (left in place)")
             continue
         msg_id = str(event["event_id"])
         if msg_id in delivered:

@@ -16,7 +16,11 @@ def flush_command(
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Runs folder whose outboxes to deliver."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Enable DEBUG logging and tracebacks."),
 ) -> None:
-    """Re-deliver every event in runs/*/billing_outbox.jsonl to VERIFILY_BILLING_WEBHOOK (same ids)."""
+    """Re-deliver every event in runs/*/billing_outbox.jsonl to VERIFILY_BILLING_WEBHOOK (same ids).
+
+    Exit 0: everything delivered; 1: some events still waiting (the endpoint refused or was down);
+    2: an outbox or line that cannot be sent as it is (reported with its file and line).
+    """
     with guarded(verbose):
         from verifily_adapters.billing_sinks.outbox import flush_outbox
         from verifily_cli.render import err, out
@@ -28,5 +32,7 @@ def flush_command(
         )
         for problem in report.problems:
             err.print(f"  {problem}", markup=False)
-    if not report.ok:
+    if report.rejected:  # bad or forged entries, unreadable outboxes: a person must look (exit 2)
+        raise typer.Exit(2)
+    if not report.ok:  # only deliveries that failed: run it again later (exit 1)
         raise typer.Exit(1)
