@@ -119,6 +119,10 @@ def _print(result: Any, run: Path) -> None:
     unseen = getattr(result, "unseen_labels", None)
     if unseen:
         err.print(f"[yellow]Note:[/yellow] test labels never seen in training (always wrong): {unseen}")
+    for name, scores in (getattr(result, "trivial_baselines", None) or {}).items():
+        shown = ", ".join(f"{k}={fmt_metric(v)}" for k, v in scores.items() if isinstance(v, (int, float)))
+        label = f" (always {scores['label']!r})" if "label" in scores else ""
+        out.print(f"Trivial baseline {name}{label}: {shown}")
     print_slices(result)
     base = relative(str(run))
     out.print(

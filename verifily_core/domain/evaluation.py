@@ -129,6 +129,7 @@ class EvalResult:
     unseen_labels: Dict[str, int] = field(default_factory=dict)
     from_predictions: bool = False
     evaluation: str = "main"  # "main" (eval/) or the name of an evaluation on other data (eval/<name>/)
+    trivial_baselines: Dict[str, Dict[str, Any]] = field(default_factory=dict)  # domain.trivial_baselines
 
     def to_dict(self) -> Dict[str, Any]:
         data = asdict(self)

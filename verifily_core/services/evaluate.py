@@ -38,6 +38,7 @@ from verifily_core.domain.runs import (
     TRAINING_INFO,
 )
 from verifily_core.domain.slicing import PredictionTable, check_slice_keys
+from verifily_core.domain.trivial_baselines import trivial_baselines
 from verifily_core.ports.artifact_store import ArtifactStore
 from verifily_core.ports.model_backend import ModelBackend
 from verifily_core.services.evaluate_inputs import (
@@ -125,6 +126,7 @@ def evaluate_run(
         logger.info("Reusing %s of %s (same test data sha256)", files.predictions, run_id)
     result = _result(run_id, test_path, sha, records, settings, reused)
     result.evaluation = files.name or "main"
+    result.trivial_baselines = trivial_baselines(settings.task, examples, info.get("label_counts"))
     result.eval_duration_seconds = round(time.monotonic() - started, 3)
     store.write_jsonl(run_id, files.predictions, records)
     store.write_jsonl(run_id, files.hard_examples, result.hard_examples)

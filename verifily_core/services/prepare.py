@@ -6,6 +6,7 @@ check (the data, the label sets, the model reference, the hash chain) without im
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
@@ -173,7 +174,10 @@ def training_info(prepared: PreparedRun, run_id: str) -> Dict[str, Any]:
         "num_test_rows": prepared.rows("test"),
         "labels": prepared.labels,
         "label2id": {label: i for i, label in enumerate(prepared.labels)},
-        "prompt_format": _prompt_format(config),
+        "label_counts": dict(
+            Counter(e.label for e in prepared.train_examples if isinstance(e, ClassificationExample))
+        ),
+        "prompt_format": prompt_format_of(config),
         "max_seq_length": config.training.max_seq_length,
         "lora_enabled": config.lora.enabled,
         "quantization": config.lora.quantization,
@@ -186,7 +190,7 @@ def training_info(prepared: PreparedRun, run_id: str) -> Dict[str, Any]:
     }
 
 
-def _prompt_format(config: TrainConfig) -> Optional[str]:
+def prompt_format_of(config: TrainConfig) -> Optional[str]:
     """How instruction rows were laid out (``alpaca-v1`` or ``chat_template``); None off SFT."""
     if config.task != "sft":
         return None
