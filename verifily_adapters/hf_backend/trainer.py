@@ -30,7 +30,7 @@ from verifily_adapters.hf_backend.references import ModelRef, resolve_reference
 from verifily_adapters.hf_backend.tensors import EncodedSet, Encoder, require_supervision
 from verifily_core.config import TrainConfig
 from verifily_core.domain.examples import ClassificationExample
-from verifily_core.domain.training import TrainCallbacks, TrainOutcome, TrainRequest
+from verifily_core.domain.training import TrainCallbacks, TrainOutcome, TrainRequest, rising_eval_loss_notice
 from verifily_core.errors import BackendError, DataError, VerifilyError
 
 logger = logging.getLogger(__name__)
@@ -154,7 +154,7 @@ def run_training(request: TrainRequest, callbacks: TrainCallbacks) -> TrainOutco
         eval_dataset=val_set.features or None,
         data_collator=plan.collator,
         processing_class=tokenizer,
-        callbacks=[bridge],
+        callbacks=[bridge, *_early_stopping(config, bool(val_set.features))],
     )
     trainer.remove_callback(transformers.trainer_callback.PrinterCallback)  # the backend never prints
     wall = _train(trainer, request.resume_from)
@@ -188,7 +188,7 @@ def run_training(request: TrainRequest, callbacks: TrainCallbacks) -> TrainOutco
         architecture=architecture,
         trainable_parameters=trainable,
         total_parameters=total,
-        warnings=warnings,
+        warnings=warnings + rising_eval_loss_notice(state.log_history),
         log_history=[dict(e) for e in state.log_history],
         extra={
             "mfu": 6.0 * total * (session_tokens / wall if wall > 0 else 0.0) / peak,
@@ -251,12 +251,37 @@ def training_arguments(
         use_liger_kernel=t.liger,
         remove_unused_columns=False,
         label_names=["labels"],
+        # early stopping and best-checkpoint keeping watch the validation loss (checked in prepare)
+        load_best_model_at_end=t.load_best_model_at_end and has_val,
+        metric_for_best_model="eval_loss" if watches_val_loss(config) and has_val else None,
+        greater_is_better=False if watches_val_loss(config) and has_val else None,
         dataloader_pin_memory=device.type == "cuda",
         # every trainable parameter (LoRA matrices, heads, modules_to_save) takes part in each
         # forward pass, so DDP need not search the graph for unused ones (the default for a
         # PeftModel), which costs a traversal per step and warns on every rank
         ddp_find_unused_parameters=False,
     )
+
+
+def watches_val_loss(config: TrainConfig) -> bool:
+    """Whether early stopping or best-checkpoint keeping is on (both follow the validation loss)."""
+    return config.training.early_stopping_patience is not None or config.training.load_best_model_at_end
+
+
+def _early_stopping(config: TrainConfig, has_val: bool) -> List[Any]:
+    """The Trainer's EarlyStoppingCallback when ``training.early_stopping_patience`` is set: stop
+    after that many evaluations without the loss improving by more than ``early_stopping_min_delta``."""
+    patience = config.training.early_stopping_patience
+    if patience is None or not has_val:
+        return []
+    from transformers import EarlyStoppingCallback
+
+    return [
+        EarlyStoppingCallback(
+            early_stopping_patience=patience,
+            early_stopping_threshold=config.training.early_stopping_min_delta,
+        )
+    ]
 
 
 def run_train_loss(log_history: Sequence[Mapping[str, Any]]) -> Optional[float]:

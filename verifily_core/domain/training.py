@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from verifily_core.config import TrainConfig
 from verifily_core.domain.examples import ClassificationExample, Example, SFTExample
@@ -115,3 +115,27 @@ __all__ = [
     "TrainOutcome",
     "TrainRequest",
 ]
+
+
+RISING_EVALS = 3  # consecutive rises of the validation loss that make a notice
+
+
+def rising_eval_loss_notice(log_history: Sequence[Mapping[str, Any]], rises: int = RISING_EVALS) -> List[str]:
+    """A notice when the validation loss rose ``rises`` evaluations in a row (the longest such
+    stretch is named): the usual sign of overfitting, which a run's final numbers hide."""
+    evals = [(int(e.get("step", 0)), float(e["eval_loss"])) for e in log_history if "eval_loss" in e]
+    best: Optional[Tuple[int, int]] = None  # (start index, end index) of the longest rising stretch
+    start = 0
+    for i in range(1, len(evals) + 1):
+        if i == len(evals) or evals[i][1] <= evals[i - 1][1]:
+            if i - 1 - start >= rises and (best is None or i - 1 - start > best[1] - best[0]):
+                best = (start, i - 1)
+            start = i
+    if best is None:
+        return []
+    (s0, l0), (s1, l1) = evals[best[0]], evals[best[1]]
+    return [
+        f"Validation loss rose {best[1] - best[0]} evaluations in a row, from {l0:.4f} at step {s0} to "
+        f"{l1:.4f} at step {s1}: the model is likely overfitting. Consider "
+        "training.early_stopping_patience with training.load_best_model_at_end, or fewer epochs."
+    ]

@@ -86,6 +86,29 @@ def reserved_notices(config: TrainConfig) -> List[str]:
     return []
 
 
+def check_early_stopping(config: TrainConfig, files: Mapping[str, Any]) -> None:
+    """Early stopping and best-checkpoint keeping follow the validation loss, so they need a
+    validation set; keeping the best checkpoint needs a checkpoint at every evaluation it may pick."""
+    t = config.training
+    key = "training.early_stopping_patience" if t.early_stopping_patience is not None else None
+    key = key or ("training.load_best_model_at_end" if t.load_best_model_at_end else None)
+    if key is None:
+        return
+    if not files.get("val"):
+        raise ConfigError(
+            f"{key} watches the validation loss, but data_paths.val is not set.",
+            key=key,
+            hint="Add 'data_paths.val: <val.jsonl>' to the config.",
+        )
+    if t.load_best_model_at_end and t.save_steps % t.eval_steps:
+        raise ConfigError(
+            f"training.load_best_model_at_end needs a checkpoint at every evaluation, but save_steps "
+            f"({t.save_steps}) is not a multiple of eval_steps ({t.eval_steps}).",
+            key="training.save_steps",
+            hint=f"Set training.save_steps: {t.eval_steps} (or a multiple of it).",
+        )
+
+
 def check_labels(labels: Sequence[str], examples: Sequence[Example], split: str) -> None:
     """A val/test label never seen in training can only ever be wrong: refuse it before training."""
     known = set(labels)
@@ -122,6 +145,7 @@ def prepare(
         check_files_exist(config, files)
     else:
         files = dict(data_files)
+    check_early_stopping(config, files)
     train: List[Example] = []
     val: List[Example] = []
     test: List[Example] = []
