@@ -13,11 +13,21 @@ from typing import Any, List, Mapping, Optional
 
 from verifily_cli.render import err, out, print_json, relative
 from verifily_cli.studies import open_study_folder
+from verifily_core.domain.attribution import CONTROL
 
-_FLAG_OF = {"n_boot": "--bootstrap"}  # settings fields whose flag has another name
+_FLAG_OF = {"n_boot": "--bootstrap", "control": "--no-control"}  # settings fields whose flag has another name
 
 
-def run_attribute(*, config: Optional[Path], settings: Any, resume: Optional[Path], as_json: bool) -> None:
+def run_attribute(
+    *,
+    config: Optional[Path],
+    settings: Any,
+    resume: Optional[Path],
+    as_json: bool,
+    overrides: Optional[Mapping[str, Any]] = None,
+) -> None:
+    """A new study on ``config`` with ``overrides`` (``--set``, ``--epochs``) applied to every run, or
+    ``resume`` one (which takes its config and flags from its folder)."""
     from verifily_core.bootstrap import build_training
     from verifily_core.config import TrainConfig
     from verifily_core.errors import AttributionError
@@ -25,7 +35,7 @@ def run_attribute(*, config: Optional[Path], settings: Any, resume: Optional[Pat
 
     callbacks = study_callbacks()
     if resume is not None:
-        _check_resume_flags(config, settings)
+        _check_resume_flags(config, settings, overrides or {})
         store, study_id = open_study_folder(resume, AttributionError, "attribute")
         report = use_case.resume(study_id, store=store, deps_factory=build_training, callbacks=callbacks)
     else:
@@ -35,6 +45,7 @@ def run_attribute(*, config: Optional[Path], settings: Any, resume: Optional[Pat
                 hint="Example: verifily attribute --config train.yaml --by _source_dataset",
             )
         cfg = TrainConfig.from_yaml(config)
+        cfg = cfg.apply_overrides(overrides) if overrides else cfg
         report = use_case.attribute(
             cfg,
             settings,
@@ -63,16 +74,20 @@ def show_report(report: Any, *, as_json: bool = False) -> None:
     )
 
 
-def _check_resume_flags(config: Optional[Path], settings: Any) -> None:
+def _check_resume_flags(config: Optional[Path], settings: Any, overrides: Mapping[str, Any]) -> None:
     from verifily_core.errors import AttributionError
     from verifily_core.services.attribute_types import AttributeSettings
 
     defaults = AttributeSettings()
-    given = [
-        _FLAG_OF.get(f.name, "--" + f.name.replace("_", "-"))
-        for f in fields(settings)
-        if getattr(settings, f.name) != getattr(defaults, f.name)
-    ] + (["--config"] if config else [])
+    given = (
+        [
+            _FLAG_OF.get(f.name, "--" + f.name.replace("_", "-"))
+            for f in fields(settings)
+            if getattr(settings, f.name) != getattr(defaults, f.name)
+        ]
+        + (["--config"] if config else [])
+        + (["--set/--epochs"] if overrides else [])
+    )
     if given:
         raise AttributionError(
             f"--resume continues the study saved in its folder; it takes no {', '.join(given)}.",
@@ -88,9 +103,14 @@ def study_callbacks() -> Any:
         runs = results["runs"]
         left = sum(1 for r in runs if r["status"] != "completed")
         err.print(f"Attribution study: {relative(results['study_dir'])}", markup=False)
+        n_values = len(results["values"])
+        controls = sum(1 for r in runs if str(r["removed"] or "").startswith(CONTROL)) // len(
+            results["seeds"]
+        )
         err.print(
-            f"  Plan: {len(runs)} run(s) = (full data + {len(results['values'])} ablation(s) of "
-            f"{results['by']}) x {len(results['seeds'])} seed(s) {results['seeds']}; {left} to train.",
+            f"  Plan: {len(runs)} run(s) = (full data + {n_values} ablation(s) of {results['by']}"
+            + (f" + {controls} same-size control(s)" if controls else "")
+            + f") x {len(results['seeds'])} seed(s) {results['seeds']}; {left} to train.",
             markup=False,
         )
         for note in results["notes"]:
@@ -136,6 +156,18 @@ def _interval(cell: Optional[Mapping[str, Any]], min_n: int) -> str:
     return text + (" *" if cell["significant"] else "")
 
 
+_CELL = 48  # width of an effect cell, so that the control's column lines up
+
+
+def _beside(entry: Mapping[str, Any], cell_of: Any, min_n: int) -> str:
+    """An effect and, when the study has one, its same-size control's effect in the next column."""
+    text = _interval(cell_of(entry), min_n)
+    control = entry.get("control")
+    if not control:
+        return text
+    return f"{text.ljust(_CELL)}   {_interval(cell_of(control), min_n)}".rstrip()
+
+
 def format_attribution(results: Mapping[str, Any]) -> str:
     """The effects as text: overall per removed value, then one block per test slice."""
     metric, effects = results["metric"], results.get("effects") or []
@@ -150,19 +182,23 @@ def format_attribution(results: Mapping[str, Any]) -> str:
         "",
         f"  Baseline (full data): {baseline.get('overall', float('nan')):.4f}",
         "",
-        f"  {'Removed'.ljust(width)} {'Rows'.rjust(6)}   Effect    95% CI",
+        f"  {'Removed'.ljust(width)} {'Rows'.rjust(6)}   {'Effect    95% CI'.ljust(_CELL)}"
+        + ("   Same-size control  95% CI" if any("control" in e for e in effects) else ""),
     ]
     rows_removed = results.get("rows_removed") or {}
     for e in effects:
         rows = str(rows_removed.get(e["removed"], ""))
-        lines.append(f"  {str(e['removed']).ljust(width)} {rows.rjust(6)}   {_interval(e['overall'], min_n)}")
+        lines.append(
+            f"  {str(e['removed']).ljust(width)} {rows.rjust(6)}   "
+            + _beside(e, lambda part: part["overall"], min_n)
+        )
     for key, table in (baseline.get("slices") or {}).items():
         for value, base in table.items():
             lines += ["", f"  Slice {key}={value} (n={base['n']}, baseline {base['value']:.4f}):"]
             for e in effects:
                 lines.append(
                     f"    {str(e['removed']).ljust(width - 2)} {' ' * 6}   "
-                    f"{_interval(e['slices'][key][value], min_n)}"
+                    + _beside(e, lambda part, k=key, v=value: part["slices"][k][v], min_n)
                 )
     lines.append("")
     lines += [f"  Note: {note}" for note in results.get("notes") or []]

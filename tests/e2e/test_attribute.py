@@ -77,7 +77,12 @@ def test_noise_source_hurts_and_clean_source_helps(workspace: Path) -> None:
     assert noisy["overall"]["low"] > 0 and noisy["overall"]["significant"] is True
     assert clean["overall"]["high"] < 0 and clean["overall"]["significant"] is True
     assert set(noisy["slices"]["difficulty"]) == {"easy", "hard"} and noisy["seeds"] == [1, 2]
-    assert "Plan: 6 run(s)" in done.stderr and "remaining run(s)" in done.stderr
+    assert "Plan: 10 run(s)" in done.stderr and "2 same-size control(s)" in done.stderr
+    assert "remaining run(s)" in done.stderr
+    # dropping all 120 clean rows costs far more than dropping 120 rows at random: the source, not size
+    assert clean["control"]["seeds"] == [1, 2]
+    assert clean["overall"]["effect"] < clean["control"]["overall"]["effect"]
+    assert clean["overall"]["high"] < clean["control"]["overall"]["low"]
 
     [study] = study_dirs(workspace)
     for name in ("attribute_spec.json", "attribute_results.json", "attribute_results.csv"):
@@ -85,7 +90,7 @@ def test_noise_source_hurts_and_clean_source_helps(workspace: Path) -> None:
     assert (study / "attribute_heatmap.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert json.loads((study / "attribute_results.json").read_text())["effects"] == results["effects"]
     csv_rows = (study / "attribute_results.csv").read_text().splitlines()
-    assert len(csv_rows) == 1 + 2 * 3
+    assert len(csv_rows) == 1 + 2 * 2 * 3  # per value: its effect and its control, overall + 2 slices
     token = study.name.rsplit("_", 1)[-1]
     for run in results["runs"]:
         folder = Path(run["run_path"])
@@ -102,6 +107,7 @@ def test_table_output_and_resume_keeps_finished_runs(workspace: Path) -> None:
         "Attribution: macro_f1 by _source_dataset" in first.stdout and "Baseline (full data)" in first.stdout
     )
     assert "Slice difficulty=hard" in first.stdout and " *" in first.stdout
+    assert "Same-size control" in first.stdout and "Control = the same number of rows" in first.stdout
     [study] = study_dirs(workspace)
     results = json.loads((study / "attribute_results.json").read_text())
     before = {r["name"]: r["run_id"] for r in results["runs"]}
@@ -131,6 +137,7 @@ def test_any_training_tag_with_budget_writes_filtered_data(workspace: Path) -> N
         "2",
         "--slice-by",
         "domain",
+        "--no-control",
         "--json",
     )
     assert done.returncode == 0, done.stderr
@@ -151,13 +158,49 @@ def test_any_training_tag_with_budget_writes_filtered_data(workspace: Path) -> N
     assert set(effect(results, kept[0])["slices"]["domain"]) == {"food", "movie", "product"}
 
 
+def test_same_size_controls_and_overrides_for_every_run(workspace: Path) -> None:
+    done = attribute(
+        workspace,
+        "--config",
+        "train.yaml",
+        "--by",
+        "domain",
+        "--budget",
+        "3",
+        "--epochs",
+        "2",
+        "--set",
+        "training.learning_rate=0.5",
+        "--json",
+    )
+    assert done.returncode == 0, done.stderr
+    results = json.loads(done.stdout)
+    [value] = results["values"]
+    removed = results["rows_removed"][value]
+    runs = {r["removed"]: r for r in results["runs"]}
+    assert set(runs) == {None, value, f"control:{value}"}
+    ablation, control = runs[value], runs[f"control:{value}"]
+    for run in (ablation, control):
+        info = json.loads((Path(run["run_path"]) / "training_info.json").read_text())
+        assert info["num_train_rows"] == 420 - removed  # the control is the same size
+        frozen = yaml.safe_load((Path(run["run_path"]) / "config.yaml").read_text())
+        assert frozen["training"]["num_epochs"] == 2 and frozen["training"]["learning_rate"] == 0.5
+    info = json.loads((Path(control["run_path"]) / "training_info.json").read_text())
+    rows = [
+        json.loads(line) for p in info["data_files"]["train"] for line in Path(p).read_text().splitlines()
+    ]
+    assert {r["tags"]["domain"] for r in rows} >= {value}  # random rows: the value's own rows stay too
+    assert "control" in effect(results, value) and control["name"].endswith(f"_control_{value}_s1")
+
+
 @pytest.mark.parametrize(
     ("changes", "args", "message"),
     [
         ({"data_paths": {"train": ["clean.jsonl", "noisy.jsonl"]}}, [], "data_paths.test"),
         ({}, ["--by", "nosuchtag"], "Tag keys in the training data: "),
         ({"data_paths": {"train": "clean.jsonl", "test": "test.jsonl"}}, [], "only one value"),
-        ({}, ["--budget", "1"], "at least 2 runs"),
+        ({}, ["--budget", "2"], "at least 3 runs"),
+        ({}, ["--budget", "1", "--no-control"], "at least 2 runs"),
         ({}, ["--metric", "nosuchmetric"], "Unknown metric"),
     ],
 )

@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from verifily_cli.commands.evaluate import split_csv
+from verifily_cli.commands.train import set_overrides
 from verifily_cli.errors import guarded
 
 
@@ -39,6 +40,23 @@ def attribute_command(
     min_slice_n: int = typer.Option(
         30, "--min-slice-n", help="Slices with fewer test examples are flagged too small to judge."
     ),
+    control: bool = typer.Option(
+        True,
+        "--control/--no-control",
+        show_default=False,
+        help="Also train a same-size control per value (as many rows removed at random from all "
+        "sources), so that an effect of the value is told apart from an effect of less data. On by default.",
+    ),
+    epochs: Optional[float] = typer.Option(
+        None, "--epochs", help="Override training.num_epochs for every run of the study (cheaper ablations)."
+    ),
+    override: Optional[list[str]] = typer.Option(
+        None,
+        "--set",
+        metavar="KEY=VALUE",
+        help="Set any config key for every run of the study, e.g. --set training.max_seq_length=256. "
+        "Repeatable.",
+    ),
     resume: Optional[Path] = typer.Option(
         None, "--resume", help="Continue a study folder (runs/attribute_<id>): finished runs are kept."
     ),
@@ -59,5 +77,9 @@ def attribute_command(
             n_boot=bootstrap,
             seed=seed,
             min_slice_n=min_slice_n,
+            control=control,
         )
-        run_attribute(config=config, settings=settings, resume=resume, as_json=json_out)
+        overrides = set_overrides(override)
+        if epochs is not None:
+            overrides["training.num_epochs"] = epochs
+        run_attribute(config=config, settings=settings, resume=resume, as_json=json_out, overrides=overrides)

@@ -53,6 +53,19 @@ def overrides_from_flags(**flags: Any) -> Dict[str, Any]:
     return result
 
 
+def set_overrides(items: Optional[list[str]]) -> Dict[str, Any]:
+    """``--set key=value`` (repeatable) as dotted config overrides; ConfigError for a malformed one."""
+    overrides: Dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            from verifily_core.errors import ConfigError
+
+            raise ConfigError(f"--set expects key=value, got {item!r}", hint="Example: --set lora.alpha=64")
+        overrides[key.strip()] = value
+    return overrides
+
+
 def train_command(
     config: Path = typer.Option(Path("train.yaml"), "--config", "-c", help="Training YAML config."),
     base_model: Optional[str] = typer.Option(
@@ -135,15 +148,7 @@ def train_command(
             distributed=distributed,
             num_gpus=num_gpus,
         )
-        for item in override or []:
-            key, sep, value = item.partition("=")
-            if not sep:
-                from verifily_core.errors import ConfigError
-
-                raise ConfigError(
-                    f"--set expects key=value, got {item!r}", hint="Example: --set lora.alpha=64"
-                )
-            overrides[key.strip()] = value
+        overrides.update(set_overrides(override))
         run_training(
             config_path=config,
             overrides=overrides,

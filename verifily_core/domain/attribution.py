@@ -48,6 +48,18 @@ CSV_COLUMNS = (
     "seeds",
 )
 _CHUNK = 64  # resamples drawn at once: bounds memory at 64 x n indices
+# A value's same-size control run removes as many rows as the value has, at random from all sources:
+# "less data" alone. Its key in a plan and in the runs' records is CONTROL + value.
+CONTROL = "control:"
+
+
+def control_key(value: str) -> str:
+    return CONTROL + value
+
+
+def controlled_value(removed: Optional[str]) -> Optional[str]:
+    """The value a control run stands beside (None for the full run and the ablations)."""
+    return removed[len(CONTROL) :] if removed is not None and removed.startswith(CONTROL) else None
 
 
 @dataclass(frozen=True)
@@ -59,7 +71,12 @@ class PlannedRun:
 
     @property
     def label(self) -> str:
-        return "full data" if self.removed is None else f"without {self.removed}"
+        if self.removed is None:
+            return "full data"
+        value = controlled_value(self.removed)
+        if value is not None:
+            return f"same-size control for {value} (as many random rows removed)"
+        return f"without {self.removed}"
 
 
 @dataclass(frozen=True)
@@ -70,11 +87,16 @@ class StudyPlan:
     seeds: List[int]
     dropped_values: List[str]
     dropped_seeds: List[int]
+    controls: bool = False
 
     @property
     def runs(self) -> List[PlannedRun]:
-        """Per seed, the full run first, then one run per value: the first run times the others."""
-        return [PlannedRun(removed, seed) for seed in self.seeds for removed in [None, *self.values]]
+        """Per seed, the full run first, then one run per value, then (with ``controls``) one
+        same-size control per value: the first run times the others."""
+        controls = [control_key(v) for v in self.values] if self.controls else []
+        return [
+            PlannedRun(removed, seed) for seed in self.seeds for removed in [None, *self.values, *controls]
+        ]
 
 
 def plan_study(
@@ -83,24 +105,29 @@ def plan_study(
     seeds: int,
     base_seed: int,
     budget: Optional[int],
+    controls: bool = False,
 ) -> StudyPlan:
     """Values ordered by rows (most first, then by name); within ``budget`` runs, seeds are cut before
-    values (covering every value matters more than repeats), then the values with fewest rows go."""
+    values (covering every value matters more than repeats), then the values with fewest rows go.
+    With ``controls`` each value costs two runs per seed (its ablation and its same-size control)."""
     if seeds < 1:
         raise AttributionError(f"--seeds must be at least 1, got {seeds}.")
+    per_value = 2 if controls else 1
     values = sorted(value_rows, key=lambda v: (-value_rows[v], v))
     all_seeds = [base_seed + k for k in range(seeds)]
-    if budget is None or budget >= (1 + len(values)) * seeds:
-        return StudyPlan(values, all_seeds, [], [])
-    if budget < 2:
+    if budget is None or budget >= (1 + per_value * len(values)) * seeds:
+        return StudyPlan(values, all_seeds, [], [], controls)
+    if budget < 1 + per_value:
+        what = "one ablation and its same-size control" if controls else "one ablation"
         raise AttributionError(
-            f"--budget {budget} cannot fit a study: it needs at least 2 runs (the full-data run and one "
-            f"ablation); all {len(values)} ablations x {seeds} seed(s) take {(1 + len(values)) * seeds}.",
-            hint="Raise --budget, or leave it out to run the whole plan.",
+            f"--budget {budget} cannot fit a study: it needs at least {1 + per_value} runs (the full-data "
+            f"run and {what}); the whole plan takes {(1 + per_value * len(values)) * seeds}.",
+            hint="Raise --budget, or leave it out to run the whole plan"
+            + (" (--no-control halves the ablation runs)." if controls else "."),
         )
-    n_seeds = min(seeds, max(1, budget // (1 + len(values))))
-    n_values = min(len(values), budget // n_seeds - 1)
-    return StudyPlan(values[:n_values], all_seeds[:n_seeds], values[n_values:], all_seeds[n_seeds:])
+    n_seeds = min(seeds, max(1, budget // (1 + per_value * len(values))))
+    n_values = min(len(values), (budget // n_seeds - 1) // per_value)
+    return StudyPlan(values[:n_values], all_seeds[:n_seeds], values[n_values:], all_seeds[n_seeds:], controls)
 
 
 # ---------------------------------------------------------------------- effects
@@ -188,7 +215,9 @@ def attribution_effects(
     on the seeds where both its run and the full run finished. Returns ``{"baseline": {"overall",
     "slices": {key: {value: {"value", "n"}}}}, "effects": [{"removed", "seeds", "overall": cell,
     "slices": {key: {value: cell}}}]}``; a cell is ``{"effect", "low", "high", "n", "seed_effects",
-    "significant", "too_small"}``, or None for a value with no finished pair of runs.
+    "significant", "too_small"}``, or None for a value with no finished pair of runs. The rows of a
+    same-size control are given as ``ablated[control_key(value)]``; its cells come back beside the
+    value's as ``"control": {"seeds", "overall", "slices"}``.
     """
     if not full:
         raise AttributionError("No full-data run finished: there is no baseline to measure effects against.")
@@ -243,7 +272,17 @@ def attribution_effects(
                         f, a, positions[key, v], sliced=True, rng=rng_for(seed, value, key, v), **common
                     )
         effects.append(entry)
-    return {"baseline": baseline, "effects": effects}
+    return {"baseline": baseline, "effects": _controls_beside(effects)}
+
+
+def _controls_beside(effects: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """Each same-size control's cells moved beside its value's effect (``entry["control"]``)."""
+    by_value = {e["removed"]: e for e in effects if controlled_value(e["removed"]) is None}
+    for e in effects:
+        value = controlled_value(e["removed"])
+        if value is not None and value in by_value:
+            by_value[value]["control"] = {"seeds": e["seeds"], "overall": e["overall"], "slices": e["slices"]}
+    return list(by_value.values())
 
 
 # ---------------------------------------------------------------------- rendering
@@ -283,10 +322,14 @@ def results_csv(results: Mapping[str, Any]) -> str:
         ]
 
     for entry in results.get("effects") or []:
-        value, seeds = entry["removed"], entry["seeds"]
-        writer.writerow(row(value, "", "", baseline.get("overall"), entry["overall"], seeds))
-        for key, table in entry["slices"].items():
-            for v, cell in table.items():
-                base = ((baseline.get("slices") or {}).get(key) or {}).get(v) or {}
-                writer.writerow(row(value, key, v, base.get("value"), cell, seeds))
+        parts = [(entry["removed"], entry)]
+        if entry.get("control"):
+            parts.append((control_key(entry["removed"]), entry["control"]))
+        for value, part in parts:
+            seeds = part["seeds"]
+            writer.writerow(row(value, "", "", baseline.get("overall"), part["overall"], seeds))
+            for key, table in part["slices"].items():
+                for v, cell in table.items():
+                    base = ((baseline.get("slices") or {}).get(key) or {}).get(v) or {}
+                    writer.writerow(row(value, key, v, base.get("value"), cell, seeds))
     return buf.getvalue()

@@ -9,6 +9,9 @@ hash and ``reproduce`` point at real files). Each run is an ordinary run folder 
 trained by the train use case, named ``attr_<hex>_full_s<seed>`` or ``attr_<hex>_without_<value>_s<seed>``
 and evaluated on the config's test set; ``attribute_results.json`` is rewritten atomically after
 each run, so ``resume`` skips the runs that finished. Effects and intervals: ``domain.attribution``.
+A leave-one-out run also has less data, so each value gets a same-size control run (its rows count
+removed at random from all sources, files under ``data/control_<value>/``); its effect is reported
+beside the value's, telling "this source" from "less data" (``--no-control`` skips them).
 
 This module is the use case's public face (the entry points and, re-exported, the settings,
 callbacks and report types). The parts live beside it: ``attribute_types`` (the value types),
@@ -27,7 +30,7 @@ from verifily_core.domain.runs import iso, utc_now
 from verifily_core.errors import AttributionError
 from verifily_core.ports.artifact_store import ArtifactStore
 from verifily_core.services.attribute_checks import check_study
-from verifily_core.services.attribute_data import write_ablation_data
+from verifily_core.services.attribute_data import write_ablation_data, write_control_data
 from verifily_core.services.attribute_study import Study
 from verifily_core.services.attribute_types import (
     SPEC_VERSION,
@@ -51,10 +54,14 @@ def attribute(
     """Plan, check and run a new study; ``store`` (at ``output.dir``) holds the study folder."""
     where = f" in {config_path}" if config_path else ""
     metric, slice_by, counts = check_study(config, settings, where)
-    plan = plan_study(counts, seeds=settings.seeds, base_seed=config.seed, budget=settings.budget)
+    plan = plan_study(
+        counts, seeds=settings.seeds, base_seed=config.seed, budget=settings.budget, controls=settings.control
+    )
     prepare(config, deps_factory(config).backend)  # data and model, before the folder exists
     study_id = store.create_run(prefix=ATTRIBUTE_PREFIX).run_id
     data = write_ablation_data(store, study_id, config, settings.by, plan.values)
+    removed = {v: counts[v] for v in plan.values}
+    controls = write_control_data(store, study_id, config, removed, settings.seed) if plan.controls else {}
     spec = {
         "version": SPEC_VERSION,
         "study_id": study_id,
@@ -72,10 +79,11 @@ def attribute(
         "requested_seeds": settings.seeds,
         "seeds": plan.seeds,
         "values": plan.values,
-        "rows_removed": {v: counts[v] for v in plan.values},
+        "rows_removed": removed,
         "dropped_values": plan.dropped_values,
         "dropped_seeds": plan.dropped_seeds,
         "data": data,
+        "controls": controls,
     }
     store.write_json(study_id, ATTRIBUTE_SPEC, spec)
     return Study(spec, store, deps_factory, callbacks or AttributeCallbacks()).run(previous=None)

@@ -22,6 +22,7 @@ from verifily_core.domain.attribution import (
     PlannedRun,
     StudyPlan,
     attribution_effects,
+    controlled_value,
     results_csv,
 )
 from verifily_core.domain.compare import LOWER_IS_BETTER
@@ -56,6 +57,7 @@ class Study:
             list(spec["seeds"]),
             list(spec["dropped_values"]),
             list(spec["dropped_seeds"]),
+            bool(spec.get("controls")),  # studies made before controls existed have none
         )
         self.runs_store = deps_factory(self.base).store
 
@@ -85,7 +87,14 @@ class Study:
 
     def _name(self, planned: PlannedRun) -> str:
         token = self.study_id.rsplit("_", 1)[-1]
-        what = "full" if planned.removed is None else f"without_{planned.removed}"
+        value = controlled_value(planned.removed)
+        what = (
+            "full"
+            if planned.removed is None
+            else f"control_{value}"
+            if value is not None
+            else f"without_{planned.removed}"
+        )
         return f"attr_{token}_{what}_s{planned.seed}"
 
     def _kept(self, old: Optional[Mapping[str, Any]], planned: PlannedRun) -> Dict[str, Any]:
@@ -117,7 +126,11 @@ class Study:
 
     def _config(self, planned: PlannedRun) -> TrainConfig:
         overrides: Dict[str, Any] = {"seed": planned.seed, "name": self._name(planned)}
-        if planned.removed is not None:
+        value = controlled_value(planned.removed)
+        if value is not None:
+            data = self.spec["controls"][value]
+            overrides.update({"data_paths.train": data["train"], "data_paths.weights": data["weights"]})
+        elif planned.removed is not None:
             data = self.spec["data"][planned.removed]
             overrides.update({"data_paths.train": data["train"], "data_paths.weights": data["weights"]})
         return self.base.apply_overrides(overrides)
@@ -156,7 +169,9 @@ class Study:
             if not any((r["removed"] is None) == is_full for r in done):
                 raise self._unmeasurable(what, [r for r in self.records if (r["removed"] is None) == is_full])
         full = {r["seed"]: self._rows(r) for r in done if r["removed"] is None}
-        ablated: Dict[str, Dict[int, List[Mapping[str, Any]]]] = {v: {} for v in self.plan.values}
+        ablated: Dict[str, Dict[int, List[Mapping[str, Any]]]] = {
+            str(p.removed): {} for p in self.plan.runs if p.removed is not None
+        }
         for r in done:
             if r["removed"] is not None:
                 ablated[r["removed"]][r["seed"]] = self._rows(r)
@@ -195,6 +210,15 @@ class Study:
                 f"--budget {self.spec['budget']} dropped the ablations of "
                 f"{', '.join(self.plan.dropped_values) or 'no value'} and the seeds "
                 f"{', '.join(map(str, self.plan.dropped_seeds)) or 'none'}."
+            )
+        if self.plan.controls:
+            notes.append(
+                "Control = the same number of rows removed at random from all sources: the effect of "
+                "less data alone. An effect well beyond its control's is the value's own."
+            )
+        else:
+            notes.append(
+                "No same-size controls (--no-control): an effect may be that of less data, not of the value."
             )
         if len(self.plan.seeds) == 1:
             notes.append(

@@ -22,7 +22,8 @@ SPEC_VERSION = 1
 
 @dataclass(frozen=True)
 class AttributeSettings:
-    """The study's flags: tag key, seeds, budget, metric, slices and the bootstrap."""
+    """The study's flags: tag key, seeds, budget, metric, slices, the bootstrap, and whether each
+    value gets a same-size control (without it, "less data" and "this source" look alike)."""
 
     by: str = SOURCE_TAG
     seeds: int = 1
@@ -32,6 +33,7 @@ class AttributeSettings:
     n_boot: int = DEFAULT_N_BOOT
     seed: int = 0
     min_slice_n: int = DEFAULT_MIN_SLICE_N
+    control: bool = True  # a same-size control run per value (as many random rows removed)
 
 
 @dataclass
