@@ -148,6 +148,8 @@ def test_sigkill_after_a_checkpoint_then_resume_matches_an_uninterrupted_run(tmp
     assert not partial.exists() and not leftover.exists() and not (run / ".heartbeat.json").exists()
     events = json.loads((run / "usage_summary.json").read_text())["events"]
     assert [e["event"] for e in events].count("train_end") == 1
+    bogus = _cli("eval-cmd", "--run", str(run), "--device", "bogus", cwd=tmp_path)
+    assert bogus.returncode == 2 and "'bogus' is not a device" in bogus.stderr, bogus.stderr
     assert meta["metrics"]["train_loss"] == pytest.approx(expected, abs=1e-6)
     assert (run / "adapter" / "adapter_model.safetensors").read_bytes() == (
         _run_dir(tmp_path, "whole") / "adapter" / "adapter_model.safetensors"
