@@ -95,3 +95,12 @@ def test_the_unknown_metric_hint_suggests_the_task_s_own_metrics() -> None:
         check_metrics("classification", ["nosuch"])
     assert "--metrics accuracy,macro_f1" in (caught.value.hint or "")
     assert "exact_match" not in (caught.value.hint or "")
+
+
+def test_a_dry_run_does_not_take_the_real_run_s_id(tmp_path: Path) -> None:
+    config = _project(tmp_path, name="exp1")
+    dry = train(config, _deps(config), dry_run=True, model_check=False)
+    real = train(config, _deps(config))
+    day = real.run_id.split("_")[1]
+    assert (dry.run_id, real.run_id) == (f"dryrun_{day}_exp1", f"run_{day}_exp1")
+    assert json.loads((Path(dry.artifact_path) / "run_meta.json").read_text())["status"] == "dry_run"
