@@ -72,12 +72,13 @@ def _safetensors_ok(path: Path) -> bool:
         size = path.stat().st_size
     except (OSError, ValueError, struct.error):
         return False
-    ends = [
-        int(v["data_offsets"][1])
-        for k, v in header.items()
-        if k != "__metadata__" and isinstance(v, dict) and isinstance(v.get("data_offsets"), list)
-    ]
-    return size == 8 + length + max(ends, default=0)
+    if not isinstance(header, dict):
+        return False
+    try:
+        ends = [int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"]
+    except (TypeError, KeyError, IndexError, ValueError):
+        return False
+    return bool(size == 8 + int(length) + max(ends, default=0))
 
 
 def _torch_file_ok(path: Path) -> bool:
