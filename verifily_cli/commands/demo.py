@@ -13,10 +13,13 @@ def demo_command(
     workdir: Path = typer.Option(
         Path("demo-workspace"), "--workdir", help="Folder for the demo's data, configs and runs."
     ),
+    quick: bool = typer.Option(
+        False, "--quick", help="Only the tiny-model steps (skip the real pretrained LM step, for CI)."
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Enable DEBUG logging and tracebacks."),
 ) -> None:
     """Train, evaluate, compare and verify small runs that show which data helped."""
     with guarded(verbose):
         from verifily_cli.demo.run import run_demo
 
-        run_demo(workdir)
+        run_demo(workdir, quick=quick)

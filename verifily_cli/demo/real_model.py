@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
-from typing import Any, Dict, List, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 ANIMALS = [
     "dog", "cat", "horse", "cow", "sheep", "goat", "duck", "rabbit", "fox", "owl", "frog", "bear",
@@ -120,3 +120,49 @@ def smollm2_config(gguf_path: str) -> Dict[str, Any]:
         },
         "output": {"dir": "runs/"},
     }
+
+
+def real_model_step(root: Path, train: Callable[[Path, str], Any]) -> Optional[Any]:
+    """Baseline of the base model, a LoRA run, and the two compared by test source (with intervals).
+
+    ``train(config_path, label)`` is the demo's own training helper. Returns the fine-tuned run, or
+    None when the packaged model is not installed (the step is skipped with a note).
+    """
+    from verifily_adapters.hf_backend.tiny import smollm2_gguf_path
+    from verifily_adapters.local_store.store import LocalArtifactStore
+    from verifily_cli.render import err, out, progress, relative
+    from verifily_core.bootstrap import ports_for_baseline
+    from verifily_core.config import TrainConfig
+    from verifily_core.domain.compare import format_comparison
+    from verifily_core.errors import DependencyMissingError
+    from verifily_core.services.baseline import baseline_config, run_baseline
+    from verifily_core.services.compare import compare
+
+    try:
+        gguf = smollm2_gguf_path()
+    except DependencyMissingError as exc:
+        err.print(f"  [yellow]Skipped:[/yellow] {exc} ({exc.hint})")
+        return None
+    config_path = write_real_model_workspace(root, str(gguf))
+    trained = TrainConfig.from_yaml(config_path)
+    out.print(
+        f"  {relative(str(root / 'data' / 'animals'))}: 'Which animal is mentioned?' as chat rows; "
+        f"curated.jsonl (always right) and forum.jsonl ({FORUM_NOISE:.0%} wrong answers)"
+    )
+    test_files = [str(trained.resolve_path(p)) for p in trained.data_paths.test or []]
+    config = baseline_config(trained.base_model, "sft", test_files, trained)
+    store, backend = ports_for_baseline(config, trained.resolve_path(trained.output.dir))
+    with progress("Evaluating the base model (GGUF, converted once)") as bar:
+        base = run_baseline(store, backend, config, progress=bar.step)
+    out.print(
+        f"  {base.run_id}: exact_match {base.eval_result.overall.get('exact_match', 0.0):.4f} (no training)"
+    )
+    tuned = train(config_path, "SmolLM2-135M-Instruct with LoRA (chat rows)")
+    result = compare(
+        [base.artifact_path, tuned.artifact_path],
+        metric="exact_match",
+        slice_by="_source_dataset",
+        store_factory=LocalArtifactStore,
+    )
+    out.print(format_comparison(result, fmt="table"), markup=False)
+    return tuned

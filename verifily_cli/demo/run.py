@@ -70,7 +70,8 @@ def _attribute(config_path: Path) -> Any:
     return report
 
 
-def run_demo(workdir: Path) -> None:
+def run_demo(workdir: Path, *, quick: bool = False) -> None:
+    """The whole demo; ``quick`` keeps the tiny-model steps only (no real pretrained LM), for CI."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     started = time.monotonic()
     root = workdir.expanduser().resolve()
@@ -110,11 +111,18 @@ def run_demo(workdir: Path) -> None:
     _step("4. Which source caused it? Train without each one (verifily attribute)")
     study = _attribute(configs["attribute"])
 
-    _step("5. Prove what produced each run")
+    real = None
+    if not quick:
+        _step("5. A real pretrained LM: SmolLM2-135M-Instruct, base model vs LoRA fine-tuned, by source")
+        from verifily_cli.demo.real_model import real_model_step
+
+        real = real_model_step(root, _train)
+
+    _step("6. Prove what produced each run")
     from verifily_core.bootstrap import ports_for_run
     from verifily_core.services.reproduce import verify
 
-    for run in (human, synthetic, sft):
+    for run in (human, synthetic, sft, *([real] if real is not None else [])):
         store, run_id, backend = ports_for_run(Path(run.artifact_path))
         check = verify(store, run_id, environment=backend.environment())
         out.print(f"  {run.run_id}: {check.verdict}")
