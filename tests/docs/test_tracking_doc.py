@@ -99,5 +99,5 @@ def test_the_python_examples_run_in_order(
     assert out[1] == "0.005" and out[2] == "True"
     assert "slice/source/human/f1" in out[3]
     assert out[5] == "True" and out[6] == "PeftModelForCausalLM"
-    assert out[7] == "run_spooled 4 delivered, 0 left "
+    assert out[7] == "run_spooled 5 delivered, 0 left "  # open, params, 2 x metrics, close
     assert not (tmp_path / "runs" / "run_spooled" / "mlflow_spool.jsonl").exists()

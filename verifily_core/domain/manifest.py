@@ -17,7 +17,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from verifily_core.domain.hashchain import sha256_file, short
 from verifily_core.domain.run_files import checked_relpath, scan_files
-from verifily_core.domain.runs import BILLING_OUTBOX, HASHES
+from verifily_core.domain.runs import BILLING_OUTBOX, HASHES, MLFLOW_SPOOL, TRACKING
 from verifily_core.errors import UnsafePathError
 
 #: The signed in-toto statement (a DSSE envelope, one JSON line), written beside the seal.
@@ -29,7 +29,9 @@ HEARTBEAT_PREFIX = ".heartbeat"
 #: Top-level files the manifest leaves out, and why: the seal cannot contain its own hash, the
 #: signature covers the seal, the billing outbox is a delivery queue that ``billing flush`` rewrites
 #: (each entry carries its own authentication), and lock files change while a process holds them.
-UNSEALED_FILES = (HASHES, PROVENANCE, BILLING_OUTBOX, LOCK_FILE)
+#: Likewise the MLflow spool, which a replay empties, and ``tracking.json``, where a replay that
+#: opens the MLflow run records it: bookkeeping about the run, not results of it.
+UNSEALED_FILES = (HASHES, PROVENANCE, BILLING_OUTBOX, LOCK_FILE, MLFLOW_SPOOL, TRACKING)
 
 #: How a symlink that stays inside the folder is sealed: by its link text, never followed.
 LINK_PREFIX = "symlink:"
