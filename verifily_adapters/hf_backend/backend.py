@@ -47,11 +47,15 @@ class HFModelBackend(ModelBackend):
         return preflight(request)
 
     def locate_model(self, reference: str) -> Optional[ModelSource]:
-        """A local path is itself; a hub id is its snapshot in the local HF cache (folder name = the
-        commit), looked up with ``local_files_only`` so that nothing is downloaded."""
+        """A local path is itself (a folder holding one GGUF file: that file, which is all that is
+        loaded from it); a hub id is its snapshot in the local HF cache (folder name = the commit),
+        looked up with ``local_files_only`` so that nothing is downloaded."""
         local = local_model_source(reference)
         if local is not None:
-            return local
+            from verifily_adapters.hf_backend.gguf import gguf_file
+
+            found = gguf_file(Path(local.path)) if Path(local.path).is_dir() else None
+            return ModelSource(found.resolve()) if found is not None else local
         try:
             from huggingface_hub import snapshot_download
 
