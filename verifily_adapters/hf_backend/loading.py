@@ -66,7 +66,9 @@ def model_config(ref: ModelRef) -> Dict[str, Any]:
     from transformers import AutoConfig
 
     try:
-        return AutoConfig.from_pretrained(ref.name, local_files_only=ref.local_files_only).to_dict()
+        return AutoConfig.from_pretrained(
+            ref.name, local_files_only=ref.local_files_only, trust_remote_code=ref.trust_remote_code
+        ).to_dict()
     except Exception as exc:  # noqa: BLE001 - every vendor failure becomes one clear message
         raise not_loadable(ref, exc) from exc
 
@@ -84,7 +86,9 @@ def load_tokenizer(source: Union[str, Path], ref: Optional[ModelRef] = None) -> 
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(
-            str(source), local_files_only=ref.local_files_only if ref else True
+            str(source),
+            local_files_only=ref.local_files_only if ref else True,
+            trust_remote_code=ref.trust_remote_code if ref else False,
         )
     except Exception as exc:  # noqa: BLE001
         if ref is not None:
@@ -137,7 +141,10 @@ def load_model(
     import transformers
 
     quant = quantization_config(quantization, compute_dtype)
-    kwargs: Dict[str, Any] = {"local_files_only": ref.local_files_only}
+    kwargs: Dict[str, Any] = {
+        "local_files_only": ref.local_files_only,
+        "trust_remote_code": ref.trust_remote_code,
+    }
     if attn_implementation is not None:
         kwargs["attn_implementation"] = attn_implementation
     if quant is not None:

@@ -164,7 +164,7 @@ def load_predictor(
     run_dir = Path(run_dir)
     base = str(training_info.get("base_model_path") or training_info.get("base_model") or "")
     task = str(training_info.get("task", "sft"))
-    ref = resolve_reference(base)
+    ref = resolve_reference(base, trust_remote_code=training_info.get("trust_remote_code") is True)
     architecture = training_info.get("architecture") or loading.detect_architecture(
         task, loading.model_config(ref)
     )

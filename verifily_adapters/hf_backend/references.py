@@ -35,6 +35,9 @@ class ModelRef:
     name: str
     is_local: bool
     local_files_only: bool
+    #: Run the model repository's own Python code (``modeling_*.py``): only when the config's
+    #: ``trust_remote_code`` says so; never taken from a run folder's files alone.
+    trust_remote_code: bool = False
 
 
 def looks_like_path(reference: str) -> bool:
@@ -102,7 +105,7 @@ def hub_offline() -> bool:
         return True
 
 
-def resolve_reference(base_model: str) -> ModelRef:
+def resolve_reference(base_model: str, *, trust_remote_code: bool = False) -> ModelRef:
     """Validate ``base_model`` and decide whether hub access may be attempted. A GGUF file (or a
     folder holding one) resolves to its converted folder, converting it on first use (:mod:`gguf`)."""
     validate_reference(base_model)
@@ -110,8 +113,8 @@ def resolve_reference(base_model: str) -> ModelRef:
     if local.exists():
         found = gguf.gguf_file(local)
         folder = gguf.converted_folder(found.resolve()) if found is not None else local.resolve()
-        return ModelRef(str(folder), is_local=True, local_files_only=True)
-    return ModelRef(base_model, is_local=False, local_files_only=hub_offline())
+        return ModelRef(str(folder), True, True, trust_remote_code)
+    return ModelRef(base_model, False, hub_offline(), trust_remote_code)
 
 
 def not_loadable(ref: ModelRef, exc: BaseException) -> BackendError:

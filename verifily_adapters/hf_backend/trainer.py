@@ -61,7 +61,9 @@ def prepare_inputs(request: TrainRequest) -> Inputs:
     loading.quiet()
     config = request.config
     loading.check_quantization(config.lora)
-    ref = resolve_reference(request.base_model_path or config.base_model)
+    ref = resolve_reference(
+        request.base_model_path or config.base_model, trust_remote_code=config.trust_remote_code
+    )
     device = devices.resolve_device(config.compute.device)
     precision = devices.choose_precision(device, config.compute.bf16, config.compute.fp16)
     architecture = loading.detect_architecture(config.task, loading.model_config(ref))

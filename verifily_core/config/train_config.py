@@ -37,6 +37,8 @@ class TrainConfig(Section):
 
     task: TaskName
     base_model: str = Field(min_length=1)
+    # Off unless asked for: True lets transformers run Python code shipped with the model repository.
+    trust_remote_code: bool = False
     dataset_version: Optional[str] = None
     data_paths: DataPaths = Field(default_factory=DataPaths)
     training: Training = Field(default_factory=Training)

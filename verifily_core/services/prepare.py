@@ -190,6 +190,7 @@ def training_info(prepared: PreparedRun, run_id: str) -> Dict[str, Any]:
         "backend": config.backend,
         "base_model": config.base_model,
         "base_model_path": prepared.base_model_path,
+        "trust_remote_code": config.trust_remote_code,
         "dataset_version": config.dataset_version or "local",
         "data_paths": config.data_paths.model_dump(mode="json"),
         "data_files": prepared.data_files,
