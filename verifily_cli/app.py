@@ -17,6 +17,7 @@ from verifily_cli.commands import (
     compare,
     demo,
     evaluate,
+    models,
     plugins,
     predict,
     reproduce,
@@ -103,6 +104,7 @@ app.command("attribute")(attribute.attribute_command)
 app.command("dashboard")(ui.dashboard_command)
 app.command("demo")(demo.demo_command)
 app.command("plugins")(plugins.plugins_command)
+app.command("models")(models.models_command)
 app.add_typer(billing.app, name="billing")
 
 
