@@ -192,8 +192,8 @@ class HashChain:
             "seed": self.seed,
             "data_files": [r.to_dict() for r in self.data_files],
             "base_model": self.base_model.to_dict() if self.base_model else None,
-            "manifest": "artifacts: every file of the run folder except hashes.json, "
-            "provenance.intoto.jsonl, billing_outbox.jsonl, .lock and .heartbeat*",
+            "manifest": "artifacts: every file of the run folder but the few listed in "
+            "docs/reproducibility.md (this file, the signature, lock and queue files)",
             "artifacts": dict(self.artifacts),
         }
 
