@@ -19,8 +19,10 @@ from typing import IO, Any, Dict, List, Optional, Tuple, Union
 
 from verifily_adapters.atomic import atomic_write_text
 from verifily_adapters.mlflow_tracker.delivery import Op, connect, deliver
-from verifily_core.domain.runs import MLFLOW_SPOOL as SPOOL
+from verifily_core.domain.runs import MLFLOW_SPOOL
 from verifily_core.errors import TrackerError
+
+SPOOL = MLFLOW_SPOOL  # the spool's file name in a run folder
 
 
 class Spool:

@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import Any, Dict, Mapping, Optional
 
 from verifily_adapters.mlflow_tracker.delivery import Op, Session, connect, deliver, plain
-from verifily_adapters.mlflow_tracker.spool import SPOOL, Spool
+from verifily_adapters.mlflow_tracker.spool import Spool
 from verifily_core.config import TrainConfig
-from verifily_core.domain.runs import EVAL_RESULTS, HARD_EXAMPLES, HASHES
+from verifily_core.domain.runs import EVAL_RESULTS, HARD_EXAMPLES, HASHES, MLFLOW_SPOOL
 from verifily_core.ports.tracker import Tracker
 
 logger = logging.getLogger("verifily")
@@ -126,7 +126,7 @@ class MlflowTracker(Tracker):
                     "verifily_adapters.mlflow_tracker.spool.replay(%r)",
                     self._session.tracking_uri,
                     error,
-                    self.run_dir / SPOOL,
+                    self.run_dir / MLFLOW_SPOOL,
                     str(self.run_dir),
                 )
         self._spool.append(op)
