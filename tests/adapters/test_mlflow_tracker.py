@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -286,3 +287,44 @@ def test_the_default_store_is_mlruns_beside_the_runs_folder(
     run = MlflowClient(uri).get_run(links["run_id"])
     assert run.info.artifact_uri.startswith((tmp_path / "mlruns" / "artifacts").as_uri())
     assert run.data.metrics == {"loss": 0.5, "final/train_loss": 0.5}
+
+
+def test_a_distributed_run_logs_once_from_the_main_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rank 0 opens the trackers; rank 1 trains the same run without any (the service's rule)."""
+    from mlflow import MlflowClient
+
+    from verifily_adapters.local_store.store import LocalArtifactStore
+    from verifily_core.domain.distributed import LAUNCH_ID_ENV
+    from verifily_core.services.train import TrainDependencies
+    from verifily_core.testing import ScriptedModelBackend
+
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in reverse_rows(8, 1)))
+    config = TrainConfig.from_dict(
+        {
+            "task": "sft",
+            "base_model": "scripted",
+            "trackers": ["mlflow"],
+            "output": {"dir": "runs"},
+            "data_paths": {"train": str(tmp_path / "train.jsonl")},
+        }
+    )
+    opened: List[int] = []
+
+    class Counted(MlflowTracker):
+        def start(self, run_id: str, config: Any) -> None:
+            opened.append(int(os.environ["RANK"]))
+            super().start(run_id, config)
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(LAUNCH_ID_ENV, "launch-test")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    runs = []
+    for rank in ("0", "1"):
+        monkeypatch.setenv("RANK", rank)
+        deps = TrainDependencies(ScriptedModelBackend(), LocalArtifactStore(tmp_path / "runs"), [Counted])
+        runs.append(train(config, deps))
+    assert runs[0].run_id == runs[1].run_id and opened == [0]
+    found = MlflowClient(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}").search_runs(["1"])
+    assert [r.info.run_name for r in found] == [runs[0].run_id]
