@@ -165,9 +165,9 @@ class Study:
 
     def _effects(self) -> Dict[str, Any]:
         done = [r for r in self.records if r["status"] == "completed"]
-        for what, is_full in (("full-data", True), ("ablation", False)):
-            if not any((r["removed"] is None) == is_full for r in done):
-                raise self._unmeasurable(what, [r for r in self.records if (r["removed"] is None) == is_full])
+        for kind in ("full-data", "ablation"):  # a control alone measures no value's effect
+            if not any(_kind(r) == kind for r in done):
+                raise self._unmeasurable(kind, [r for r in self.records if _kind(r) == kind])
         full = {r["seed"]: self._rows(r) for r in done if r["removed"] is None}
         ablated: Dict[str, Dict[int, List[Mapping[str, Any]]]] = {
             str(p.removed): {} for p in self.plan.runs if p.removed is not None
@@ -263,6 +263,14 @@ class Study:
 
     def _write(self, effects: Optional[Mapping[str, Any]]) -> None:
         self.store.write_json(self.study_id, ATTRIBUTE_RESULTS, self._doc(effects))
+
+
+def _kind(record: Mapping[str, Any]) -> str:
+    """``full-data``, ``ablation`` (without one value) or ``control`` (as many rows, at random)."""
+    removed = record["removed"]
+    if removed is None:
+        return "full-data"
+    return "control" if controlled_value(removed) is not None else "ablation"
 
 
 __all__ = ["Study"]
