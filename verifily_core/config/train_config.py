@@ -157,8 +157,13 @@ class TrainConfig(Section):
             for part in parts[:-1]:
                 node = node[part]
             parsed = _parse_scalar(value)
-            # text fields keep the text given (`--name 2024` is "2024"); only null means None
-            keep_text = isinstance(value, str) and parsed is not None and _is_text(type(self), parts)
+            # text fields keep the text given (`--name 2024` is "2024", `--name '#'` is "#");
+            # only a YAML null word means None
+            keep_text = (
+                isinstance(value, str)
+                and value.strip() not in _YAML_NULL_WORDS
+                and _is_text(type(self), parts)
+            )
             node[parts[-1]] = value if keep_text else parsed
         try:
             config = type(self).model_validate(data)
@@ -169,6 +174,8 @@ class TrainConfig(Section):
 
 
 # ---------------------------------------------------------------------- helpers
+
+_YAML_NULL_WORDS = frozenset({"null", "Null", "NULL", "~"})
 
 
 def _whole_numbers_as_ints(value: Any) -> Any:
