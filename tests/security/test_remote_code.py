@@ -27,7 +27,9 @@ def _model_with_code(folder: Path, marker: Path) -> Path:
 def test_the_key_defaults_to_false_and_is_recorded_for_the_predictor() -> None:
     config = TrainConfig.from_dict({"task": "sft", "base_model": "m"})
     assert config.trust_remote_code is False
-    assert TrainConfig.from_dict({"task": "sft", "base_model": "m", "trust_remote_code": True}).trust_remote_code
+    assert TrainConfig.from_dict(
+        {"task": "sft", "base_model": "m", "trust_remote_code": True}
+    ).trust_remote_code
 
 
 @pytest.mark.timeout(120)
