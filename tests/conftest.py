@@ -35,3 +35,28 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     server = Server(tmp_path_factory.mktemp("mlflow-server")).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One real S3 API server (moto's server mode, tests/s3_server.py) for the session, started on
+    first use; its endpoint and throwaway credentials are in ``os.environ`` meanwhile, and stores
+    stage their files under a temp folder (never the home folder)."""
+    pytest.importorskip("moto.server")
+    pytest.importorskip("s3fs")
+    from s3_server import S3Server
+
+    root = tmp_path_factory.mktemp("s3-server")
+    server = S3Server(root / "moto.log").start()
+    env = {**server.env, "VERIFILY_STORE_CACHE": str(root / "store-cache")}
+    saved = {k: os.environ.get(k) for k in (*env, "AWS_PROFILE", "AWS_SESSION_TOKEN")}
+    os.environ.update(env)
+    for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        os.environ.pop(key, None)
+    yield server
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    server.stop()

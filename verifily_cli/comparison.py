@@ -22,7 +22,7 @@ def run_comparison(
     evaluation: Optional[str] = None,
 ) -> None:
     """Compare and print; ``bootstrap=0`` leaves the intervals out."""
-    from verifily_adapters.local_store.store import LocalArtifactStore
+    from verifily_core.bootstrap import open_store
     from verifily_core.domain.compare import format_comparison
     from verifily_core.services.compare import compare
 
@@ -31,7 +31,7 @@ def run_comparison(
         metric=metric,
         slice_by=slice_by,
         runs_dir=runs_dir,
-        store_factory=LocalArtifactStore,
+        store_factory=open_store,
         bootstrap=bootstrap or None,
         seed=seed,
         min_slice_n=min_slice_n,

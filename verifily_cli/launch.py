@@ -190,11 +190,11 @@ def crash_summary(rc: int, tail: List[str]) -> str:
 
 def _settle(config: Any, launch_id: str, rc: int, tail: List[str]) -> None:
     """After the launch: a failure the run folder does not record yet is recorded; cleanup."""
-    from verifily_core.bootstrap import plugins
+    from verifily_core.bootstrap import open_store, runs_location
     from verifily_core.domain import distributed
     from verifily_core.services.train import mark_failed
 
-    store = plugins().artifact_store(config.store)(config.resolve_path(config.output.dir))
+    store = open_store(runs_location(config), config.store)
     run_id = distributed.read_run_id(store.root, launch_id)
     distributed.withdraw_run_id(store.root, launch_id)
     if rc == 0 or run_id is None or rc in (-signal.SIGINT, 130):

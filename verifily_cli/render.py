@@ -67,7 +67,12 @@ def metrics_line(metrics: Mapping[str, Any]) -> str:
 
 
 def relative(path: str) -> str:
-    """A path as the user would type it: relative to the current folder when below it."""
+    """A path as the user would type it: relative to the current folder when below it; a URL
+    (``s3://bucket/runs/<id>``) as it is."""
+    from verifily_core.domain.locations import remote_url
+
+    if remote_url(path) is not None:
+        return path
     try:
         rel = os.path.relpath(path)
     except ValueError:

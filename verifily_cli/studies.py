@@ -8,8 +8,15 @@ from typing import Any, Tuple
 
 def open_study_folder(path: Path, error: type, kind: str) -> Tuple[Any, str]:
     """The store holding a study folder and the folder's id; ``error`` names a missing folder."""
-    from verifily_core.bootstrap import DEFAULT_STORE, plugins
+    from verifily_core.bootstrap import open_store
+    from verifily_core.domain.locations import remote_url, split_run_url
 
+    url = remote_url(path)
+    if url is not None:
+        runs_url, folder_id = split_run_url(url)
+        store = open_store(runs_url)
+        store.location(folder_id)  # RunNotFoundError naming the URL when there is no such folder
+        return store, folder_id
     folder = Path(path).expanduser()
     if not folder.is_dir():
         example = f"runs/{kind}_20260208_143022_a1b2c3"
@@ -18,4 +25,4 @@ def open_study_folder(path: Path, error: type, kind: str) -> Tuple[Any, str]:
             hint=f"Pass the folder a {kind} created, e.g. --resume {example}.",
         )
     folder = folder.resolve()
-    return plugins().artifact_store(DEFAULT_STORE)(folder.parent), folder.name
+    return open_store(folder.parent), folder.name

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 from verifily_core.config import TrainConfig
+from verifily_core.domain.locations import remote_url, split_run_url
 from verifily_core.domain.runs import RUN_META, TRAINING_INFO
 from verifily_core.errors import RunNotFoundError, StoreError
 from verifily_core.plugins.manager import registry
@@ -20,6 +21,7 @@ from verifily_core.ports.model_backend import ModelBackend
 from verifily_core.services.train import TrainDependencies
 
 DEFAULT_STORE = "local"
+REMOTE_STORE = "fsspec"  # picked for URLs (s3://...) unless the config names another store
 DEFAULT_BACKEND = "hf"
 
 
@@ -42,7 +44,7 @@ def build_training(config: TrainConfig) -> TrainDependencies:
 
     reg = plugins()
     backend = reg.model_backend(config.backend)()
-    store = reg.artifact_store(config.store)(config.resolve_path(config.output.dir))
+    store = open_store(runs_location(config), config.store)
     trackers = [reg.tracker(name) for name in tracker_names(config)]
     return TrainDependencies(backend, store, trackers, reg.billing_sinks(), evaluate_run, signing_key())
 
@@ -60,14 +62,41 @@ def signing_key() -> Optional[Path]:
     return path
 
 
+def runs_location(config: TrainConfig) -> Union[str, Path]:
+    """Where ``config``'s runs live: ``output.dir`` as a URL (an object store), else as a folder
+    anchored at the config's own folder."""
+    return remote_url(config.output.dir) or config.resolve_path(config.output.dir)
+
+
+def open_store(location: Union[str, Path], store_name: str = DEFAULT_STORE) -> ArtifactStore:
+    """The store of the runs folder at ``location``: a URL (``s3://bucket/prefix``, also in the
+    one-slash form a ``Path`` leaves) opens the object store, unless ``store_name`` names another
+    store than the default; a path opens ``store_name`` there."""
+    url = remote_url(location)
+    if url is not None:
+        name = REMOTE_STORE if store_name == DEFAULT_STORE else store_name
+        return plugins().artifact_store(name)(url)  # type: ignore[no-any-return]
+    return plugins().artifact_store(store_name)(Path(location).expanduser())  # type: ignore[no-any-return]
+
+
 def ports_for_baseline(config: TrainConfig, runs_dir: Path) -> Tuple[ArtifactStore, ModelBackend]:
     """The store (rooted at ``runs_dir``) and backend for a base-model baseline of ``config``."""
     reg = plugins()
-    return reg.artifact_store(config.store)(Path(runs_dir)), reg.model_backend(config.backend)()
+    return open_store(runs_dir, config.store), reg.model_backend(config.backend)()
 
 
-def open_run(run_path: Path, store_name: str = DEFAULT_STORE) -> Tuple[ArtifactStore, str]:
-    """The store holding a run folder given as a path, and the run's id."""
+def open_run(run_path: Union[str, Path], store_name: str = DEFAULT_STORE) -> Tuple[ArtifactStore, str]:
+    """The store holding a run folder given as a path or URL (``s3://bucket/runs/<id>``), and its id."""
+    url = remote_url(run_path)
+    if url is not None:
+        runs_url, run_id = split_run_url(url)
+        store = open_store(runs_url, store_name)
+        if not store.exists(run_id, RUN_META) and not store.exists(run_id, TRAINING_INFO):
+            raise RunNotFoundError(
+                f"No run at {url} (no {RUN_META}).",
+                hint="Pass the URL of a run, e.g. --run s3://bucket/runs/run_20260208_143022_a1b2c3",
+            )
+        return store, run_id
     path = Path(run_path).expanduser()
     if not path.is_dir():
         raise RunNotFoundError(
@@ -75,7 +104,7 @@ def open_run(run_path: Path, store_name: str = DEFAULT_STORE) -> Tuple[ArtifactS
             hint="Pass the path of a run folder, e.g. --run runs/run_20260208_143022_a1b2c3",
         )
     path = path.resolve()
-    store: ArtifactStore = plugins().artifact_store(store_name)(path.parent)
+    store = open_store(path.parent, store_name)
     if not store.exists(path.name, RUN_META) and not store.exists(path.name, TRAINING_INFO):
         raise RunNotFoundError(
             f"{run_path} is not a run folder (no {RUN_META}).",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import gradio as gr
 
@@ -51,10 +51,11 @@ def default_environment(store: ArtifactStore, run_id: str) -> Mapping[str, str]:
     return backend_for_run(store, run_id).environment()
 
 
-def open_store(runs_dir: Path) -> ArtifactStore:
-    from verifily_core.bootstrap import DEFAULT_STORE, plugins
+def open_store(runs_dir: Union[Path, str]) -> ArtifactStore:
+    """The store of a runs folder or bucket URL (``s3://bucket/runs``)."""
+    from verifily_core.bootstrap import open_store as store_at
 
-    return plugins().artifact_store(DEFAULT_STORE)(Path(runs_dir))  # type: ignore[no-any-return]
+    return store_at(runs_dir)
 
 
 # ---------------------------------------------------------------------- handlers (no Gradio layout)
@@ -70,7 +71,7 @@ class Handlers:
     def refresh(self, dry_runs: bool = False) -> Tuple[Any, ...]:
         rows = data.run_rows(self.store, dry_runs=dry_runs)
         ids = [r.run_id for r in rows]
-        root = self.store.root
+        root = getattr(self.store, "url", self.store.root)
         hidden = len(data.run_ids(self.store)) - len(rows)
         shown = f"{len(rows)} run(s) in `{root}`" if rows else f"No runs in `{root}` yet."
         if hidden:
@@ -218,9 +219,9 @@ def _empty_detail(message: str) -> Tuple[Any, ...]:
 # ---------------------------------------------------------------------- layout
 
 
-def build_app(runs_dir: Path, *, environment_for: Optional[EnvironmentFor] = None) -> gr.Blocks:
-    """The dashboard over ``runs_dir``; every page load rescans the folder."""
-    store = open_store(Path(runs_dir))
+def build_app(runs_dir: Union[Path, str], *, environment_for: Optional[EnvironmentFor] = None) -> gr.Blocks:
+    """The dashboard over ``runs_dir`` (a folder or a bucket URL); every page load rescans it."""
+    store = open_store(runs_dir)
     h = Handlers(store, environment_for or default_environment)
     ids = data.run_ids(store, dry_runs=False)
     demo: gr.Blocks

@@ -141,7 +141,9 @@ def read_optional(store: ArtifactStore, run_id: str, relpath: str, problems: Lis
 def run_rows(store: ArtifactStore, *, dry_runs: bool = False) -> List[RunRow]:
     """The Runs tab: one row per run folder, newest first; broken folders included, marked; dry
     runs only when asked (they trained nothing)."""
-    return [run_row(store, run_id) for run_id in run_ids(store, dry_runs=dry_runs)]
+    ids = run_ids(store, dry_runs=dry_runs)
+    store.prefetch(ids, (RUN_META, TRAIN_SUMMARY, EVAL_RESULTS))  # one go for a bucket, not 3 reads a run
+    return [run_row(store, run_id) for run_id in ids]
 
 
 def run_row(store: ArtifactStore, run_id: str) -> RunRow:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Any, Mapping, Optional, Tuple
+from typing import Any, Mapping, Optional, Tuple, Union
 
 from verifily_core.errors import DependencyMissingError, VerifilyError
 
@@ -62,7 +62,13 @@ def check_safety(host: str, credentials: Optional[Tuple[str, str]], share: bool 
         )
 
 
-def check_runs_dir(runs_dir: Path) -> Path:
+def check_runs_dir(runs_dir: Path) -> Union[Path, str]:
+    """The runs folder, resolved; a bucket URL (``s3://bucket/runs``) as it is."""
+    from verifily_core.domain.locations import remote_url
+
+    url = remote_url(runs_dir)
+    if url is not None:
+        return url
     if not runs_dir.is_dir():
         raise VerifilyError(
             f"Runs folder not found: {runs_dir}",
@@ -122,7 +128,7 @@ def launch(
         raise VerifilyError(f"--port must be between 1 and 65535, got {port}.")
     root = check_runs_dir(Path(runs_dir).expanduser())
     require_gradio()
-    from verifily_cli.dashboard.app import build_app
+    from verifily_cli.dashboard.app import build_app, open_store
 
     if share:
         err.print(
@@ -131,6 +137,7 @@ def launch(
             "It needs internet access."
         )
     app = build_app(root)
+    staging = open_store(root).root  # the runs folder, or a bucket's local staging folder
     from starlette.middleware import Middleware
 
     from verifily_cli.dashboard.login import ClientAddress, ThrottledLogin
@@ -146,7 +153,7 @@ def launch(
             quiet=True,
             prevent_thread_lock=True,
             ssr_mode=False,
-            blocked_paths=[str(root)],
+            blocked_paths=[str(staging)],
             show_error=False,
         )
     except OSError as exc:

@@ -18,7 +18,9 @@ Contract for implementers
 * ``list_runs()`` returns every folder under the root that holds ``run_meta.json`` (including
   half-written or corrupt ones, which readers must tolerate), sorted by id.
 * ``local_dir(run_id)`` is a local folder where a backend may write model files; a remote store
-  uploads it on ``sync(run_id)``.
+  uploads it on ``sync(run_id)`` (called while training, every few seconds, and at the end) and
+  fills it from the store first for a run it did not write (a resume, a model to load).
+* A remote store uploads ``hashes.json`` (the seal) after every other file: it is the commit marker.
 * Run ids from users are validated against the runs really present: ``location(run_id)`` raises
   ``RunNotFoundError`` for anything that is not a direct child of the root (no ``..``, no absolute
   paths, no symlinks leading outside).
@@ -103,6 +105,14 @@ class ArtifactStore(ABC):
 
     def sync(self, run_id: str) -> None:
         """Upload what was written under ``local_dir``; local stores need nothing."""
+
+    def address(self, run_id: str) -> str:
+        """How a user names this run on the command line (``--run``): its folder, or its URL."""
+        return str(self.location(run_id).path)
+
+    def prefetch(self, run_ids: Sequence[str], relpaths: Sequence[str]) -> None:
+        """A hint before reading ``relpaths`` of many runs (a listing page): a remote store fetches
+        them in one go instead of one request per read; local stores need nothing."""
 
     def file_digests(
         self, run_id: str, scope: Optional[Sequence[str]] = None

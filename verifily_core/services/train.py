@@ -38,6 +38,8 @@ from verifily_core.services.run_lock import RunLock, remove_temp_files
 from verifily_core.services.seal import seal_run
 
 log = logging.getLogger("verifily")
+#: while training, a remote store uploads what the backend wrote (checkpoints) this often, in seconds
+SYNC_EVERY_S = 2.0
 
 
 @dataclass
@@ -218,7 +220,6 @@ def _dry_run(prepared: PreparedRun, deps: TrainDependencies, model_check: bool) 
     )
 
 
-
 def _train_rank(
     config: TrainConfig, deps: TrainDependencies, callbacks: Optional[TrainCallbacks]
 ) -> TrainRun:
@@ -229,7 +230,7 @@ def _train_rank(
     if not distributed.is_main_process():
         if distributed.on_main_machine():
             run_id = distributed.await_run_id(root, key)
-            run_dir = deps.store.local_dir(run_id)
+            run_dir = deps.store.location(run_id).path  # rank 0's staging folder, as it is now
         else:
             run_id, run_dir = "", distributed.worker_dir(root, key)
         outcome = deps.backend.train(_request(prepared, run_dir, None), TrainCallbacks())
@@ -311,12 +312,21 @@ def _execute(
         trackers.log(metrics, step)
         outer.log(step, metrics)
 
+    synced = [time.monotonic()]
+
+    def on_step(step: int, total: int) -> None:
+        # between steps no file is half-written: a remote store uploads the checkpoints saved so far
+        if time.monotonic() - synced[0] >= SYNC_EVERY_S:
+            store.sync(run_id)
+            synced[0] = time.monotonic()
+        outer.step(step, total)
+
     request = _request(prepared, run_dir, resume_from)
     started = time.monotonic()
     try:
         trackers.start(run_id, config.flat())
         billing.start(event="train_start")
-        outcome = deps.backend.train(request, TrainCallbacks(outer.on_start, outer.on_step, on_log))
+        outcome = deps.backend.train(request, TrainCallbacks(outer.on_start, on_step, on_log))
         store.sync(run_id)
         billing.configure(device=outcome.device, gpu_type=outcome.gpu_type, num_gpus=outcome.num_gpus)
         summary = summary_of(outcome)
@@ -351,7 +361,7 @@ def _execute(
     seal_run(store, run_id, signing_key=deps.signing_key)  # last: run_meta.json says completed
     return TrainRun(
         run_id,
-        str(run_dir),
+        store.address(run_id),
         "completed",
         prepared.chain.reproducibility_hash,
         record.metrics,
@@ -383,7 +393,7 @@ def _close(
     record.completed_at = iso(utc_now())
     record.duration_seconds = round(time.monotonic() - started, 3)
     if status == "interrupted":
-        record.resume_hint = f"verifily train --resume {store.local_dir(record.run_id)}"
+        record.resume_hint = f"verifily train --resume {store.address(record.run_id)}"
     store.write_json(record.run_id, RUN_META, record.to_dict())
 
 

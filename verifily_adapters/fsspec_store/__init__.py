@@ -1,0 +1,1 @@
+"""Run folders in object storage (``s3://``, ``gs://``, ``az://``) through fsspec."""
