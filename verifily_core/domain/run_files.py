@@ -59,7 +59,7 @@ def confined(run_dir: PathLike, relpath: str) -> Path:
     if resolved != root and root not in resolved.parents:
         raise UnsafePathError(
             f"{rel} in run folder {root} leads outside it (to {resolved}) through a symlink",
-            hint="Remove the symlink; run folders hold regular files only.",
+            hint="Remove the symlink that leads out of the run folder.",
         )
     return target
 
