@@ -22,7 +22,7 @@ pytest.importorskip("mlflow")
 from mlflow_server import Server, free_port  # noqa: E402
 
 from verifily_adapters.mlflow_tracker.spool import SPOOL, read, replay  # noqa: E402
-from verifily_adapters.mlflow_tracker.tracker import MlflowTracker, tracking_uri  # noqa: E402
+from verifily_adapters.mlflow_tracker.tracker import MISSING_MESSAGE, MlflowTracker, tracking_uri  # noqa: E402
 from verifily_cli.demo.workspace import reverse_rows  # noqa: E402
 from verifily_core.bootstrap import build_training  # noqa: E402
 from verifily_core.config import TrainConfig  # noqa: E402
@@ -328,3 +328,25 @@ def test_a_distributed_run_logs_once_from_the_main_process(
     assert runs[0].run_id == runs[1].run_id and opened == [0]
     found = MlflowClient(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}").search_runs(["1"])
     assert [r.info.run_name for r in found] == [runs[0].run_id]
+
+
+def test_mlflow_not_installed_is_one_warning_and_no_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "mlflow" else real(name, *a)
+    )
+    config = TrainConfig.from_dict({"task": "sft", "base_model": "tiny", "trackers": ["mlflow"]})
+    run_dir = tmp_path / "runs" / "run_x"
+    (run_dir / "adapter").mkdir(parents=True)
+    tracker = MlflowTracker(config, run_dir)
+    with caplog.at_level(logging.WARNING, logger="verifily"):
+        tracker.start("run_x", config.flat())
+        tracker.log({"loss": 1.0}, 1)
+        tracker.log_artifact(run_dir / "adapter", "adapter")
+        tracker.finish({"train_loss": 1.0})
+    assert [r.getMessage() for r in caplog.records] == [MISSING_MESSAGE]
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["adapter", "run_x", "runs"]

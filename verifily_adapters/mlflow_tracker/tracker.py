@@ -20,6 +20,7 @@ is not an error either: the run goes on without it, as with wandb.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import math
@@ -56,12 +57,11 @@ class MlflowTracker(Tracker):
         self._last_step = 0
 
     def start(self, run_id: str, config: Mapping[str, Any]) -> None:
-        uri = tracking_uri(self.config, self.run_dir)
-        try:
-            self._session = connect(uri, self.run_dir)
-        except ImportError:
+        if importlib.util.find_spec("mlflow") is None:
             logger.warning(MISSING_MESSAGE)
             return
+        uri = tracking_uri(self.config, self.run_dir)
+        self._session = connect(uri, self.run_dir)
         section, self._run_id = self.config.mlflow, run_id
         local = _local_root(self.config, self.run_dir)
         self._emit(
@@ -69,7 +69,7 @@ class MlflowTracker(Tracker):
                 "op": "open",
                 "experiment": section.experiment,
                 "run_name": section.run_name or run_id,
-                "tags": {**self._run_tags(), **(section.tags or {})},
+                "tags": {**(section.tags or {}), **self._run_tags()},  # a user tag cannot mask a hash
                 "artifact_location": (local / "artifacts").as_uri() if uri == _sqlite_uri(local) else None,
             }
         )
