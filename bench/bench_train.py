@@ -50,6 +50,7 @@ def ours(model: Path, data: Path, out: Path, w: Workload = Workload(), **trainin
     """`verifily train` through the library; ``training`` overrides ``training.*`` keys (packing...)."""
     from verifily_core.bootstrap import build_training
     from verifily_core.config import TrainConfig
+    from verifily_core.domain.training import TrainCallbacks
     from verifily_core.services.train import train
 
     config = TrainConfig.from_dict(
@@ -77,8 +78,13 @@ def ours(model: Path, data: Path, out: Path, w: Workload = Workload(), **trainin
             "trackers": [],
         }
     )
-    summary = train(config, build_training(config)).summary
+    cpu: List[float] = []  # process CPU seconds at the loop's start and after each step
+    callbacks = TrainCallbacks(
+        on_start=lambda _: cpu.append(time.process_time()), on_step=lambda *_: cpu.append(time.process_time())
+    )
+    summary = train(config, build_training(config), callbacks=callbacks).summary
     return {
+        "cpu": cpu[-1] - cpu[0],
         "tokens_per_second": summary["tokens_per_second"],
         "mfu": summary.get("mfu"),
         "wall": summary["wall_seconds"],
@@ -141,11 +147,12 @@ def hand_written(model_dir: Path, data: Path, out: Path, w: Workload = Workload(
         disable_tqdm=True,
     )
     trainer = Trainer(model=model, args=args, train_dataset=features, data_collator=collate)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     result = trainer.train()
     wall = time.perf_counter() - t0
     tokens = sum(len(f["input_ids"]) for f in features) * w.epochs
     return {
+        "cpu": time.process_time() - cpu0,
         "tokens_per_second": tokens / wall,
         "wall": wall,
         "loss": result.training_loss,

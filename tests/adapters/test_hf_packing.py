@@ -164,7 +164,7 @@ def _sha(path: Path) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(600)
 def test_packed_training_is_deterministic_and_reports_batches(
     tiny_causal: Path, tmp_path: Path, kit: Any
 ) -> None:
@@ -190,6 +190,7 @@ def test_packed_training_is_deterministic_and_reports_batches(
     assert first.truncated_tokens > 0
     assert first.tokens_processed == 2 * sum(len(f["input_ids"]) for f in encoded.features)
     assert first.extra["batching"] == "packed" and first.extra["max_tokens_per_batch"] == 96
+    assert first.extra["attention"] == "sdpa"  # transformers' default, which detects packed rows
     bins = len(best_fit_bins([len(f["input_ids"]) for f in encoded.features], 96))
     assert first.global_step == 2 * bins
     assert first.extra["effective_batch_size"] == pytest.approx(32 / bins, abs=1e-3)
