@@ -384,3 +384,66 @@ def test_non_loopback_host_without_auth_is_refused(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "--auth" in result.stderr and "0.0.0.0" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+# ---------------------------------------------------------------------- over a bucket (s3://)
+
+
+def upload_folder(s3_server: Any, folder: Path, bucket: str, prefix: str) -> None:
+    """Copy a runs folder into the bucket object by object, as a team's runs would be there."""
+    client = s3_server.client()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()):
+        key = f"{prefix}/{path.relative_to(folder).as_posix()}"
+        client.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
+
+
+@pytest.mark.browser
+@needs_chromium
+@pytest.mark.timeout(300)
+def test_dashboard_over_a_bucket_lists_and_opens_its_runs(
+    browser: Any, s3_server: Any, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    local = tmp_path / "runs"
+    ids = write_demo_runs(local, tmp_path / "data", environment())
+    bucket = s3_server.bucket()
+    upload_folder(s3_server, local, bucket, "team/runs")
+    port = free_port()
+    log = tmp_path / "dashboard.log"
+    with log.open("wb") as fh:
+        proc = subprocess.Popen(
+            verifily_cmd("dashboard", "--runs-dir", f"s3://{bucket}/team/runs", "--port", str(port)),
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+        )
+    pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=2).close()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")[
+                    -2000:
+                ]
+                time.sleep(0.3)
+        pg.set_default_timeout(30_000)
+        pg.goto(url, wait_until="networkidle")
+        pg.locator("#runs-table [role=gridcell]").first.wait_for()
+        rows = {r[0]: r for r in table_rows(pg, "runs-table")}
+        assert set(rows) == {i for i in ids if not i.startswith("dryrun_")}  # dry runs hidden by default
+        baseline = run_id(ids, "baseline")
+        assert rows[baseline][1:3] == ["completed", "sft"]
+        assert rows[BAD_ID][1] == "corrupt"
+        assert f"s3://{bucket}/team/runs" in pg.locator("body").inner_text()
+        assert not (tmp_path / "s3:").exists(), "the URL became a local folder"
+    except BaseException:
+        ARTIFACTS.mkdir(exist_ok=True)
+        pg.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+        raise
+    finally:
+        pg.close()
+        proc.terminate()
+        proc.wait(timeout=20)
