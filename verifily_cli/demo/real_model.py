@@ -41,6 +41,8 @@ FORUM = [
 SYSTEM = "Answer with one word."
 QUESTION = "Which animal is mentioned? "
 FORUM_NOISE = 0.4
+TRAIN_ROWS = 64  # per source: 8 steps of 16 rows, about a minute on two cores
+TEST_ROWS = 20  # per source
 
 
 def animal_rows(
@@ -67,11 +69,10 @@ def write_real_model_workspace(root: Path, gguf_path: str) -> Path:
     data = root / "data" / "animals"
     data.mkdir(parents=True, exist_ok=True)
     files = {
-        "curated.jsonl": animal_rows(120, 11, CURATED, "curated"),
-        "forum.jsonl": animal_rows(120, 12, FORUM, "forum", noise=FORUM_NOISE),
-        "val.jsonl": animal_rows(16, 13, CURATED + FORUM, "heldout"),
-        "test_curated.jsonl": animal_rows(30, 14, CURATED, "curated"),
-        "test_forum.jsonl": animal_rows(30, 15, FORUM, "forum"),
+        "curated.jsonl": animal_rows(TRAIN_ROWS, 11, CURATED, "curated"),
+        "forum.jsonl": animal_rows(TRAIN_ROWS, 12, FORUM, "forum", noise=FORUM_NOISE),
+        "test_curated.jsonl": animal_rows(TEST_ROWS, 14, CURATED, "curated"),
+        "test_forum.jsonl": animal_rows(TEST_ROWS, 15, FORUM, "forum"),
     }
     for name, rows in files.items():
         (data / name).write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
@@ -84,7 +85,8 @@ def write_real_model_workspace(root: Path, gguf_path: str) -> Path:
 
 
 def smollm2_config(gguf_path: str) -> Dict[str, Any]:
-    """LoRA on the attention projections, one short epoch, greedy one-word answers."""
+    """LoRA on the attention projections, one short epoch, greedy one-word answers; no validation
+    set (nothing to stop early in eight steps), so that the step stays short."""
     return {
         "task": "sft",
         "base_model": gguf_path,
@@ -92,14 +94,13 @@ def smollm2_config(gguf_path: str) -> Dict[str, Any]:
         "name": "smollm2_animals",
         "data_paths": {
             "train": ["data/animals/curated.jsonl", "data/animals/forum.jsonl"],
-            "val": "data/animals/val.jsonl",
             "test": ["data/animals/test_curated.jsonl", "data/animals/test_forum.jsonl"],
         },
         "training": {
             "num_epochs": 1,
             "batch_size": 16,
             "gradient_accumulation_steps": 1,
-            "learning_rate": 2e-3,
+            "learning_rate": 3e-3,
             "lr_scheduler": "constant",
             "warmup_ratio": 0.0,
             "max_seq_length": 64,
@@ -114,7 +115,7 @@ def smollm2_config(gguf_path: str) -> Dict[str, Any]:
             "metrics": ["exact_match", "f1"],
             "slice_by_tags": ["_source_dataset"],
             "hard_examples": 5,
-            "batch_size": 30,
+            "batch_size": 20,
             "generation_max_new_tokens": 6,
             "generation_num_beams": 1,
         },
