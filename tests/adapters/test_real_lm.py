@@ -117,17 +117,24 @@ def test_chat_template_survives_in_the_saved_tokenizer(gguf: Path, chat_run: Any
     assert saved.chat_template and saved.chat_template == original.chat_template
 
 
-def test_adapter_reloads_and_predicts_what_evaluation_predicted(chat_run: Any) -> None:
-    from verifily_train import load_run
+def test_adapter_reloads_and_predicts_what_evaluation_predicted(chat_run: Any, tmp_path: Path) -> None:
+    """``verifily predict`` (load_run underneath) on the test rows, their answers left out."""
+    from typer.testing import CliRunner
+
+    from verifily_cli.app import app
 
     run = Path(chat_run.artifact_path)
     evaluated = [json.loads(line) for line in (run / "eval" / "predictions.jsonl").read_text().splitlines()]
-    test_rows = [json.loads(line) for line in (run.parent.parent / "test.jsonl").read_text().splitlines()]
-    loaded = load_run(run)
-    try:
-        assert loaded.predict(test_rows) == [r["prediction"] for r in evaluated]
-    finally:
-        loaded.close()
+    rows = [json.loads(line) for line in (run.parent.parent / "test.jsonl").read_text().splitlines()]
+    unanswered = write_jsonl(tmp_path / "in.jsonl", [{"messages": r["messages"][:-1]} for r in rows])
+    out = tmp_path / "out.jsonl"
+    result = CliRunner().invoke(
+        app, ["predict", "--run", str(run), "--input", str(unanswered), "--output", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    answered = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [a["prediction"] for a in answered] == [r["prediction"] for r in evaluated]
+    assert answered[0]["messages"] == rows[0]["messages"][:-1]
 
 
 def test_assistant_only_masking_is_exact_on_a_two_turn_conversation(gguf: Path) -> None:
