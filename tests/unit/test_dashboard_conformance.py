@@ -99,8 +99,17 @@ def _dashboard_in_a_terminal(runs: Path, record: Path, *flags: str) -> str:
     primary, secondary = pty.openpty()
     port = 7800 + os.getpid() % 150
     proc = subprocess.Popen(
-        [sys.executable, "-m", "verifily_train.cli", "dashboard", "--runs-dir", str(runs), "--port", str(port),
-         *flags],
+        [
+            sys.executable,
+            "-m",
+            "verifily_train.cli",
+            "dashboard",
+            "--runs-dir",
+            str(runs),
+            "--port",
+            str(port),
+            *flags,
+        ],
         stdout=secondary,
         stderr=secondary,
         stdin=subprocess.DEVNULL,

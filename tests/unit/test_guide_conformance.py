@@ -82,7 +82,9 @@ def test_managed_compute_is_refused_and_push_to_hub_is_a_recorded_notice(tmp_pat
 
 
 def test_the_frozen_config_writes_whole_numbers_as_integers(tmp_path: Path) -> None:
-    config = _project(tmp_path, **{"training.num_epochs": 3, "lora.alpha": 16, "training.learning_rate": 1e-4})
+    config = _project(
+        tmp_path, **{"training.num_epochs": 3, "lora.alpha": 16, "training.learning_rate": 1e-4}
+    )
     frozen = yaml.safe_load(config.to_yaml())
     assert type(frozen["training"]["num_epochs"]) is int and frozen["training"]["num_epochs"] == 3
     assert type(frozen["lora"]["alpha"]) is int and frozen["training"]["learning_rate"] == 1e-4
