@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
@@ -69,3 +70,27 @@ class ArtifactStoreConformance(HooksAreLight):
         store.create_run()
         with pytest.raises(RunNotFoundError):
             store.location(bad)
+
+    @pytest.mark.parametrize("bad", ["../outside.json", "/etc/passwd", "a/../../x.json"])
+    def test_run_file_paths_never_leave_the_run(self, store: ArtifactStore, bad: str) -> None:
+        rid = store.create_run().run_id
+        with pytest.raises(StoreError):
+            store.write_text(rid, bad, "x")
+        with pytest.raises(StoreError):
+            store.read_text(rid, bad)
+        assert not store.exists(rid, bad)
+
+    def test_file_digests_list_every_file_the_seal_covers(self, store: ArtifactStore) -> None:
+        """What ``hashes.json``'s manifest is made of: every file with its SHA-256, minus the few
+        the manifest leaves out (the seal itself, locks, queues), and only within a scope if given."""
+        rid = store.create_run().run_id
+        store.write_text(rid, "eval/eval_results.json", "{}")
+        store.write_text(rid, "train_summary.json", "{}")
+        store.write_text(rid, "hashes.json", "{}")
+        digests, problems = store.file_digests(rid)
+        assert problems == []
+        assert digests == {
+            "eval/eval_results.json": "sha256:" + hashlib.sha256(b"{}").hexdigest(),
+            "train_summary.json": "sha256:" + hashlib.sha256(b"{}").hexdigest(),
+        }
+        assert list(store.file_digests(rid, ["eval"])[0]) == ["eval/eval_results.json"]
