@@ -112,6 +112,7 @@ class FsspecArtifactStore(ArtifactStore):
         ] = {}  # run -> relpath -> (size, mtime_ns) in the bucket
         self._small: Dict[str, Tuple[float, Optional[str]]] = {}  # key -> (fetched at, text or None)
         self._small_loaded = False
+        self._listed: Set[str] = set()  # run folders seen in the last listing
         self.ttl_s = float(os.environ.get(CACHE_TTL_ENV, "300"))
 
     # ------------------------------------------------------------------ names
@@ -179,24 +180,26 @@ class FsspecArtifactStore(ArtifactStore):
     def location(self, run_id: str) -> RunLocation:
         if not is_plain_run_id(run_id):
             raise RunNotFoundError(f"Not a run id: {run_id!r}", hint=f"Pick a run listed in {self.url}.")
-        if run_id not in self._local:
-            try:
-                present = self._retry(f"Cannot list {self.address(run_id)}", self.fs.isdir, self._key(run_id))
-            except FileNotFoundError:
-                present = False
-            if not present:
-                raise RunNotFoundError(f"No run {run_id!r} in {self.url}")
+        if run_id not in self._local and run_id not in self._listed and run_id not in self._folders():
+            raise RunNotFoundError(f"No run {run_id!r} in {self.url}")
         return RunLocation(run_id, self.root / run_id)
 
-    def list_runs(self) -> List[RunLocation]:
+    def _folders(self) -> Set[str]:
+        """The run folders under the URL now: one listing request (a run folder's id is checked
+        against the last listing first, so opening 1,000 runs costs one request, not 1,000)."""
         try:
             entries = self._retry(
                 f"Cannot list {self.url}", self.fs.ls, self._base, detail=False, refresh=True
             )
         except FileNotFoundError:
             entries = []
-        ids = sorted({str(e).rstrip("/").rsplit("/", 1)[-1] for e in entries} | self._local)
-        ids = [i for i in ids if is_plain_run_id(i)]
+        found = {str(e).rstrip("/").rsplit("/", 1)[-1] for e in entries}
+        with self._lock:
+            self._listed = {i for i in found if is_plain_run_id(i)}
+        return self._listed
+
+    def list_runs(self) -> List[RunLocation]:
+        ids = sorted(self._folders() | self._local)
         self.prefetch(ids, [RUN_META])
         return [RunLocation(i, self.root / i) for i in ids if self.exists(i, RUN_META)]
 

@@ -24,7 +24,13 @@ def flush_command(
     with guarded(verbose):
         from verifily_adapters.billing_sinks.outbox import flush_outbox
         from verifily_cli.render import err, out
+        from verifily_core.domain.locations import remote_url
 
+        if remote_url(runs_dir) is not None:  # outboxes wait on the machine that trained the runs
+            from verifily_core.bootstrap import open_store
+
+            runs_dir = open_store(runs_dir).root
+            err.print(f"Note: delivering the outboxes of the runs this machine trained, in {runs_dir}.")
         report = flush_outbox(runs_dir)
         out.print(
             f"Delivered {report.delivered} event(s) from {report.outboxes} outbox(es); "
