@@ -169,7 +169,9 @@ def test_runs_tab_lists_every_run_marks_the_corrupt_one_and_sorts(page: Any, run
     runs_dir, ids = runs
     assert page.get_by_role("tab").all_inner_texts() == ["Runs", "Run Detail", "Hard Examples", "Compare"]
     rows = {r[0]: r for r in table_rows(page, "runs-table")}
-    assert set(rows) == set(ids), "every run folder, and only those, is listed (no symlinked escape)"
+    listed = {i for i in ids if not i.startswith("dryrun_")}  # dry runs are hidden by default
+    assert set(rows) == listed, "every run folder, and only those, is listed (no symlinked escape)"
+    assert "1 dry run(s) hidden" in page.inner_text("body")
     assert rows[BAD_ID][1] == "corrupt" and "not valid JSON" in rows[BAD_ID][-1]
     baseline = run_id(ids, "baseline")
     f1 = eval_results(runs_dir, baseline)["overall"]["f1"]
@@ -183,6 +185,11 @@ def test_runs_tab_lists_every_run_marks_the_corrupt_one_and_sorts(page: Any, run
     page.get_by_text("Sort ascending").click()
     losses = [float(r[4]) for r in table_rows(page, "runs-table") if r[4]]
     assert len(losses) == 2 and losses == sorted(losses)
+
+    dry = run_id(ids, "dry")
+    page.locator("#show-dry-runs input").check()
+    page.wait_for_function("(id) => document.querySelector('#runs-table').innerText.includes(id)", arg=dry)
+    assert {r[0] for r in table_rows(page, "runs-table")} == set(ids)
 
 
 @pytest.mark.browser
@@ -280,6 +287,33 @@ def test_compare_two_runs_shows_deltas_and_the_config_diff(page: Any, runs: Runs
     assert "Config differences:" in page.inner_text("#compare-report")
 
 
+def type_in(page: Any, elem_id: str, text: str) -> None:
+    """Type (as if pasted) into a Gradio dropdown's text box and press Enter."""
+    box = page.locator(f"#{elem_id} input")
+    box.click()
+    box.fill(text)
+    box.press("Enter")
+
+
+@pytest.mark.browser
+@needs_chromium
+def test_run_ids_typed_or_pasted_open_runs_and_compare_names_its_evaluation(page: Any, runs: Runs) -> None:
+    runs_dir, ids = runs
+    first, second = run_id(ids, "baseline"), run_id(ids, "lower-lr")
+    page.get_by_role("tab", name="Run Detail").click()
+    type_in(page, "detail-run", f"runs/{first}/")  # a pasted folder path works too
+    page.locator("#detail-status").get_by_text(first).wait_for()
+    page.locator("#detail-verify").get_by_text("Live verify: PASS").wait_for()
+    page.get_by_role("tab", name="Compare").click()
+    type_in(page, "compare-runs", first)
+    type_in(page, "compare-runs", second)
+    page.wait_for_function("() => document.querySelector('#compare-metric input').value == 'f1'")
+    page.locator("#compare-button").click()
+    page.locator("#compare-summary").get_by_text("baseline").wait_for()
+    assert "on evaluation main (eval/)" in page.inner_text("#compare-summary")
+    assert {r[0] for r in table_rows(page, "compare-overall")} == {first, second}
+
+
 # ---------------------------------------------------------------------- safety
 
 
@@ -323,7 +357,7 @@ def test_api_endpoints_reject_every_traversal(server: Tuple[str, Any], runs: Run
             ("verify", [bad]),
             ("hard_examples", [bad, "(all tags)"]),
             ("compare_metrics", [[bad, baseline]]),
-            ("compare", [[baseline, bad], "f1"]),
+            ("compare", [[baseline, bad], "f1", "main"]),
         )
         for api_name, payload in calls:
             answer = call_api(url, api_name, payload)
