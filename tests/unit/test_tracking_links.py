@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any, Dict, Optional
 
+import pytest
 from typer.testing import CliRunner
 
 from verifily_cli.app import app
@@ -66,3 +67,20 @@ def test_run_detail_links_the_tracker_run() -> None:
     detail = run_detail(store, run_id)
     assert detail.tracking == [TrackingLink("mlflow", "abc123", URL)]
     assert f"- Tracked in mlflow: [run abc123]({URL})" in _detail_status(detail)
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"run_id": "abc", "url": "javascript:alert(1)"},
+        {"run_id": "abc", "url": "http://x/a) [click](javascript:alert(1)"},
+        {"run_id": "abc", "url": "data:text/html,<script>"},
+    ],
+)
+def test_tracking_links_drop_urls_that_are_not_plain_http(entry: dict) -> None:
+    (link,) = tracking_links({"mlflow": entry})
+    assert link.url is None and link.run_id == "abc"
+
+
+def test_tracking_links_skip_run_ids_that_carry_markup() -> None:
+    assert tracking_links({"mlflow": {"run_id": "x](javascript:alert(1))", "url": None}}) == []

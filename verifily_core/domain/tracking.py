@@ -3,12 +3,18 @@
 Trackers that keep runs on a server of their own (MLflow) write their entry of the run folder's
 ``tracking.json``: ``{"<tracker>": {"run_id": ..., "url": ... or null, ...}}``. Readers show one
 link per tracker and skip entries that are not of that shape: the file is informative, never needed.
+It is not sealed (a tracker's replay rewrites it), so what it holds is shown only when it is plainly
+a run id and an http(s) address: nothing in it can become a ``javascript:`` link or markup.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
+
+_RUN_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+_URL = re.compile(r"https?://[^\s()<>\[\]\"'`]{1,2000}")
 
 
 @dataclass(frozen=True)
@@ -33,7 +39,14 @@ def tracking_links(data: Any) -> List[TrackingLink]:
         return []
     links = []
     for tracker, entry in sorted(data.items()):
-        if isinstance(entry, dict) and isinstance(entry.get("run_id"), str):
-            url = entry.get("url")
-            links.append(TrackingLink(str(tracker), entry["run_id"], url if isinstance(url, str) else None))
+        if not isinstance(entry, dict) or not _plain(_RUN_ID, entry.get("run_id")):
+            continue
+        if not _plain(_RUN_ID, tracker):
+            continue
+        url = entry.get("url")
+        links.append(TrackingLink(str(tracker), entry["run_id"], url if _plain(_URL, url) else None))
     return links
+
+
+def _plain(pattern: re.Pattern[str], value: Any) -> bool:
+    return isinstance(value, str) and pattern.fullmatch(value) is not None
