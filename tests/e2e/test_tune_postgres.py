@@ -1,4 +1,5 @@
-"""``verifily tune --storage postgresql://...`` against a real PostgreSQL server (tests/postgres_server.py).
+"""``verifily tune --storage postgresql://...`` against a real PostgreSQL server (tests/postgres_server.py),
+also with the runs in a bucket (moto, tests/s3_server.py).
 
 Workers are separate ``verifily tune`` processes in separate working folders, as on separate
 machines; trials use the example sklearn backend (a fraction of a second each), since what is under
@@ -54,15 +55,16 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def worker_folder(data: Path, folder: Path) -> Path:
-    """A working folder with its own config and runs folder: a stand-in for another machine."""
+def worker_folder(data: Path, folder: Path, output: str = "runs") -> Path:
+    """A working folder with its own config and runs folder (or a shared bucket URL as ``output``)
+    and store cache: a stand-in for another machine."""
     folder.mkdir(parents=True)
     config = {
         "task": "classification",
         "backend": "sklearn",
         "base_model": "tfidf-logreg",
         "data_paths": {"train": str(data / "train.jsonl"), "val": str(data / "val.jsonl")},
-        "output": {"dir": "runs"},
+        "output": {"dir": output},
     }
     (folder / "cls.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
     return folder
@@ -71,7 +73,7 @@ def worker_folder(data: Path, folder: Path) -> Path:
 def start(folder: Path, storage: Optional[str]) -> subprocess.Popen[str]:
     command = [sys.executable, "-m", "verifily_train", "tune", "--config", "cls.yaml", *GRID]
     command += ["--storage", storage] if storage else []
-    env = {**os.environ, "COLUMNS": "200"}
+    env = {**os.environ, "COLUMNS": "200", "VERIFILY_STORE_CACHE": str(folder / ".cache")}
     log = (folder / "tune.log").open("w")
     return subprocess.Popen(command, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
 
@@ -151,3 +153,18 @@ def _running(url: str) -> Any:
         return "RUNNING" in trial_states(url)
     except Exception:  # noqa: BLE001 - the worker has not created the tables yet
         return False
+
+
+def test_workers_with_their_runs_in_a_bucket(
+    postgres: Server, s3_server: Any, data: Path, tmp_path: Path
+) -> None:
+    url, bucket = postgres.database(), s3_server.bucket()
+    folders = [worker_folder(data, tmp_path / f"machine{i}", f"s3://{bucket}/tune") for i in (0, 1)]
+    workers = [start(folder, url) for folder in folders]
+    for proc, folder in zip(workers, folders):
+        finish(proc, folder)
+    listed = [o["Key"] for o in s3_server.client().list_objects_v2(Bucket=bucket, Prefix="tune/")["Contents"]]
+    trials = sorted(k.split("/")[1] for k in listed if k.endswith("/run_meta.json") and "_trial_" in k)
+    assert len(trials) == 4 and len(set(trials)) == 4  # every combination once, in the bucket
+    assert len([k for k in listed if k.endswith("/tune_spec.json")]) == 1  # the workers share one tune folder
+    assert trial_states(url) == ["COMPLETE"] * 4
