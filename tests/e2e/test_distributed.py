@@ -274,6 +274,7 @@ def _kill_machine(proc: subprocess.Popen[str]) -> None:
     proc.wait()
 
 
+@pytest.mark.timeout(900)
 def test_two_nodes_on_one_host_train_one_run(workspace: Path) -> None:
     node0, node1 = _nodes(workspace, "two-nodes", epochs=2, save_steps=100)
     procs = [_start_node(node0, 0), _start_node(node1, 1)]
@@ -289,6 +290,7 @@ def test_two_nodes_on_one_host_train_one_run(workspace: Path) -> None:
     assert not _run_folders(node1 / "runs"), "the second node writes no run record"
 
 
+@pytest.mark.timeout(900)
 def test_a_killed_node_fails_the_run_on_the_main_node(workspace: Path) -> None:
     node0, node1 = _nodes(workspace, "node-killed", epochs=200, save_steps=2)
     main, other = _start_node(node0, 0), _start_node(node1, 1)
