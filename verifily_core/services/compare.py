@@ -55,7 +55,8 @@ class _OpenRun:
 
     @property
     def shown_path(self) -> str:
-        return str(self.location.path)
+        """How the user names the run (its folder, or its URL for a run in a bucket)."""
+        return self.store.address(self.location.run_id)
 
     def predictions(self) -> Optional[List[Mapping[str, Any]]]:
         """The rows of the evaluation's ``predictions.jsonl`` (read once), or None when it has none."""
