@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,3 +45,26 @@ def test_template_rendering_masks_all_but_assistant_turns_and_counts_truncation(
     assert tokenizer.decode(prompt).endswith("<assistant>") and feature["input_ids"][: len(prompt)] == prompt
     short, cut = Encoder(tokenizer, loading.CAUSAL_LM, 12).encode(chat())
     assert len(short["input_ids"]) == 12 and cut == len(feature["input_ids"]) - 12
+
+
+def test_early_stopping_stops_when_the_validation_loss_stalls(
+    tiny_causal: Path, tmp_path: Path, kit: Any
+) -> None:
+    """A learning rate too small to move the loss by ``min_delta``: stop after ``patience`` evaluations."""
+    config = kit.sft_config(
+        tiny_causal,
+        training={
+            "learning_rate": 1e-9,
+            "eval_steps": 1,
+            "save_steps": 1,
+            "logging_steps": 1,
+            "early_stopping_patience": 2,
+            "early_stopping_min_delta": 0.5,
+            "load_best_model_at_end": True,
+        },
+    )
+    outcome = kit.train(
+        config, tmp_path / "run", kit.reverse_rows(64, 1), kit.reverse_rows(8, 3, "val.jsonl")
+    )
+    assert outcome.global_step == 3  # the first evaluation sets the best; two more without a better one stop
+    assert len([e for e in outcome.log_history if "eval_loss" in e]) >= 3
