@@ -52,6 +52,7 @@ TOOLS = (
     "trl-padding_free",
     "trl-packing",
 )
+CUDA_TOOLS = ("verifily-packed-liger",)  # training.liger: CUDA only, so never a default
 WORKLOAD = Workload(epochs=1, batch=8, accumulation=4, lr=1e-3, max_len=512, seed=42, r=16, alpha=32)
 SHORT, LONG, LONG_SHARE = (20, 60), (300, 500), 0.2
 
@@ -143,7 +144,8 @@ def trl(model_dir: Path, data: Path, out: Path, w: Workload, mode: str) -> Dict[
 def run_tool(tool: str, model_dir: Path, data: Path, out: Path, w: Workload) -> Dict[str, Any]:
     """One training run of ``tool`` (in this process): wall of the training loop, loss, steps."""
     if tool.startswith("verifily-"):
-        return ours(model_dir, data, out, w, packing=tool == "verifily-packed")
+        liger = tool.endswith("-liger")
+        return ours(model_dir, data, out, w, packing=tool.startswith("verifily-packed"), liger=liger)
     if tool == "hand-written":
         return hand_written(model_dir, data, out, w)
     return trl(model_dir, data, out, w, tool.split("-", 1)[1])
@@ -271,9 +273,9 @@ def main() -> None:
         _child(args)
         return
     tools = [t for t in args.tools.split(",") if t]
-    unknown = sorted(set(tools) - set(TOOLS))
+    unknown = sorted(set(tools) - set(TOOLS) - set(CUDA_TOOLS))
     if unknown:
-        parser.error(f"unknown tool(s) {unknown}; known: {', '.join(TOOLS)}")
+        parser.error(f"unknown tool(s) {unknown}; known: {', '.join(TOOLS + CUDA_TOOLS)}")
     w = replace(WORKLOAD, device=args.device, bf16=args.device == "cuda")
     models = ["tiny", "30m"] if args.model == "both" else [args.model]
     with tempfile.TemporaryDirectory() as tmp:
