@@ -57,12 +57,12 @@ class TrainRow(dict):  # type: ignore[type-arg]
 
 
 class MicroBatch(dict):  # type: ignore[type-arg]
-    """The rows of one token-budget micro-batch (``{"rows": [...]}``), one dataset item."""
+    """The rows of one micro-batch formed ahead (length-grouped or token budget), one dataset item."""
 
 
 @dataclass
 class BatchPlan:
-    """What the Trainer is given: its train dataset, collator and sampler, and the batch figures."""
+    """What the Trainer is given (its train dataset, collator and batch size) and the batch figures."""
 
     mode: str  # PACKED or LENGTH_GROUPED
     train_dataset: List[Dict[str, Any]]
