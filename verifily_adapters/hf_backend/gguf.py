@@ -18,8 +18,10 @@ by then, so dropping it is exact.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
+import io
 import os
 import shutil
 import tempfile
@@ -121,8 +123,11 @@ def _convert(path: Path, out: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     folder, name = str(path.parent), path.name
-    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+    # transformers draws a plain tqdm bar for the dequantisation that its progress-bar switch does
+    # not reach; the CLI draws its own progress, and failures are raised, not printed
+    with contextlib.redirect_stderr(io.StringIO()):
+        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+        model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
     # the weights are dequantised floats now; transformers 5 refuses to save while this record stays
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
