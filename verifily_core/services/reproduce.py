@@ -30,6 +30,7 @@ import yaml
 from verifily_core.config import TrainConfig
 from verifily_core.config.yaml_load import safe_load
 from verifily_core.domain import provenance
+from verifily_core.domain.data_files import role_files
 from verifily_core.domain.hashchain import (
     PREFIX,
     CheckStatus,
@@ -199,9 +200,7 @@ def _training_info_findings(info: Any, recorded: HashChain) -> List[str]:
     notes = []
     given = info.get("data_files")
     files: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
-    train = files.get("train") or []
-    listed = [("train", str(p)) for p in ([train] if isinstance(train, str) else train)]
-    listed += [(role, str(files[role])) for role in ("val", "test") if files.get(role)]
+    listed = [(role, str(path)) for role, path in role_files(files)]  # val/test may be lists too
     if listed != [(r.role, r.path) for r in recorded.data_files]:
         notes.append(f"{TRAINING_INFO}: data_files differ from the files {HASHES} hashed")
     model = recorded.base_model
