@@ -42,7 +42,7 @@ SYSTEM = "Answer with one word."
 QUESTION = "Which animal is mentioned? "
 FORUM_NOISE = 0.4
 TRAIN_ROWS = 64  # per source: 8 steps of 16 rows, about a minute on two cores
-TEST_ROWS = 20  # per source
+TEST_ROWS = 30  # per source: the comparison judges slices of 30 rows or more
 
 
 def animal_rows(
@@ -115,7 +115,7 @@ def smollm2_config(gguf_path: str) -> Dict[str, Any]:
             "metrics": ["exact_match", "f1"],
             "slice_by_tags": ["_source_dataset"],
             "hard_examples": 5,
-            "batch_size": 20,
+            "batch_size": 30,
             "generation_max_new_tokens": 6,
             "generation_num_beams": 1,
         },
@@ -164,6 +164,7 @@ def real_model_step(root: Path, train: Callable[[Path, str], Any]) -> Optional[A
         metric="exact_match",
         slice_by="_source_dataset",
         store_factory=LocalArtifactStore,
+        bootstrap=1000,  # 95% intervals on every delta, as compare-cmd prints by default
     )
     out.print(format_comparison(result, fmt="table"), markup=False)
     return tuned
