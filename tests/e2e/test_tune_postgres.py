@@ -115,7 +115,7 @@ def test_two_workers_share_the_study_and_match_sqlite(postgres: Server, data: Pa
     runs = trial_runs(folders)
     assert set(runs) == {"completed"}, runs
     assert sorted(key for key, _ in runs["completed"]) == ALL  # every combination once, none twice
-    assert trial_states(url) == ["COMPLETE"] * 4
+    assert_four_complete(url)
     alone = worker_folder(data, tmp_path / "sqlite")
     proc = start(alone, None)
     finish(proc, alone)
@@ -167,4 +167,11 @@ def test_workers_with_their_runs_in_a_bucket(
     trials = sorted(k.split("/")[1] for k in listed if k.endswith("/run_meta.json") and "_trial_" in k)
     assert len(trials) == 4 and len(set(trials)) == 4  # every combination once, in the bucket
     assert len([k for k in listed if k.endswith("/tune_spec.json")]) == 1  # the workers share one tune folder
-    assert trial_states(url) == ["COMPLETE"] * 4
+    assert_four_complete(url)
+
+
+def assert_four_complete(url: str) -> None:
+    """4 complete trials in the study; anything else is a PRUNED one (a worker that found the queue
+    empty proposed a combination already taken, and skipped it: no training)."""
+    states = trial_states(url)
+    assert states.count("COMPLETE") == 4 and set(states) <= {"COMPLETE", "PRUNED"}, states

@@ -30,7 +30,9 @@ from verifily_core.errors import TuneError
 HEARTBEAT_S = 30
 GRACE_S = 120
 WORKER_KEY = "worker:"  # study user attrs "worker:<host>:<pid>": every worker that joined the study
-_RACE_ERRORS = ("OperationalError", "IntegrityError")  # SQLAlchemy's, seen when workers race
+# SQLAlchemy's, seen when workers race to create a fresh database's tables (PostgreSQL: a
+# ProgrammingError, "type studydirection already exists"); a real error still shows after the retries
+_RACE_ERRORS = ("OperationalError", "IntegrityError", "ProgrammingError")
 
 Plan = List[Dict[str, Scalar]]
 
@@ -48,7 +50,7 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}" + (f"/{thread}" if thread != os.getpid() else "")
 
 
-def open_storage(url: str, on_stale: Callable[[Any, Any], None], attempts: int = 3) -> Any:
+def open_storage(url: str, on_stale: Callable[[Any, Any], None], attempts: int = 5) -> Any:
     """Optuna's RDB storage with heartbeats; retried because workers starting together on a fresh
     database race to create its tables, and the loser's first attempt fails."""
     optuna = optuna_module()
