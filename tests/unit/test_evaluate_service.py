@@ -262,6 +262,20 @@ def test_unchanged_test_data_reuses_predictions_and_changed_data_does_not(tmp_pa
     assert fresh.test_data_sha256 != first.test_data_sha256
 
 
+def test_a_run_trained_without_a_test_set_takes_its_first_evaluation_as_the_main_one(tmp_path: Path) -> None:
+    store, run_id = _make_run(tmp_path, test=None)
+    first_file = _sft_test_file(tmp_path, "first.jsonl")
+    first = evaluate_run(store, run_id, _sft_backend(), test_data=str(first_file))
+    assert first.evaluation == "main" and store.exists(run_id, "eval/eval_results.json")
+
+    again = evaluate_run(store, run_id, NoModelBackend(), test_data=str(first_file))
+    assert again.evaluation == "main" and again.from_predictions
+
+    other = evaluate_run(store, run_id, _sft_backend(), test_data=str(_sft_test_file(tmp_path, "later.jsonl")))
+    assert other.evaluation == "later" and store.exists(run_id, "eval/later/eval_results.json")
+    assert store.read_json(run_id, "eval/eval_results.json")["test_data_path"] == str(first_file)
+
+
 def test_from_predictions_says_what_is_missing(tmp_path: Path) -> None:
     own_test = _sft_test_file(tmp_path)
     store, run_id = _make_run(tmp_path, test=own_test)

@@ -44,6 +44,7 @@ from verifily_core.ports.model_backend import ModelBackend
 from verifily_core.services.evaluate_inputs import (
     check_weights,
     evaluation_files,
+    main_evaluation_source,
     read_run_config,
     read_test_data,
     read_training_info,
@@ -88,7 +89,7 @@ def evaluate_run(
     store.location(run_id)  # RunNotFoundError for a run that is not there
     chain = check_seal(store, run_id, EVAL_INPUTS)  # IntegrityError before anything is read or loaded
     info = read_training_info(store, run_id)
-    files = evaluation_files(name, test_data, info)
+    files = evaluation_files(name, test_data, info, main_evaluation_source(store, run_id))
     settings = resolve_settings(
         info,
         read_run_config(store, run_id),

@@ -79,11 +79,19 @@ def read_test_data(
 
 
 def evaluation_files(
-    name: Optional[str], test_data: Union[str, Sequence[str], None], info: Mapping[str, Any]
+    name: Optional[str],
+    test_data: Union[str, Sequence[str], None],
+    info: Mapping[str, Any],
+    main_evaluated_on: Optional[str] = None,
 ) -> EvalFiles:
     """Which evaluation this is: ``name`` when given; else the main one (``eval/``) for the run's own
     test set, and ``eval/<file stem>/`` for other test data, so the headline result never changes
-    because someone evaluated on another file."""
+    because someone evaluated on another file.
+
+    A run trained without a test set has no headline yet: its first evaluation becomes the main one
+    (the guide's train-then-``eval-cmd --test-data`` workflow), and later evaluations on the same files
+    update it. ``main_evaluated_on`` is the ``test_data_path`` recorded by the main evaluation, if any.
+    """
     if name is not None:
         problem = eval_name_problem(name)
         if problem:
@@ -93,6 +101,8 @@ def evaluation_files(
         return EvalFiles()
     given = [test_data] if isinstance(test_data, str) else [str(p) for p in test_data]
     recorded = split_files(info.get("data_files") or {}, "test")
+    if not recorded:
+        recorded = main_evaluated_on.split(", ") if main_evaluated_on else given
     if [Path(p).resolve() for p in given] == [Path(p).resolve() for p in recorded]:
         return EvalFiles()
     derived = "_".join(safe_name(Path(p).stem).replace(".", "-") for p in given)[:64].strip("-_")
@@ -113,3 +123,13 @@ def check_weights(store: ArtifactStore, run_id: str, info: Optional[Mapping[str,
 
 
 __all__ = ["check_weights", "read_run_config", "read_test_data", "read_training_info"]
+
+
+def main_evaluation_source(store: ArtifactStore, run_id: str) -> Optional[str]:
+    """The test data the run's main evaluation was made from (None before the first one)."""
+    main = EvalFiles()
+    if not store.exists(run_id, main.results):
+        return None
+    recorded = store.read_json(run_id, main.results)
+    source = recorded.get("test_data_path") if isinstance(recorded, dict) else None
+    return source if isinstance(source, str) and source else None
