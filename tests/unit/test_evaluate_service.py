@@ -271,7 +271,8 @@ def test_a_run_trained_without_a_test_set_takes_its_first_evaluation_as_the_main
     again = evaluate_run(store, run_id, NoModelBackend(), test_data=str(first_file))
     assert again.evaluation == "main" and again.from_predictions
 
-    other = evaluate_run(store, run_id, _sft_backend(), test_data=str(_sft_test_file(tmp_path, "later.jsonl")))
+    later = _sft_test_file(tmp_path, "later.jsonl")
+    other = evaluate_run(store, run_id, _sft_backend(), test_data=str(later))
     assert other.evaluation == "later" and store.exists(run_id, "eval/later/eval_results.json")
     assert store.read_json(run_id, "eval/eval_results.json")["test_data_path"] == str(first_file)
 
