@@ -3,6 +3,7 @@ installs those too (issue 18). Checked with ``make -n`` on a fresh copy: what ea
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -17,7 +18,17 @@ def planned(target: str, tmp_path: Path) -> str:
         pytest.skip("needs make")
     for name in ("Makefile", "pyproject.toml"):
         shutil.copy(ROOT / name, tmp_path / name)
-    proc = subprocess.run(["make", "-n", target], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    # under `make test` the suite is itself a sub-make: drop the parent's settings so that the plan
+    # holds only the commands (no "make[1]: Entering directory <tmp path>" lines)
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    proc = subprocess.run(
+        ["make", "-n", "--no-print-directory", target],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
