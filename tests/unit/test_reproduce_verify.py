@@ -57,8 +57,12 @@ def _make_run(tmp_path: Path) -> Tuple[LocalArtifactStore, str, Dict[str, Path]]
     store.write_text(run.run_id, "tokenizer/tokenizer.json", "{}")
     store.write_json(run.run_id, "eval/eval_results.json", {"overall": {"f1": 0.5}})
     store.write_text(run.run_id, "checkpoints/checkpoint-1/w.bin", "scratch")
-    chain = HashChain.build(config, ENV, base_model=hash_base_model(str(model), local_model_source(str(model))))
-    store.write_json(run.run_id, RUN_META, {"status": "completed", "seed": 42, "config_hash": chain.config_hash})
+    chain = HashChain.build(
+        config, ENV, base_model=hash_base_model(str(model), local_model_source(str(model)))
+    )
+    store.write_json(
+        run.run_id, RUN_META, {"status": "completed", "seed": 42, "config_hash": chain.config_hash}
+    )
     seal_run(store, run.run_id, chain)
     return store, run.run_id, files
 
@@ -174,8 +178,10 @@ def test_each_tampered_artifact_fails_naming_it(tmp_path: Path, relpath: str) ->
 def test_deleted_artifact_and_changed_checkpoint_fail(tmp_path: Path) -> None:
     store, run_id, _ = _make_run(tmp_path)
     store.write_text(run_id, "checkpoints/checkpoint-1/w.bin", "changed scratch")
-    assert verify(store, run_id, environment=ENV).details[0].startswith(
-        "file changed: checkpoints/checkpoint-1/w.bin"
+    assert (
+        verify(store, run_id, environment=ENV)
+        .details[0]
+        .startswith("file changed: checkpoints/checkpoint-1/w.bin")
     )
     store.write_text(run_id, "checkpoints/checkpoint-1/w.bin", "scratch")
     (store.local_dir(run_id) / "tokenizer" / "tokenizer.json").unlink()

@@ -85,7 +85,9 @@ class TrainConfig(Section):
         try:
             data = safe_load(text)
         except YamlTooLargeError as exc:
-            raise ConfigError(f"{p}: {exc.problem}", hint="Write the config without nested aliases.") from None
+            raise ConfigError(
+                f"{p}: {exc.problem}", hint="Write the config without nested aliases."
+            ) from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             at = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
