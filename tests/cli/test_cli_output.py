@@ -4,37 +4,23 @@ identifiers whole, through real ``verifily`` processes with COLUMNS unset and st
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import List
 
 import pytest
 import yaml
+from cli_runner import run_verifily
 
 from verifily_cli.demo.workspace import sentiment_rows
 
 pytestmark = pytest.mark.timeout(300)
 
 
-def verifily(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
-    return subprocess.run(
-        [sys.executable, "-m", "verifily_train.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        cwd=cwd,
-        env=env,
-    )
-
-
 def commands() -> List[str]:
     """Every visible command and sub-command, as ``verifily --help`` lists them."""
     found = []
-    for line in verifily("--help").stdout.splitlines():
+    for line in run_verifily("--help").stdout.splitlines():
         m = re.match(r"^[\s│]*([a-z][a-z0-9-]+)\s{2,}\S", line)
         if m:
             found.append(m.group(1))
@@ -44,9 +30,9 @@ def commands() -> List[str]:
 def test_help_shows_no_value_type_for_flags_and_key_value_for_set() -> None:
     names = commands()
     assert {"train", "eval-cmd", "compare-cmd", "tune", "attribute", "dashboard", "billing"} <= set(names)
-    texts = {name: verifily(name, "--help").stdout for name in names}
-    texts["billing flush"] = verifily("billing", "flush", "--help").stdout
-    texts["verifily"] = verifily("--help").stdout
+    texts = {name: run_verifily(name, "--help").stdout for name in names}
+    texts["billing flush"] = run_verifily("billing", "flush", "--help").stdout
+    texts["verifily"] = run_verifily("--help").stdout
     for name, text in texts.items():
         assert "<bool>" not in text and "list[" not in text, f"{name} --help:\n{text}"
     train = texts["train"]
@@ -82,7 +68,7 @@ def test_the_tune_table_keeps_run_ids_whole_when_piped(tmp_path: Path) -> None:
         "output": {"dir": "runs"},
     }
     (tmp_path / "tune.yaml").write_text(yaml.safe_dump(cfg))
-    proc = verifily(
+    proc = run_verifily(
         "tune",
         "--config",
         "tune.yaml",

@@ -12,6 +12,7 @@ from typing import Any, Dict, List
 
 import pytest
 import yaml
+from cli_runner import run_verifily
 
 from verifily_cli.demo.workspace import reverse_rows
 
@@ -44,25 +45,13 @@ def _config(root: Path, **top: Any) -> Path:
     return path
 
 
-def _verifily(*args: str, env: Dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "verifily_train.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env=full_env,
-    )
-
-
 def _folders(root: Path) -> List[str]:
     runs = root / "runs"
     return sorted(p.name for p in runs.iterdir()) if runs.is_dir() else []
 
 
 def test_a_valid_dry_run_reports_device_and_truncation_in_a_dryrun_folder(workspace: Path) -> None:
-    proc = _verifily("train", "--config", str(_config(workspace)), "--dry-run", "--json")
+    proc = run_verifily("train", "--config", str(_config(workspace)), "--dry-run", "--json")
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["run_id"].startswith("dryrun_") and report["run_id"].endswith("_drytest")
@@ -87,7 +76,7 @@ def test_the_dry_run_refuses_what_the_real_run_would(
         if torch.cuda.is_available():
             pytest.skip("this machine has CUDA")
     before = _folders(workspace)
-    proc = _verifily("train", "--config", str(_config(workspace)), "--dry-run", *flags)
+    proc = run_verifily("train", "--config", str(_config(workspace)), "--dry-run", *flags)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
     for text in expected:
@@ -97,7 +86,7 @@ def test_the_dry_run_refuses_what_the_real_run_would(
 
 def test_an_uncached_hub_id_offline_fails_the_dry_run(workspace: Path) -> None:
     cfg = _config(workspace, base_model="no-such-org/no-such-model-xyz")
-    proc = _verifily("train", "--config", str(cfg), "--dry-run", env={"HF_HUB_OFFLINE": "1"})
+    proc = run_verifily("train", "--config", str(cfg), "--dry-run", env={"HF_HUB_OFFLINE": "1"})
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "no-such-model-xyz" in proc.stderr and "hf download" in proc.stderr
     assert "huggingface-cli" not in proc.stderr

@@ -4,30 +4,16 @@ with COLUMNS unset and stdout a pipe, on the example sklearn backend (fast, real
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 import pytest
 import yaml
+from cli_runner import run_verifily
 
 from verifily_cli.demo.workspace import sentiment_rows
 
 pytestmark = pytest.mark.timeout(300)
-
-
-def verifily(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
-    return subprocess.run(
-        [sys.executable, "-m", "verifily_train.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        cwd=cwd,
-        env=env,
-    )
 
 
 def _jsonl(path: Path, rows: List[Dict[str, Any]]) -> None:
@@ -52,7 +38,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Tuple[Path, Path, Path]:
             "output": {"dir": "runs"},
         }
         (root / f"{name}.yaml").write_text(yaml.safe_dump(cfg))
-        proc = verifily("train", "--config", f"{name}.yaml", cwd=root)
+        proc = run_verifily("train", "--config", f"{name}.yaml", cwd=root)
         assert proc.returncode == 0, proc.stderr
         made.append(next((root / "runs").glob(f"run_*_{name}")))
     return root, made[0], made[1]
@@ -63,7 +49,7 @@ def test_eval_on_other_data_gets_its_own_sealed_folder_and_the_main_result_stays
 ) -> None:
     root, a, b = runs
     main_before = (a / "eval" / "eval_results.json").read_text()
-    proc = verifily("eval-cmd", "--run", str(a), "--test-data", "other.jsonl", cwd=root)
+    proc = run_verifily("eval-cmd", "--run", str(a), "--test-data", "other.jsonl", cwd=root)
     assert proc.returncode == 0, proc.stderr
     assert "eval/other/eval_results.json" in proc.stdout and "main result (eval/) is unchanged" in proc.stdout
     assert (a / "eval" / "eval_results.json").read_text() == main_before
@@ -71,26 +57,28 @@ def test_eval_on_other_data_gets_its_own_sealed_folder_and_the_main_result_stays
     assert other["evaluation"] == "other" and other["num_examples"] == 20
     hashes = json.loads((a / "hashes.json").read_text())
     assert "eval/other/eval_results.json" in json.dumps(hashes)
-    verified = verifily("reproduce", "--run", str(a), "--verify-only", cwd=root)
+    verified = run_verifily("reproduce", "--run", str(a), "--verify-only", cwd=root)
     assert verified.returncode == 0, verified.stdout + verified.stderr
 
-    named = verifily("eval-cmd", "--run", str(b), "--test-data", "other.jsonl", "--name", "other", cwd=root)
+    named = run_verifily(
+        "eval-cmd", "--run", str(b), "--test-data", "other.jsonl", "--name", "other", cwd=root
+    )
     assert named.returncode == 0, named.stderr
-    cmp = verifily("compare-cmd", "--runs", f"{a},{b}", "--eval", "other", "--format", "json", cwd=root)
+    cmp = run_verifily("compare-cmd", "--runs", f"{a},{b}", "--eval", "other", "--format", "json", cwd=root)
     assert cmp.returncode == 0, cmp.stderr
     report = json.loads(cmp.stdout)
     assert report["evaluation"] == "other"
     assert report["overall"][a.name] == pytest.approx(other["overall"]["macro_f1"], abs=1e-9)
-    table = verifily("compare-cmd", "--runs", f"{a},{b}", "--eval", "other", cwd=root)
+    table = run_verifily("compare-cmd", "--runs", f"{a},{b}", "--eval", "other", cwd=root)
     assert "on evaluation other (eval/other/)" in table.stdout
 
 
 def test_compare_f1_on_classification_is_macro_f1_and_says_so(runs: Tuple[Path, Path, Path]) -> None:
     root, a, b = runs
-    proc = verifily("compare-cmd", "--runs", f"{a},{b}", "--metric", "f1", cwd=root)
+    proc = run_verifily("compare-cmd", "--runs", f"{a},{b}", "--metric", "f1", cwd=root)
     assert proc.returncode == 0, proc.stderr
     assert "macro_f1" in proc.stdout and "macro F1" in proc.stdout
-    js = verifily("compare-cmd", "--runs", f"{a},{b}", "--metric", "f1", "--format", "json", cwd=root)
+    js = run_verifily("compare-cmd", "--runs", f"{a},{b}", "--metric", "f1", "--format", "json", cwd=root)
     report = json.loads(js.stdout)
     for run in (a, b):
         macro = json.loads((run / "eval" / "eval_results.json").read_text())["overall"]["macro_f1"]
@@ -102,14 +90,14 @@ def test_eval_output_has_no_stray_bar_one_hard_example_and_task_metric_hints(
     runs: Tuple[Path, Path, Path],
 ) -> None:
     root, a, _ = runs
-    one = verifily("eval-cmd", "--run", str(a), "--hard-examples", "1", cwd=root)
+    one = run_verifily("eval-cmd", "--run", str(a), "--hard-examples", "1", cwd=root)
     assert one.returncode == 0 and "(1 hard example)" in one.stdout
-    reused = verifily("eval-cmd", "--run", str(a), "--from-predictions", cwd=root)
-    missing = verifily("eval-cmd", "--run", str(a), "--test-data", "nope.jsonl", cwd=root)
+    reused = run_verifily("eval-cmd", "--run", str(a), "--from-predictions", cwd=root)
+    missing = run_verifily("eval-cmd", "--run", str(a), "--test-data", "nope.jsonl", cwd=root)
     assert reused.returncode == 0 and missing.returncode == 2
     for proc in (reused, missing):
         assert "0/?" not in proc.stderr and "Evaluating" not in proc.stderr
     assert "Fix the lines listed" not in missing.stderr
-    bad = verifily("eval-cmd", "--run", str(a), "--metrics", "nosuch", cwd=root)
+    bad = run_verifily("eval-cmd", "--run", str(a), "--metrics", "nosuch", cwd=root)
     assert bad.returncode == 2 and "--metrics accuracy,macro_f1" in bad.stderr
     assert "exact_match" not in bad.stderr.split("Hint:")[-1]
