@@ -24,7 +24,7 @@ from typing import Any, Dict, List
 
 from verifily_adapters.local_store.store import LocalArtifactStore
 from verifily_core.domain.compare import format_comparison
-from verifily_core.services.compare import compare
+from verifily_core.services.comparison.compare import compare
 
 SOURCES = ("human", "synthetic", "web", "forum")
 DIFFICULTY = ("easy", "medium", "hard")

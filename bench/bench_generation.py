@@ -24,7 +24,7 @@ def main() -> None:
     from verifily_core.bootstrap import build_training, ports_for_run
     from verifily_core.config import TrainConfig
     from verifily_core.domain.examples import SFTExample
-    from verifily_core.services.train import train
+    from verifily_core.services.training.train import train
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

@@ -67,7 +67,7 @@ def main() -> int:
 
     from verifily_cli.dashboard.app import Handlers
     from verifily_core.bootstrap import open_store
-    from verifily_core.services.compare import compare
+    from verifily_core.services.comparison.compare import compare
 
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)

@@ -51,7 +51,7 @@ def ours(model: Path, data: Path, out: Path, w: Workload = Workload(), **trainin
     from verifily_core.bootstrap import build_training
     from verifily_core.config import TrainConfig
     from verifily_core.domain.training import TrainCallbacks
-    from verifily_core.services.train import train
+    from verifily_core.services.training.train import train
 
     config = TrainConfig.from_dict(
         {

@@ -15,6 +15,7 @@ from verifily_cli.commands import (
     attribute,
     billing,
     compare,
+    dashboard,
     demo,
     evaluate,
     models,
@@ -23,7 +24,6 @@ from verifily_cli.commands import (
     reproduce,
     train,
     tune,
-    ui,
 )
 
 VERSION = "1.1.0"
@@ -101,7 +101,7 @@ app.command("keygen")(reproduce.keygen_command)
 app.command("sign")(reproduce.sign_command)
 app.command("tune")(tune.tune_command)
 app.command("attribute")(attribute.attribute_command)
-app.command("dashboard")(ui.dashboard_command)
+app.command("dashboard")(dashboard.dashboard_command)
 app.command("demo")(demo.demo_command)
 app.command("plugins")(plugins.plugins_command)
 app.command("models")(models.models_command)

@@ -192,7 +192,7 @@ def _settle(config: Any, launch_id: str, rc: int, tail: List[str]) -> None:
     """After the launch: a failure the run folder does not record yet is recorded; cleanup."""
     from verifily_core.bootstrap import open_store, runs_location
     from verifily_core.domain import distributed
-    from verifily_core.services.train import mark_failed
+    from verifily_core.services.training.train import mark_failed
 
     store = open_store(runs_location(config), config.store)
     run_id = distributed.read_run_id(store.root, launch_id)

@@ -138,7 +138,7 @@ class StepProgress:
 
 def print_slices(result: Any, *, title: Optional[str] = None) -> None:
     """The guide's ``Sliced by [key]:`` block for an evaluation result."""
-    from verifily_core.services.evaluate import render_slices
+    from verifily_core.services.evaluation.evaluate import render_slices
 
     if title:
         out.print(title, markup=False)

@@ -60,7 +60,7 @@ _EXPORTS: Dict[str, str] = {
     "EvalResult": "verifily_core.domain.evaluation",
     "CompareResult": "verifily_core.domain.compare",
     "ReproduceResult": "verifily_core.domain.hashchain",
-    "BillingTracker": "verifily_core.services.billing",
+    "BillingTracker": "verifily_core.services.billing.tracker",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])

@@ -18,7 +18,7 @@ from verifily_core.errors import RunNotFoundError, StoreError
 from verifily_core.plugins.manager import registry
 from verifily_core.ports.artifact_store import ArtifactStore
 from verifily_core.ports.model_backend import ModelBackend
-from verifily_core.services.train import TrainDependencies
+from verifily_core.services.training.dependencies import TrainDependencies
 
 DEFAULT_STORE = "local"
 REMOTE_STORE = "fsspec"  # picked for URLs (s3://...) unless the config names another store
@@ -40,7 +40,7 @@ def tracker_names(config: TrainConfig) -> List[str]:
 
 def build_training(config: TrainConfig) -> TrainDependencies:
     """Ports for training ``config``: its backend, its store at ``output.dir``, trackers, sinks."""
-    from verifily_core.services.evaluate import evaluate_run
+    from verifily_core.services.evaluation.evaluate import evaluate_run
 
     reg = plugins()
     backend = reg.model_backend(config.backend)()
@@ -136,7 +136,7 @@ def ports_for_run(run_path: Path) -> Tuple[ArtifactStore, str, ModelBackend]:
 
 def training_for_run(run_path: Path) -> Tuple[TrainDependencies, str]:
     """Ports to resume a run in its own folder (config read from the run's frozen config.yaml)."""
-    from verifily_core.services.run_config import frozen_config
+    from verifily_core.services.run_folder.frozen_config import frozen_config
 
     store, run_id = open_run(run_path)
     deps = build_training(frozen_config(store, run_id))

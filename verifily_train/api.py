@@ -17,7 +17,7 @@ def train(config: Union[TrainConfig, PathLike], **overrides: Any) -> Any:
     ``overrides`` are dotted keys with ``__`` for dots: ``train(cfg, training__learning_rate=5e-5)``.
     """
     from verifily_core.bootstrap import build_training
-    from verifily_core.services.train import train as train_use_case
+    from verifily_core.services.training.train import train as train_use_case
 
     cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_yaml(config)
     if overrides:
@@ -37,7 +37,7 @@ def evaluate(
 ) -> Any:
     """Evaluate a run; returns an ``EvalResult`` (``.overall``, ``.slices``, ``.hard_examples``)."""
     from verifily_core.bootstrap import ports_for_run
-    from verifily_core.services.evaluate import evaluate_run
+    from verifily_core.services.evaluation.evaluate import evaluate_run
 
     store, run_id, backend = ports_for_run(Path(run_path))
     return evaluate_run(
@@ -61,7 +61,7 @@ def verify(run_path: PathLike, *, key: Optional[PathLike] = None) -> Any:
     PEM Ed25519 public key, makes a valid signature by its private key mandatory.
     """
     from verifily_core.bootstrap import ports_for_run
-    from verifily_core.services.reproduce import verify as verify_use_case
+    from verifily_core.services.reproduction.verify import verify as verify_use_case
 
     store, run_id, backend = ports_for_run(Path(run_path))
     return verify_use_case(
@@ -79,7 +79,7 @@ def load_run(run_path: PathLike, *, device: Optional[str] = None) -> Any:
     decoded as in evaluation; ``.close()`` frees the model. Rows: dicts as in docs/data.md without the
     answer, or plain strings (the instruction, or the text)."""
     from verifily_core.bootstrap import ports_for_run
-    from verifily_core.services.predict import load_run as load
+    from verifily_core.services.prediction.loading import load_run as load
 
     store, run_id, backend = ports_for_run(Path(run_path))
     return load(store, run_id, backend, device=device)

@@ -11,8 +11,8 @@ from typing import Any, Union
 
 from verifily_adapters.local_store.store import LocalArtifactStore
 from verifily_core.domain.usage import UsageRecord
-from verifily_core.services.billing import BillingTracker as _CoreBillingTracker
-from verifily_core.services.billing import open_sinks
+from verifily_core.services.billing.tracker import BillingTracker as _CoreBillingTracker
+from verifily_core.services.billing.tracker import open_sinks
 
 __all__ = ["BillingTracker", "UsageRecord"]
 
@@ -23,7 +23,7 @@ def _local_store(folder: Path) -> LocalArtifactStore:
 
 
 class BillingTracker(_CoreBillingTracker):
-    """The core :class:`~verifily_core.services.billing.BillingTracker`, opened on a local folder,
+    """The core :class:`~verifily_core.services.billing.tracker.BillingTracker`, opened on a local folder,
     set up as ``verifily train`` sets up its own: the sinks the environment asks for
     (``VERIFILY_BILLING_LOG``, ``VERIFILY_BILLING_WEBHOOK``) unless ``sinks=`` is given, and the
     compute of this machine (``nvidia-smi``'s GPUs, else MPS or CPU) unless ``device=`` is given."""

@@ -28,7 +28,7 @@ def compare(
     leaves them out. Slices with fewer than ``min_slice_n`` test examples are flagged too small.
     """
     from verifily_adapters.local_store.store import LocalArtifactStore
-    from verifily_core.services.compare import compare as compare_use_case
+    from verifily_core.services.comparison.compare import compare as compare_use_case
 
     return compare_use_case(
         list(run_paths),

@@ -27,7 +27,7 @@ def run_tuning(
     """
     from verifily_core.bootstrap import build_training
     from verifily_core.domain.search import space_from_grid
-    from verifily_core.services.tune import TuneSettings, tune
+    from verifily_core.services.tuning.tune import TuneSettings, tune
 
     config = config_path if isinstance(config_path, TrainConfig) else TrainConfig.from_yaml(config_path)
     space = space_from_grid(param_grid, config)

@@ -26,7 +26,7 @@ from verifily_adapters.billing_sinks.webhook import WebhookBillingSink, parse_re
 from verifily_core.domain.runs import BILLING_OUTBOX
 from verifily_core.domain.usage import UsageRecord
 from verifily_core.errors import BillingError
-from verifily_core.services.billing import BillingTracker
+from verifily_core.services.billing.tracker import BillingTracker
 from verifily_train.billing import BillingTracker as FacadeBillingTracker
 
 Reply = Tuple[int, Dict[str, str]]

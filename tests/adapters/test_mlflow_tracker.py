@@ -28,7 +28,7 @@ from verifily_core.bootstrap import build_training  # noqa: E402
 from verifily_core.config import TrainConfig  # noqa: E402
 from verifily_core.domain.runs import TRACKING  # noqa: E402
 from verifily_core.domain.training import TrainCallbacks  # noqa: E402
-from verifily_core.services.train import train  # noqa: E402
+from verifily_core.services.training.train import train  # noqa: E402
 from verifily_train import verify  # noqa: E402
 
 
@@ -297,7 +297,7 @@ def test_a_distributed_run_logs_once_from_the_main_process(
 
     from verifily_adapters.local_store.store import LocalArtifactStore
     from verifily_core.domain.distributed import LAUNCH_ID_ENV
-    from verifily_core.services.train import TrainDependencies
+    from verifily_core.services.training.dependencies import TrainDependencies
     from verifily_core.testing import ScriptedModelBackend
 
     (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in reverse_rows(8, 1)))

@@ -168,8 +168,8 @@ def test_baseline_run_compares_against_the_fine_tuned_run(gguf: Path, chat_run: 
     from verifily_adapters.local_store.store import LocalArtifactStore
     from verifily_core.bootstrap import ports_for_baseline
     from verifily_core.config import TrainConfig
-    from verifily_core.services.baseline import baseline_config, run_baseline
-    from verifily_core.services.compare import compare
+    from verifily_core.services.comparison.compare import compare
+    from verifily_core.services.evaluation.baseline import baseline_config, run_baseline
 
     run = Path(chat_run.artifact_path)
     trained = TrainConfig.from_yaml(run.parent.parent / "config.yaml")
@@ -193,7 +193,7 @@ def test_export_writes_a_merged_model_plain_transformers_loads(chat_run: Any, tm
     from transformers import AutoModelForCausalLM
 
     from verifily_core.bootstrap import ports_for_run
-    from verifily_core.services.predict import export_merged, load_run
+    from verifily_core.services.prediction.loading import export_merged, load_run
 
     run = Path(chat_run.artifact_path)
     store, run_id, backend = ports_for_run(run)

@@ -22,7 +22,7 @@ import yaml
 from verifily_adapters.local_store.store import LocalArtifactStore
 from verifily_cli.dashboard.data import run_rows
 from verifily_cli.demo.workspace import reverse_rows
-from verifily_core.services.run_lock import run_status
+from verifily_core.services.training.run_lock import run_status
 
 pytestmark = pytest.mark.slow
 

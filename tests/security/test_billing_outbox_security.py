@@ -23,7 +23,7 @@ from verifily_core.domain.runs import BILLING_OUTBOX
 from verifily_core.domain.urls import redact_url
 from verifily_core.domain.usage import UsageRecord
 from verifily_core.errors import BillingError
-from verifily_core.services.billing import BillingTracker
+from verifily_core.services.billing.tracker import BillingTracker
 
 SECRET = "outbox-test-secret"
 PASSWORD, TOKEN = "pa55w0rd-xyz", "qtok-123456"

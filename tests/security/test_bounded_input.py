@@ -18,7 +18,7 @@ from verifily_adapters.local_store.store import LocalArtifactStore
 from verifily_cli.app import app
 from verifily_core.config.yaml_load import MAX_NODES, YamlTooLargeError, safe_load
 from verifily_core.errors import EvaluationError
-from verifily_core.services.evaluate_settings import resolve_settings
+from verifily_core.services.evaluation.settings import resolve_settings
 
 runner = CliRunner()
 BOMB = "\n".join(
@@ -188,9 +188,9 @@ def test_tune_refuses_an_invalid_later_combination_before_any_trial(tmp_path: Pa
 def test_attribute_fails_when_no_ablation_finished(tmp_path: Path) -> None:
     from verifily_core.config import TrainConfig
     from verifily_core.errors import AttributionError, BackendError
-    from verifily_core.services.attribute import attribute
-    from verifily_core.services.attribute_types import AttributeSettings
-    from verifily_core.services.train import TrainDependencies
+    from verifily_core.services.attribution.attribute import attribute
+    from verifily_core.services.attribution.types import AttributeSettings
+    from verifily_core.services.training.dependencies import TrainDependencies
     from verifily_core.testing import ScriptedModelBackend
 
     rows: List[str] = []

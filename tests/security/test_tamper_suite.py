@@ -171,7 +171,7 @@ def _forge(*, keep_signature: bool) -> Callable[[Path, Session], None]:
 
 def _forge_and_resign(run: Path, session: Session) -> None:
     from verifily_adapters.local_store.store import LocalArtifactStore
-    from verifily_core.services.seal import sign_run
+    from verifily_core.services.run_folder.seal import sign_run
 
     _forge(keep_signature=True)(run, session)
     sign_run(LocalArtifactStore(run.parent), run.name, session.other_private_key)

@@ -19,8 +19,8 @@ from verifily_core.domain.prompts import conversation_of, uses_chat_template
 from verifily_core.domain.training import rising_eval_loss_notice
 from verifily_core.domain.trivial_baselines import trivial_baselines
 from verifily_core.errors import ConfigError, DataError
-from verifily_core.services.predict import examples_to_predict
-from verifily_core.services.prepare import check_early_stopping
+from verifily_core.services.prediction.loading import examples_to_predict
+from verifily_core.services.training.prepare import check_early_stopping
 
 
 def write(path: Path, rows: List[Any]) -> Path:

@@ -22,7 +22,7 @@ from verifily_core.domain.compare import (
     format_comparison,
 )
 from verifily_core.errors import CompareError, RunNotFoundError
-from verifily_core.services.compare import compare
+from verifily_core.services.comparison.compare import compare
 
 
 def _config(task: str, train: Any, **extra: Any) -> Dict[str, Any]:
@@ -479,7 +479,7 @@ def test_compare_imports_no_torch(three_runs: List[Path]) -> None:
     code = (
         "import sys\n"
         "from verifily_adapters.local_store.store import LocalArtifactStore\n"
-        "from verifily_core.services.compare import compare\n"
+        "from verifily_core.services.comparison.compare import compare\n"
         "from verifily_core.domain.compare import format_comparison\n"
         f"r = compare({[str(p) for p in three_runs]!r}, slice_by='source',\n"
         "            store_factory=LocalArtifactStore)\n"

@@ -18,8 +18,8 @@ import pytest
 from verifily_adapters.local_store.store import LocalArtifactStore
 from verifily_cli.dashboard import comparison, data
 from verifily_cli.dashboard.detail import run_detail
-from verifily_cli.dashboard.launch import can_open_browser
 from verifily_cli.dashboard.samples import write_demo_runs
+from verifily_cli.handlers.dashboard import can_open_browser
 
 Demo = Tuple[LocalArtifactStore, List[str]]
 

@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from verifily_cli.app import app
-from verifily_cli.dashboard import launch as launch_mod
+from verifily_cli.handlers import dashboard as launch_mod
 from verifily_core.errors import DependencyMissingError, VerifilyError
 
 

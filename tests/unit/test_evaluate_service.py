@@ -26,8 +26,8 @@ from verifily_core.domain.runs import (
 from verifily_core.domain.training import ClassPrediction
 from verifily_core.errors import BackendError, DataError, EvaluationError, IntegrityError
 from verifily_core.ports.model_backend import Predictor
-from verifily_core.services.evaluate import evaluate_run
-from verifily_core.services.seal import seal_run
+from verifily_core.services.evaluation.evaluate import evaluate_run
+from verifily_core.services.run_folder.seal import seal_run
 from verifily_core.testing import InMemoryArtifactStore, ScriptedModelBackend, ScriptedPredictor
 
 SFT_ROWS = [  # (output, prediction, tags)

@@ -14,7 +14,8 @@ from verifily_core.config import TrainConfig
 from verifily_core.domain.data_parsing import load_examples
 from verifily_core.domain.metrics import check_metrics
 from verifily_core.errors import ConfigError, DataError, EvaluationError
-from verifily_core.services.train import TrainDependencies, train
+from verifily_core.services.training.dependencies import TrainDependencies
+from verifily_core.services.training.train import train
 from verifily_core.testing import ScriptedModelBackend
 
 ROW = {"instruction": "Reverse.", "input": "a b", "output": "b a"}

@@ -1,4 +1,4 @@
-"""``reproduce --verify-only`` as a use case (verifily_core.services.reproduce) on a hand-made run."""
+"""``reproduce --verify-only`` as a use case (services.reproduction.verify) on a hand-made run."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from verifily_core.domain.hashchain import HashChain
 from verifily_core.domain.model_digest import hash_base_model, local_model_source
 from verifily_core.domain.runs import CONFIG_FILE, ENVIRONMENT, HASHES, RUN_META, TRAINING_INFO
 from verifily_core.errors import RunNotFoundError, StoreError
-from verifily_core.services.reproduce import report_lines, verify
-from verifily_core.services.seal import seal_run
+from verifily_core.services.reproduction.verify import report_lines, verify
+from verifily_core.services.run_folder.seal import seal_run
 
 ENV = {"python": "3.11.9", "torch": "2.13.0", "device": "cpu"}
 

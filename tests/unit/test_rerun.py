@@ -8,8 +8,9 @@ from pathlib import Path
 from verifily_adapters.local_store.store import LocalArtifactStore
 from verifily_core.config import TrainConfig
 from verifily_core.domain.training import TrainCallbacks, TrainOutcome, TrainRequest
-from verifily_core.services.rerun import rerun
-from verifily_core.services.train import TrainDependencies, train
+from verifily_core.services.reproduction.rerun import rerun
+from verifily_core.services.training.dependencies import TrainDependencies
+from verifily_core.services.training.train import train
 from verifily_core.testing import ScriptedModelBackend
 
 

@@ -23,8 +23,8 @@ from verifily_cli.dashboard.data import run_rows
 from verifily_core.domain.run_owner import STALE_AFTER_SECONDS, RunOwner, effective_status, owner_alive
 from verifily_core.domain.runs import HEARTBEAT, RUN_META
 from verifily_core.errors import StoreError
-from verifily_core.services.run_lock import RunLock, remove_temp_files, run_status
-from verifily_core.services.train import latest_checkpoint
+from verifily_core.services.training.run_lock import RunLock, remove_temp_files, run_status
+from verifily_core.services.training.train import latest_checkpoint
 
 
 def _store_with_run(tmp_path: Path, status: str = "running") -> tuple[LocalArtifactStore, str]:
@@ -90,7 +90,7 @@ def test_a_second_process_is_refused_while_the_first_lives_and_accepted_once_it_
                 f"""
                 import sys, time
                 from verifily_adapters.local_store.store import LocalArtifactStore
-                from verifily_core.services.run_lock import RunLock
+                from verifily_core.services.training.run_lock import RunLock
                 with RunLock(LocalArtifactStore({str(store.root)!r}), {run_id!r}):
                     print("held", flush=True)
                     time.sleep(120)

@@ -17,7 +17,7 @@ from verifily_adapters.local_store.store import LocalArtifactStore
 from verifily_core.domain import metrics
 from verifily_core.domain.compare import RunView, build_comparison, format_comparison
 from verifily_core.domain.significance import bootstrap_significance, statistic
-from verifily_core.services.compare import compare
+from verifily_core.services.comparison.compare import compare
 
 
 def sft_rows(f1s: List[float], sources: Optional[List[str]] = None, offset: int = 0) -> List[Dict[str, Any]]:

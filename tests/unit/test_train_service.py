@@ -12,7 +12,8 @@ from verifily_adapters.local_store.store import LocalArtifactStore
 from verifily_core.config import TrainConfig
 from verifily_core.domain.training import TrainCallbacks, TrainOutcome, TrainRequest
 from verifily_core.errors import BackendError, DataError, IntegrityError
-from verifily_core.services.train import TrainDependencies, latest_checkpoint, train
+from verifily_core.services.training.dependencies import TrainDependencies
+from verifily_core.services.training.train import latest_checkpoint, train
 from verifily_core.testing import RecordingBillingSink, RecordingTracker, ScriptedModelBackend
 
 

@@ -21,8 +21,8 @@ from verifily_core.config import TrainConfig
 from verifily_core.domain.search import space_from_specs
 from verifily_core.domain.tuning import TUNE_RESULTS, TUNE_SPEC, TuneSettings, TuneSpec
 from verifily_core.errors import TuneError
-from verifily_core.services.train import TrainDependencies
-from verifily_core.services.tune import resume, tune
+from verifily_core.services.training.dependencies import TrainDependencies
+from verifily_core.services.tuning.tune import resume, tune
 from verifily_core.testing import InMemoryArtifactStore, ScriptedModelBackend
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -173,7 +173,7 @@ def test_tune_folder_holds_spec_results_and_study(tmp_path: Path) -> None:
 
 
 def test_results_are_written_after_each_trial(tmp_path: Path) -> None:
-    from verifily_core.services.tune import TuneCallbacks
+    from verifily_core.services.tuning.tune import TuneCallbacks
 
     lab, config = Lab(tmp_path), make_config(tmp_path)
     seen: List[Tuple[int, int]] = []

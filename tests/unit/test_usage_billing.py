@@ -11,7 +11,7 @@ from verifily_core.domain.runs import USAGE_SUMMARY
 from verifily_core.domain.usage import UsageRecord, compute_hours, gpu_hours, storage_mb, usage_summary
 from verifily_core.errors import BillingError, StoreError
 from verifily_core.ports.billing_sink import BillingSink
-from verifily_core.services.billing import BillingTracker
+from verifily_core.services.billing.tracker import BillingTracker
 
 
 class FakeClock:

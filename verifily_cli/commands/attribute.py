@@ -65,8 +65,8 @@ def attribute_command(
 ) -> None:
     """Measure what each data source (or tag value) causes: train without it, compare on one test set."""
     with guarded(verbose):
-        from verifily_cli.attribution import run_attribute
-        from verifily_core.services.attribute_types import AttributeSettings
+        from verifily_cli.handlers.attribute import run_attribute
+        from verifily_core.services.attribution.types import AttributeSettings
 
         settings = AttributeSettings(
             by=by,

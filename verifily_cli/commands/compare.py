@@ -46,7 +46,7 @@ def compare_command(
 ) -> None:
     """Compare a metric across runs, per slice, with intervals on every delta and the config differences."""
     with guarded(verbose):
-        from verifily_cli.comparison import run_comparison
+        from verifily_cli.handlers.compare import run_comparison
 
         run_comparison(
             split_csv(runs) or [],

@@ -77,11 +77,11 @@ def eval_command(
 ) -> None:
     """Evaluate a trained run on a test set."""
     with guarded(verbose):
-        from verifily_cli.evaluation import run_evaluation
+        from verifily_cli.handlers.evaluate import run_evaluation
 
         files = split_csv(",".join(test_data)) if test_data else None
         if base_model is not None:
-            from verifily_cli.evaluation import run_baseline_evaluation
+            from verifily_cli.handlers.evaluate import run_baseline_evaluation
 
             run_baseline_evaluation(
                 base_model=base_model,

@@ -28,7 +28,7 @@ def predict_command(
 ) -> None:
     """Answer new rows with a trained run's model, rendered and decoded exactly as in evaluation."""
     with guarded(verbose):
-        from verifily_cli.prediction import run_prediction
+        from verifily_cli.handlers.predict import run_prediction
 
         run_prediction(run=run, input_file=input_file, output=output, batch_size=batch_size, device=device)
 
@@ -44,6 +44,6 @@ def export_command(
 ) -> None:
     """Write a run's model as one folder that plain transformers loads (from_pretrained)."""
     with guarded(verbose):
-        from verifily_cli.prediction import run_export
+        from verifily_cli.handlers.predict import run_export
 
         run_export(run=run, merged=merged)

@@ -27,7 +27,7 @@ def reproduce_command(
 ) -> None:
     """Verify the reproducibility hash chain of a run (exit 1 on FAIL)."""
     with guarded(verbose):
-        from verifily_cli.reproduction import run_reproduce
+        from verifily_cli.handlers.reproduce import run_reproduce
 
         code = run_reproduce(run, verify_only=verify_only, atol=atol, json_output=json_output, key=key)
     raise typer.Exit(code)
@@ -39,7 +39,7 @@ def keygen_command(
 ) -> None:
     """Create an Ed25519 key pair for signing runs (never overwrites a key)."""
     with guarded(verbose):
-        from verifily_cli.reproduction import run_keygen
+        from verifily_cli.handlers.reproduce import run_keygen
 
         run_keygen(out)
 
@@ -51,6 +51,6 @@ def sign_command(
 ) -> None:
     """Sign a completed run after checking its seal (writes provenance.intoto.jsonl)."""
     with guarded(verbose):
-        from verifily_cli.reproduction import run_sign
+        from verifily_cli.handlers.reproduce import run_sign
 
         run_sign(run, key)

@@ -130,7 +130,7 @@ def train_command(
 ) -> None:
     """Train a LoRA adapter (or a full model) from a YAML config."""
     with guarded(verbose):
-        from verifily_cli.training import run_training
+        from verifily_cli.handlers.train import run_training
 
         overrides = overrides_from_flags(
             base_model=base_model,

@@ -60,7 +60,7 @@ def tune_command(
 ) -> None:
     """Auto-tune hyperparameters via grid, random or TPE search."""
     with guarded(verbose):
-        from verifily_cli.tuning import run_tune
+        from verifily_cli.handlers.tune import run_tune
 
         run_tune(
             config=config,

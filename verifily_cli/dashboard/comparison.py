@@ -23,7 +23,7 @@ from verifily_core.domain.compare import CompareResult
 from verifily_core.domain.runs import EvalFiles
 from verifily_core.errors import StoreError
 from verifily_core.ports.artifact_store import ArtifactStore
-from verifily_core.services.compare import compare
+from verifily_core.services.comparison.compare import compare
 
 OVERALL_HEADERS = ("Run", "Overall", "Delta vs first", "n")
 SLICE_HEADERS = ("Slice", "Run", "Value", "Delta vs first", "n")

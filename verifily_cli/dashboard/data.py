@@ -25,7 +25,7 @@ from verifily_core.domain.runs import (
 )
 from verifily_core.errors import RunNotFoundError, StoreError
 from verifily_core.ports.artifact_store import ArtifactStore
-from verifily_core.services.run_lock import run_status
+from verifily_core.services.training.run_lock import run_status
 
 CellType = Literal["str", "number"]
 RUN_HEADERS = (

@@ -26,7 +26,7 @@ from verifily_core.domain.runs import EVAL_RESULTS, HASHES, RUN_META, TRACKING, 
 from verifily_core.domain.tracking import TrackingLink, tracking_links
 from verifily_core.errors import VerifilyError
 from verifily_core.ports.artifact_store import ArtifactStore
-from verifily_core.services.reproduce import report_lines, verify
+from verifily_core.services.reproduction.verify import report_lines, verify
 
 Pairs = List[Tuple[str, str]]
 EnvironmentFor = Callable[[ArtifactStore, str], Mapping[str, str]]

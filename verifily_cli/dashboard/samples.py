@@ -24,8 +24,9 @@ from verifily_core.config import TrainConfig
 from verifily_core.domain.runs import RUN_META
 from verifily_core.domain.training import TrainCallbacks, TrainOutcome, TrainRequest
 from verifily_core.errors import BackendError
-from verifily_core.services.evaluate import evaluate_run
-from verifily_core.services.train import TrainDependencies, train
+from verifily_core.services.evaluation.evaluate import evaluate_run
+from verifily_core.services.training.dependencies import TrainDependencies
+from verifily_core.services.training.train import train
 from verifily_core.testing import ScriptedModelBackend
 
 SOURCES = ("human", "synthetic")

@@ -136,8 +136,8 @@ def real_model_step(root: Path, train: Callable[[Path, str], Any]) -> Optional[A
     from verifily_core.config import TrainConfig
     from verifily_core.domain.compare import format_comparison
     from verifily_core.errors import DependencyMissingError
-    from verifily_core.services.baseline import baseline_config, run_baseline
-    from verifily_core.services.compare import compare
+    from verifily_core.services.comparison.compare import compare
+    from verifily_core.services.evaluation.baseline import baseline_config, run_baseline
 
     try:
         gguf = smollm2_gguf_path()

@@ -31,7 +31,7 @@ def _train(config_path: Path, label: str) -> Any:
     from verifily_core.bootstrap import build_training
     from verifily_core.config import TrainConfig
     from verifily_core.domain.training import TrainCallbacks
-    from verifily_core.services.train import train
+    from verifily_core.services.training.train import train
 
     config = TrainConfig.from_yaml(config_path)
     with progress(f"Training {label}") as bar:
@@ -51,11 +51,11 @@ def _train(config_path: Path, label: str) -> Any:
 
 def _attribute(config_path: Path) -> Any:
     """The full mix of both sources, then each source left out; effects with 95% intervals."""
-    from verifily_cli.attribution import show_report, study_callbacks
+    from verifily_cli.handlers.attribute import show_report, study_callbacks
     from verifily_core.bootstrap import build_training
     from verifily_core.config import TrainConfig
-    from verifily_core.services.attribute import attribute
-    from verifily_core.services.attribute_types import AttributeSettings
+    from verifily_core.services.attribution.attribute import attribute
+    from verifily_core.services.attribution.types import AttributeSettings
 
     config = TrainConfig.from_yaml(config_path)
     report = attribute(
@@ -97,7 +97,7 @@ def run_demo(workdir: Path, *, quick: bool = False) -> None:
     from verifily_adapters.local_store.store import LocalArtifactStore
     from verifily_cli.render import print_slices
     from verifily_core.domain.compare import format_comparison
-    from verifily_core.services.compare import compare
+    from verifily_core.services.comparison.compare import compare
 
     for run in (human, synthetic):
         print_slices(run.eval_result, title=run.run_id)
@@ -122,7 +122,7 @@ def run_demo(workdir: Path, *, quick: bool = False) -> None:
 
     _step("6. Prove what produced each run")
     from verifily_core.bootstrap import ports_for_run
-    from verifily_core.services.reproduce import verify
+    from verifily_core.services.reproduction.verify import verify
 
     for run in (human, synthetic, sft, *([real] if real is not None else [])):
         store, run_id, backend = ports_for_run(Path(run.artifact_path))

@@ -123,7 +123,9 @@ class TrainConfig(Section):
         Whole numbers in float fields are written as the user wrote them (``num_epochs: 3``, not
         ``3.0``); they load back to the same floats, so the config hash does not change.
         """
-        text = yaml.safe_dump(_whole_numbers_as_ints(self.to_dict()), sort_keys=False, allow_unicode=True)
+        text = yaml.dump(
+            _whole_numbers_as_ints(self.to_dict()), Dumper=_ConfigDumper, sort_keys=False, allow_unicode=True
+        )
         if path is not None:
             Path(path).write_text(text, encoding="utf-8")
         return text
@@ -178,6 +180,20 @@ class TrainConfig(Section):
 # ---------------------------------------------------------------------- helpers
 
 _YAML_NULL_WORDS = frozenset({"null", "Null", "NULL", "~"})
+
+
+class _ConfigDumper(yaml.SafeDumper):
+    """Safe YAML that round-trips every string: PyYAML writes NEL and the Unicode line/paragraph
+    separators raw inside quotes, where its own reader folds them to spaces (a frozen config would
+    then load back different); such strings are written double-quoted, where they are escaped."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    style = '"' if any(char in text for char in "\x85\u2028\u2029") else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_ConfigDumper.add_representer(str, _represent_str)
 
 
 def _whole_numbers_as_ints(value: Any) -> Any:

@@ -1,0 +1,1 @@
+"""Handlers: see docs/architecture.md."""

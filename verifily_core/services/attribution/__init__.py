@@ -1,0 +1,1 @@
+"""Attribution: see docs/architecture.md."""

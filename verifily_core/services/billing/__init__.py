@@ -1,0 +1,1 @@
+"""Billing: see docs/architecture.md."""

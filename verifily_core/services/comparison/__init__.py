@@ -1,0 +1,1 @@
+"""Comparison: see docs/architecture.md."""

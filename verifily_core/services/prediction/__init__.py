@@ -1,0 +1,1 @@
+"""Prediction: see docs/architecture.md."""

@@ -1,0 +1,1 @@
+"""Reproduction: see docs/architecture.md."""

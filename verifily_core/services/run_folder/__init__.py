@@ -1,0 +1,1 @@
+"""Run folder: see docs/architecture.md."""

@@ -1,0 +1,1 @@
+"""Training: see docs/architecture.md."""

@@ -1,0 +1,1 @@
+"""Tuning: see docs/architecture.md."""
