@@ -24,6 +24,7 @@ from verifily_core.domain.prompts import ASSISTANT, conversation_of
 from verifily_core.errors import BackendError, DataError
 
 Messages = Sequence[Dict[str, str]]
+IGNORE_INDEX = -100  # a label with no loss (PyTorch's cross-entropy default; tensors shares it)
 
 
 def require_template(tokenizer: Any, example: SFTExample) -> None:
@@ -81,8 +82,6 @@ def assistant_spans(tokenizer: Any, messages: Messages) -> Tuple[str, List[Tuple
 
 def encode_conversation(tokenizer: Any, example: SFTExample) -> Tuple[List[int], List[int]]:
     """(input ids, labels): labels copy the ids on assistant turns and are -100 elsewhere."""
-    from verifily_adapters.hf_backend.tensors import IGNORE_INDEX
-
     require_template(tokenizer, example)
     full, spans = assistant_spans(tokenizer, conversation_of(example))
     # the template writes its own special tokens (BOS included) as text: add none on top

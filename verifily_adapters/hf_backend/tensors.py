@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from verifily_adapters.hf_backend import chat
+from verifily_adapters.hf_backend.chat import IGNORE_INDEX as IGNORE_INDEX  # re-exported: batching, predictor
 from verifily_adapters.hf_backend.loading import CAUSAL_LM, SEQ2SEQ_LM, SEQUENCE_CLASSIFICATION
 from verifily_core.domain.examples import ClassificationExample, Example, SFTExample, where
 from verifily_core.domain.prompts import ALPACA, prompt_of, uses_chat_template
 from verifily_core.errors import BackendError, DataError
 
-IGNORE_INDEX = -100
 MAX_LISTED_ROWS = 20
 Feature = Dict[str, Any]
 

@@ -26,15 +26,12 @@ from typing import TYPE_CHECKING, Any, Dict, List, Literal, Mapping, Optional, S
 
 from verifily_core.config import TrainConfig
 from verifily_core.domain.data_files import resolve_data_files, role_files
-from verifily_core.domain.run_files import open_regular
+from verifily_core.domain.file_digest import PREFIX, sha256_file, short
 from verifily_core.domain.runs import CONFIG_FILE, HASHES
 from verifily_core.errors import DataError, StoreError, UnsafePathError
 
 if TYPE_CHECKING:
     from verifily_core.domain.model_digest import BaseModelRecord
-
-PREFIX = "sha256:"
-_CHUNK = 1 << 20  # 1 MiB: large enough to amortise calls, small enough for any memory
 
 CheckStatus = Literal["PASS", "WARN", "FAIL"]
 Verdict = Literal["PASS", "FAIL"]
@@ -51,25 +48,6 @@ def files_digest(paths: Union[PathLike, Sequence[PathLike]]) -> str:
     listed = [paths] if isinstance(paths, (str, Path)) else list(paths)
     digests = [sha256_file(p) for p in listed]
     return digests[0] if len(digests) == 1 else _digest("\n".join(digests).encode("utf-8"))
-
-
-def sha256_file(path: PathLike) -> str:
-    """SHA-256 of a file's bytes in one streaming pass (constant memory, any file size)."""
-    h = hashlib.sha256()
-    buf = bytearray(_CHUNK)
-    view = memoryview(buf)
-    try:
-        with open_regular(path) as fh:  # never blocks on a FIFO or device; refuses them
-            while True:
-                n = fh.readinto(buf)
-                if not n:
-                    break
-                h.update(view[:n])
-    except FileNotFoundError:
-        raise DataError(f"File not found: {path}") from None
-    except IsADirectoryError:
-        raise DataError(f"{path} is a folder, expected a file") from None
-    return PREFIX + h.hexdigest()
 
 
 def config_hash(config: TrainConfig) -> str:
@@ -265,13 +243,6 @@ class ReproduceResult:
 def overall_verdict(checks: Mapping[str, CheckStatus]) -> Verdict:
     """FAIL if any check failed, else PASS: strictly one of the two (warnings are kept apart)."""
     return "FAIL" if "FAIL" in checks.values() else "PASS"
-
-
-def short(h: Optional[str]) -> str:
-    """``sha256:0123456789ab...``: enough to tell hashes apart in a report line."""
-    if not h:
-        return "missing"
-    return h[: len(PREFIX) + 12] + "..." if h.startswith(PREFIX) else h
 
 
 def verify_chain(

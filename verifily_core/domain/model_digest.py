@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional
 
-from verifily_core.domain.hashchain import PREFIX, sha256_file, short
+from verifily_core.domain.file_digest import PREFIX, sha256_file, short
 from verifily_core.domain.run_files import scan_files
 
 
