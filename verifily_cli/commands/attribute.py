@@ -7,9 +7,8 @@ from typing import Optional
 
 import typer
 
-from verifily_cli.commands.evaluate import split_csv
-from verifily_cli.commands.train import set_overrides
 from verifily_cli.errors import guarded
+from verifily_cli.options import set_overrides, split_csv, verbose_option
 
 
 def attribute_command(
@@ -61,7 +60,7 @@ def attribute_command(
         None, "--resume", help="Continue a study folder (runs/attribute_<id>): finished runs are kept."
     ),
     json_out: bool = typer.Option(False, "--json", help="Print attribute_results.json instead of the table."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Enable DEBUG logging and tracebacks."),
+    verbose: bool = verbose_option(),
 ) -> None:
     """Measure what each data source (or tag value) causes: train without it, compare on one test set."""
     with guarded(verbose):

@@ -8,8 +8,8 @@ from typing import Optional
 
 import typer
 
-from verifily_cli.commands.evaluate import split_csv
 from verifily_cli.errors import guarded
+from verifily_cli.options import split_csv, verbose_option
 
 
 class Format(str, Enum):
@@ -42,7 +42,7 @@ def compare_command(
         help="Which evaluation of the runs to compare: a name given to eval-cmd (eval/NAME/). "
         "Default: each run's main evaluation (eval/).",
     ),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Enable DEBUG logging and tracebacks."),
+    verbose: bool = verbose_option(),
 ) -> None:
     """Compare a metric across runs, per slice, with intervals on every delta and the config differences."""
     with guarded(verbose):

@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from verifily_cli.errors import guarded
+from verifily_cli.options import verbose_option
 
 
 def dashboard_command(
@@ -25,7 +26,7 @@ def dashboard_command(
         help="Open the dashboard in a browser (only where one can show it: a terminal session with a "
         "display, never over SSH or on a headless machine).",
     ),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Enable DEBUG logging and tracebacks."),
+    verbose: bool = verbose_option(),
 ) -> None:
     """Launch the web dashboard."""
     with guarded(verbose):

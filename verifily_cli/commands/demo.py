@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from verifily_cli.errors import guarded
+from verifily_cli.options import verbose_option
 
 
 def demo_command(
@@ -16,10 +17,10 @@ def demo_command(
     quick: bool = typer.Option(
         False, "--quick", help="Only the tiny-model steps (skip the real pretrained LM step, for CI)."
     ),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Enable DEBUG logging and tracebacks."),
+    verbose: bool = verbose_option(),
 ) -> None:
     """Train, evaluate, compare and verify small runs that show which data helped."""
     with guarded(verbose):
-        from verifily_cli.demo.run import run_demo
+        from verifily_cli.handlers.demo import run_demo
 
         run_demo(workdir, quick=quick)

