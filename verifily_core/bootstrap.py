@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from verifily_core.config import TrainConfig
 from verifily_core.domain.locations import remote_url, split_run_url
 from verifily_core.domain.runs import RUN_META, TRAINING_INFO
 from verifily_core.errors import RunNotFoundError, StoreError
+from verifily_core.plugins.catalog import PluginInfo
 from verifily_core.plugins.manager import registry
+from verifily_core.plugins.settings import check_plugin_settings
 from verifily_core.ports.artifact_store import ArtifactStore
+from verifily_core.ports.billing_sink import BillingSink
 from verifily_core.ports.model_backend import ModelBackend
+from verifily_core.ports.tracker import Tracker
 from verifily_core.services.training.dependencies import TrainDependencies
 
 DEFAULT_STORE = "local"
@@ -44,9 +48,29 @@ def build_training(config: TrainConfig) -> TrainDependencies:
 
     reg = plugins()
     backend = reg.model_backend(config.backend)()
+    check_plugin_settings(config, reg)
     store = open_store(runs_location(config), config.store)
-    trackers = [reg.tracker(name) for name in tracker_names(config)]
+    trackers = trackers_named(tracker_names(config))
     return TrainDependencies(backend, store, trackers, reg.billing_sinks(), evaluate_run, signing_key())
+
+
+def trackers_named(names: Sequence[str]) -> List[type[Tracker]]:
+    """The tracker classes registered under ``names`` (UnknownPluginError names a missing one)."""
+    reg = plugins()
+    return [reg.tracker(name) for name in names]
+
+
+def billing_sinks(run_dir: Optional[Path]) -> List[BillingSink]:
+    """The billing sinks the environment asks for (``VERIFILY_BILLING_LOG``, a plugin's variables),
+    opened as ``verifily train`` opens them for ``run_dir``."""
+    from verifily_core.services.billing.tracker import open_sinks
+
+    return open_sinks(plugins().billing_sinks(), run_dir)
+
+
+def plugin_report() -> List[PluginInfo]:
+    """One row per plugin found (the rows of ``verifily plugins``), load problems included."""
+    return plugins().plugin_report()  # type: ignore[no-any-return]
 
 
 def signing_key() -> Optional[Path]:

@@ -9,17 +9,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Union
 
-from verifily_adapters.local_store.store import LocalArtifactStore
 from verifily_core.domain.usage import UsageRecord
+from verifily_core.ports.artifact_store import ArtifactStore
 from verifily_core.services.billing.tracker import BillingTracker as _CoreBillingTracker
-from verifily_core.services.billing.tracker import open_sinks
 
 __all__ = ["BillingTracker", "UsageRecord"]
 
 
-def _local_store(folder: Path) -> LocalArtifactStore:
+def _local_store(folder: Path) -> ArtifactStore:
+    """The store of the runs folder holding ``folder`` (created if needed), as bootstrap opens it."""
+    from verifily_core.bootstrap import open_store
+
     folder.mkdir(parents=True, exist_ok=True)
-    return LocalArtifactStore(folder.parent)
+    return open_store(folder.parent)
 
 
 class BillingTracker(_CoreBillingTracker):
@@ -31,10 +33,10 @@ class BillingTracker(_CoreBillingTracker):
     def __init__(self, run_id: str, artifact_path: Union[str, Path, None] = None, **kwargs: Any) -> None:
         kwargs.setdefault("store_factory", _local_store)
         if "sinks" not in kwargs:
-            from verifily_core.bootstrap import plugins
+            from verifily_core.bootstrap import billing_sinks
 
             folder = Path(artifact_path).resolve() if artifact_path is not None else None
-            kwargs["sinks"] = open_sinks(plugins().billing_sinks(), folder)
+            kwargs["sinks"] = billing_sinks(folder)
         if "device" not in kwargs:
             from verifily_adapters.hf_backend.environment import detect_compute
 

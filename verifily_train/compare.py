@@ -22,12 +22,13 @@ def compare(
     seed: int = 0,
     min_slice_n: int = 30,
 ) -> CompareResult:
-    """Compare ``metric`` across runs (paths, or run ids in ``runs_dir``).
+    """Compare ``metric`` across runs (paths or URLs such as ``s3://bucket/runs/run_A``, or run ids
+    in ``runs_dir``, itself a folder or a URL); each is read through the store its location opens.
 
     ``bootstrap`` resamples give a 95% interval of every delta (``result.significance``); 0 or None
     leaves them out. Slices with fewer than ``min_slice_n`` test examples are flagged too small.
     """
-    from verifily_adapters.local_store.store import LocalArtifactStore
+    from verifily_core.bootstrap import open_store
     from verifily_core.services.comparison.compare import compare as compare_use_case
 
     return compare_use_case(
@@ -35,7 +36,7 @@ def compare(
         metric=metric,
         slice_by=slice_by,
         runs_dir=Path(runs_dir),
-        store_factory=LocalArtifactStore,
+        store_factory=open_store,
         bootstrap=bootstrap or None,
         seed=seed,
         min_slice_n=min_slice_n,

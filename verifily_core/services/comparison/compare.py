@@ -1,8 +1,9 @@
 """The compare use case: read evaluated run folders through the ArtifactStore port and compare them.
 
 Why a store factory rather than a store: the runs named on one command line may live under
-different roots (``runs/a,other_runs/b``), so the service opens one store per parent folder. The
-facade and the CLI pass ``LocalArtifactStore``; the core never picks an adapter itself.
+different roots (``runs/a,other_runs/b``, a bucket's ``s3://...`` beside a folder), so the service
+opens one store per parent. The facade and the CLI pass ``bootstrap.open_store`` (a folder or a URL
+picks its store there); the core never picks an adapter itself.
 """
 
 from __future__ import annotations
