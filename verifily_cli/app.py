@@ -25,8 +25,7 @@ from verifily_cli.commands import (
     train,
     tune,
 )
-
-VERSION = "1.1.0"
+from verifily_core import __version__
 
 
 def plain_metavars(command: Any, ctx: Any) -> None:
@@ -76,7 +75,7 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"verifily, version {VERSION}")
+        typer.echo(f"verifily, version {__version__}")
         raise typer.Exit()
 
 

@@ -9,15 +9,26 @@ and ``accelerate launch -m verifily_train.cli`` import this package first and mu
 
 from __future__ import annotations
 
-from typing import Dict
+from typing import TYPE_CHECKING, Dict
 
+from verifily_core import __version__ as __version__
 from verifily_core.lazy import lazy_getattr
 
 # Bound eagerly (it is light) so the name is the function even once the submodule is imported.
 from verifily_train.compare import compare as compare
 from verifily_train.compare import format_comparison as format_comparison
 
-__version__ = "1.1.0"
+if TYPE_CHECKING:  # what type checkers and IDEs see; the same names as _EXPORTS (a test keeps them equal)
+    from verifily_core.config import TrainConfig as TrainConfig
+    from verifily_core.domain.compare import CompareResult as CompareResult
+    from verifily_core.domain.evaluation import EvalResult as EvalResult
+    from verifily_core.domain.hashchain import ReproduceResult as ReproduceResult
+    from verifily_train.api import evaluate as evaluate
+    from verifily_train.api import load_run as load_run
+    from verifily_train.api import train as train
+    from verifily_train.api import verify as verify
+    from verifily_train.billing import BillingTracker as BillingTracker
+    from verifily_train.tuner import run_tuning as run_tuning
 
 _EXPORTS: Dict[str, str] = {
     "TrainConfig": "verifily_core.config",

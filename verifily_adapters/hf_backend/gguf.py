@@ -129,7 +129,9 @@ def _convert(path: Path, out: Path) -> None:
         tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
         model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
     # the weights are dequantised floats now; transformers 5 refuses to save while this record stays
-    model.hf_quantizer = None
+    # (transformers sets the attribute at load time; torch's Module.__setattr__ stub admits only modules
+    # and tensors, which is what mypy checks an undeclared attribute against)
+    model.hf_quantizer = None  # type: ignore[assignment]
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     model.save_pretrained(str(out))

@@ -66,9 +66,10 @@ def model_config(ref: ModelRef) -> Dict[str, Any]:
     from transformers import AutoConfig
 
     try:
-        return AutoConfig.from_pretrained(
+        config: Dict[str, Any] = AutoConfig.from_pretrained(
             ref.name, local_files_only=ref.local_files_only, trust_remote_code=ref.trust_remote_code
         ).to_dict()
+        return config
     except Exception as exc:  # noqa: BLE001 - every vendor failure becomes one clear message
         raise not_loadable(ref, exc) from exc
 
@@ -192,7 +193,8 @@ def apply_lora(
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)
     config = LoraConfig(
         r=lora.r,
-        lora_alpha=lora.alpha,
+        # peft annotates an int but scales by any number; the float keeps adapter_config.json as before
+        lora_alpha=lora.alpha,  # type: ignore[arg-type]
         lora_dropout=lora.dropout,
         target_modules=lora_targets(lora, model.config.model_type),
         modules_to_save=lora.modules_to_save,
