@@ -32,7 +32,7 @@ import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, ClassVar, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from verifily_core.domain.manifest import scan_run
 
@@ -125,3 +125,9 @@ class ArtifactStore(ABC):
         default scans ``local_dir``, which is where a local store keeps the whole run.
         """
         return scan_run(self.local_dir(run_id), scope)
+
+
+StoreFactory = Callable[[Path], ArtifactStore]
+"""Opens the store of the runs folder at a location (``bootstrap.open_store``): what a use case takes
+instead of a store when the runs it reads may live under several roots (compare), or when it is
+handed a run folder rather than a store (the billing facade)."""

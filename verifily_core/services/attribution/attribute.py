@@ -37,8 +37,8 @@ from verifily_core.services.attribution.types import (
     AttributeCallbacks,
     AttributeSettings,
     AttributionReport,
-    DepsFactory,
 )
+from verifily_core.services.training.dependencies import DepsFactory
 from verifily_core.services.training.prepare import prepare
 
 
@@ -115,7 +115,6 @@ __all__ = [
     "AttributeCallbacks",
     "AttributeSettings",
     "AttributionReport",
-    "DepsFactory",
     "attribute",
     "resume",
 ]

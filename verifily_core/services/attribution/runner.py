@@ -30,8 +30,9 @@ from verifily_core.domain.runs import PREDICTIONS, RUN_META
 from verifily_core.domain.significance import CONFIDENCE
 from verifily_core.errors import AttributionError, StoreError, VerifilyError
 from verifily_core.ports.artifact_store import ArtifactStore
-from verifily_core.services.attribution.types import AttributeCallbacks, AttributionReport, DepsFactory
+from verifily_core.services.attribution.types import AttributeCallbacks, AttributionReport
 from verifily_core.services.evaluation.evaluate import evaluate_run
+from verifily_core.services.training.dependencies import DepsFactory
 from verifily_core.services.training.train import train
 
 

@@ -1,7 +1,7 @@
 """The attribute use case's value types: the study's flags, its progress callbacks and its report.
 
-They live apart from the entry points (``services.attribute``) so that the study runner
-(``services.attribute_study``) can share them without an import cycle.
+They live apart from the entry points (``attribution.attribute``) so that the study runner
+(``attribution.runner``) can share them without an import cycle.
 """
 
 from __future__ import annotations
@@ -9,14 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence
 
-from verifily_core.config import TrainConfig
 from verifily_core.domain.attribution import PlannedRun
 from verifily_core.domain.data_mixing import SOURCE_TAG
 from verifily_core.domain.significance import DEFAULT_MIN_SLICE_N, DEFAULT_N_BOOT
 from verifily_core.domain.training import TrainCallbacks
-from verifily_core.services.training.dependencies import TrainDependencies
 
-DepsFactory = Callable[[TrainConfig], TrainDependencies]
 SPEC_VERSION = 1
 
 
@@ -60,4 +57,4 @@ class AttributionReport:
     results: Dict[str, Any]
 
 
-__all__ = ["SPEC_VERSION", "AttributeCallbacks", "AttributeSettings", "AttributionReport", "DepsFactory"]
+__all__ = ["SPEC_VERSION", "AttributeCallbacks", "AttributeSettings", "AttributionReport"]

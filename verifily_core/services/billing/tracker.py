@@ -16,13 +16,12 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 from verifily_core.domain.runs import USAGE_SUMMARY, iso, utc_now
 from verifily_core.domain.usage import UsageRecord, compute_hours, gpu_hours, usage_summary
 from verifily_core.errors import BillingError, StoreError, VerifilyError
-from verifily_core.ports.artifact_store import ArtifactStore
+from verifily_core.ports.artifact_store import ArtifactStore, StoreFactory
 from verifily_core.ports.billing_sink import BillingSink
 
 logger = logging.getLogger("verifily")
 
 BillingHook = Callable[[UsageRecord], Any]
-StoreFactory = Callable[[Path], ArtifactStore]
 
 
 def open_sinks(types: Sequence[type[BillingSink]], run_dir: Optional[Path]) -> List[BillingSink]:

@@ -38,9 +38,8 @@ from verifily_core.domain.runs import (
 from verifily_core.domain.significance import DEFAULT_MIN_SLICE_N, bootstrap_significance
 from verifily_core.domain.tracking import TrackingLink, tracking_links
 from verifily_core.errors import CompareError, RunNotFoundError, StoreError
-from verifily_core.ports.artifact_store import ArtifactStore, RunLocation
+from verifily_core.ports.artifact_store import ArtifactStore, RunLocation, StoreFactory
 
-StoreFactory = Callable[[Path], ArtifactStore]
 PathLike = Union[str, Path]
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
+from verifily_core.config import TrainConfig
 from verifily_core.ports.artifact_store import ArtifactStore
 from verifily_core.ports.billing_sink import BillingSink
 from verifily_core.ports.model_backend import ModelBackend
@@ -41,3 +42,9 @@ class TrainDependencies:
     sink_types: Sequence[type[BillingSink]] = ()
     evaluate: Optional[Callable[..., Any]] = None
     signing_key: Optional[Path] = None  # an Ed25519 private key (PEM): sign the sealed run with it
+
+
+DepsFactory = Callable[[TrainConfig], TrainDependencies]
+"""What a use case that trains many runs (tune, attribute) is given instead of dependencies: each
+run's config may differ (its trial's parameters, its left-out source), so each gets its own ports
+(``bootstrap.build_training``)."""

@@ -42,12 +42,11 @@ from verifily_core.domain.tuning import (
 )
 from verifily_core.errors import ConfigError, TuneError, VerifilyError
 from verifily_core.ports.artifact_store import ArtifactStore
-from verifily_core.services.training.dependencies import TrainDependencies
+from verifily_core.services.training.dependencies import DepsFactory
 from verifily_core.services.training.prepare import prepare
 from verifily_core.services.training.train import train
 from verifily_core.services.tuning import study as ts
 
-DepsFactory = Callable[[TrainConfig], TrainDependencies]
 SHARED_FOLDER_WAIT_S = 30.0
 
 
