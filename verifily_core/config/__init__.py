@@ -7,7 +7,9 @@ copy saved in a run folder has one canonical form so that its hash does not depe
 on how a number was spelt (``2e-4`` and ``0.0002`` hash the same).
 
 Extensions to the guide's schema (documented in docs/config.md): ``backend``, ``store`` and
-``trackers`` pick plugins by name; ``lora.modules_to_save`` keeps whole modules trainable.
+``trackers`` pick plugins by name; ``plugins.<name>`` holds a plugin's own section (checked against
+the schema the plugin declares, a ``PluginSettings`` subclass); ``lora.modules_to_save`` keeps whole
+modules trainable.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from verifily_core.config.sections import (
     Lora,
     Mlflow,
     Output,
+    PluginSettings,
     Training,
     Wandb,
 )
@@ -33,6 +36,7 @@ __all__ = [
     "Lora",
     "Mlflow",
     "Output",
+    "PluginSettings",
     "TaskName",
     "TrainConfig",
     "Training",

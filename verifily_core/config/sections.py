@@ -185,6 +185,15 @@ class Mlflow(Section):
     registered_model: Optional[str] = None
 
 
+class PluginSettings(Section):
+    """The base of a plugin's own section, ``plugins.<name>`` (see docs/plugins.md, "Settings").
+
+    A plugin subclasses it and returns the subclass from its ``verifily_plugin_config_schema``
+    hook; it inherits the rules of every built-in section (unknown keys refused, no ``true`` for a
+    number, defaults validated), so a plugin's settings fail as clearly as the core's.
+    """
+
+
 def _is_numeric(annotation: Any) -> bool:
     """int, float or Optional of them (not bool, which pydantic would otherwise take for 0/1)."""
     return annotation in (int, float) or any(a in (int, float) for a in get_args(annotation))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, List, Literal, Mapping, Optional, Union, get_args
+from typing import Any, Dict, List, Literal, Mapping, Optional, TypeVar, Union, get_args
 
 import yaml
 from pydantic import BaseModel, Field, PrivateAttr, ValidationError
@@ -24,12 +24,20 @@ from verifily_core.config.sections import (
     Training,
     Wandb,
 )
-from verifily_core.config.validation import check_dotted_key, config_error, reject_unknown_keys, section_model
+from verifily_core.config.validation import (
+    check_dotted_key,
+    config_error,
+    reject_unknown_keys,
+    section_model,
+    validate_section,
+)
 from verifily_core.config.yaml_load import YamlTooLargeError, safe_load
 from verifily_core.errors import ConfigError
 
 TaskName = Literal["sft", "classification"]
-LATER_SECTIONS = ("mlflow",)
+LATER_SECTIONS = ("mlflow", "plugins")
+PLUGINS_KEY = "plugins"
+S = TypeVar("S", bound=BaseModel)
 
 
 class TrainConfig(Section):
@@ -53,8 +61,13 @@ class TrainConfig(Section):
     backend: str = "hf"
     store: str = "local"
     trackers: List[str] = Field(default_factory=lambda: ["tensorboard"])
+    # ``plugins.<entry point name>: {...}``: each plugin's own section, kept as written here and
+    # checked against the schema the plugin declares when a run is wired (verifily_core.plugins.settings),
+    # since loading a config must not import plugins.
+    plugins: Dict[str, Dict[str, Any]] = Field(default_factory=dict)
 
     _source_dir: Optional[Path] = PrivateAttr(default=None)
+    _source_file: Optional[Path] = PrivateAttr(default=None)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -69,6 +82,7 @@ class TrainConfig(Section):
         except ValidationError as exc:
             raise config_error(exc, where) from None
         if source is not None:
+            config._source_file = Path(source)
             config._source_dir = Path(source).resolve().parent
         return config
 
@@ -104,6 +118,19 @@ class TrainConfig(Section):
     def source_dir(self) -> Optional[Path]:
         """Folder of the file this config came from (None when built in memory)."""
         return self._source_dir
+
+    @property
+    def where(self) -> str:
+        """`` in <file>`` for error messages, or an empty string when built in memory."""
+        return f" in {self._source_file}" if self._source_file is not None else ""
+
+    def plugin_settings(self, plugin: str, schema: type[S]) -> S:
+        """The ``plugins.<plugin>`` section checked by ``schema``: its defaults when the config has none.
+
+        What a plugin calls to read its settings (``request.config.plugin_settings("sklearn",
+        SklearnSettings)``); a bad value is a ``ConfigError`` naming ``plugins.<plugin>.<key>``.
+        """
+        return validate_section(schema, self.plugins.get(plugin, {}), f"{PLUGINS_KEY}.{plugin}", self.where)
 
     def resolve_path(self, path: Union[str, Path]) -> Path:
         """Resolve a path written in the config: relative paths are anchored at the config's folder."""
@@ -155,17 +182,21 @@ class TrainConfig(Section):
         """
         data = self.to_dict()
         for key, value in overrides.items():
-            check_dotted_key(type(self), key)
-            node = data
             parts = key.split(".")
-            for part in parts[:-1]:
-                node = node[part]
+            plugin_key = parts[0] == PLUGINS_KEY
+            node = _plugin_section(data, key) if plugin_key else data
+            if not plugin_key:
+                check_dotted_key(type(self), key)
+                for part in parts[:-1]:
+                    node = node[part]
             parsed = _parse_scalar(value)
             # text fields keep the text given (`--name 2024` is "2024", `--name '#'` is "#");
-            # only a YAML null word means None
+            # only a YAML null word means None (a plugin's keys, whose types the core does not
+            # know, are read as YAML scalars)
             keep_text = (
                 isinstance(value, str)
                 and value.strip() not in _YAML_NULL_WORDS
+                and not plugin_key
                 and _is_text(type(self), parts)
             )
             node[parts[-1]] = value if keep_text else parsed
@@ -174,10 +205,32 @@ class TrainConfig(Section):
         except ValidationError as exc:
             raise config_error(exc, " in the overrides") from None
         config._source_dir = self._source_dir
+        config._source_file = self._source_file
         return config
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _plugin_section(data: Dict[str, Any], key: str) -> Dict[str, Any]:
+    """The mapping in ``data`` that holds the last part of the override ``plugins.<name>.<key>``,
+    created when missing (the plugin's schema checks the key when the run is wired)."""
+    parts = key.split(".")
+    if len(parts) < 3 or not all(parts):
+        raise ConfigError(
+            f"'{key}' does not name a plugin setting.",
+            key=key,
+            hint="Set one key of a plugin's section, e.g. 'plugins.sklearn.max_iter=200'.",
+        )
+    node: Dict[str, Any] = data.setdefault(PLUGINS_KEY, {})
+    for i, part in enumerate(parts[1:-1], start=2):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            dotted = ".".join(parts[:i])
+            raise ConfigError(f"'{dotted}' is a value, not a section: cannot set '{key}'.", key=key)
+        node = child
+    return node
+
 
 _YAML_NULL_WORDS = frozenset({"null", "Null", "NULL", "~"})
 

@@ -8,11 +8,13 @@ them into the one-line, did-you-mean errors the CLI shows.
 from __future__ import annotations
 
 import difflib
-from typing import Any, List, Mapping, Optional
+from typing import Any, List, Mapping, Optional, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from verifily_core.errors import ConfigError
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def section_model(model: type[BaseModel], name: str) -> Optional[type[BaseModel]]:
@@ -67,10 +69,50 @@ def check_dotted_key(model: type[BaseModel], key: str) -> None:
             raise ConfigError(f"'{key}' is a section; set one of its keys, e.g. '{example}'.", key=key)
 
 
-def config_error(exc: ValidationError, where: str) -> ConfigError:
+def validate_section(model: type[M], data: Any, prefix: str, where: str) -> M:
+    """``data`` checked by ``model`` as the section at dotted key ``prefix`` (a plugin's section).
+
+    The same errors as the built-in sections (did-you-mean for unknown keys, the dotted key of a
+    bad value) plus a hint listing the section's keys with their types and defaults, since a
+    plugin's keys are documented only in its own README.
+    """
+    if not isinstance(data, Mapping):
+        raise ConfigError(
+            f"Invalid value for '{prefix}'{where}: expected a mapping of keys, got {type(data).__name__}.",
+            key=prefix,
+            hint=f"Write '{prefix}' as a mapping of its keys: {_keys_help(model)}.",
+        )
+    keys = f"Keys of '{prefix}': {_keys_help(model)}."
+    try:
+        reject_unknown_keys(model, data, prefix + ".", where)
+    except ConfigError as unknown:
+        unknown.hint = keys
+        raise
+    try:
+        return model.model_validate(dict(data))
+    except ValidationError as exc:
+        error = config_error(exc, where, prefix=prefix + ".")
+        error.hint = f"{error.hint} {keys}" if error.hint else keys
+        raise error from None
+
+
+def _keys_help(model: type[BaseModel]) -> str:
+    """``name (type, default 1.0): description`` for each field, for a hint."""
+    parts = []
+    for name, field in model.model_fields.items():
+        kind = getattr(field.annotation, "__name__", None) or str(field.annotation).replace("typing.", "")
+        default = (
+            "required" if field.is_required() else f"default {field.get_default(call_default_factory=True)!r}"
+        )
+        about = f": {field.description}" if field.description else ""
+        parts.append(f"{name} ({kind}, {default}){about}")
+    return "; ".join(parts) if parts else "none"
+
+
+def config_error(exc: ValidationError, where: str, prefix: str = "") -> ConfigError:
     """The first pydantic error as a ConfigError naming its dotted key (and how many more there are)."""
     first = exc.errors()[0]
-    key = _clean_loc(first["loc"])
+    key = prefix + _clean_loc(first["loc"])
     msg = first["msg"].removeprefix("Value error, ")
     if first["type"] == "missing":
         return ConfigError(

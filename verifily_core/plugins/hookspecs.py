@@ -20,6 +20,9 @@ Each hook returns a class, a list of classes, or None. Every class subclasses it
 carries ``PLUGIN_NAME``, the name a config selects it by (``backend: hf``, ``store: local``,
 ``trackers: [wandb]``); the plugin manager keys classes by it and refuses two with the same name.
 The built-in adapters register through these same hooks and entry points.
+
+A plugin may also declare a config section of its own (``verifily_plugin_config_schema``). A hook
+name that matches no hookspec (a misspelt one) is reported when the plugins load; see the manager.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from typing import TYPE_CHECKING, List, Optional, Union
 import pluggy
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from verifily_core.ports import ArtifactStore, BillingSink, ModelBackend, Tracker
 
 PROJECT = "verifily"
@@ -64,10 +69,24 @@ def verifily_register_billing_sink() -> Optional[Union[type[BillingSink], List[t
     """
 
 
+@hookspec
+def verifily_plugin_config_schema() -> Optional[type[BaseModel]]:
+    """The pydantic model of this plugin's own config section, ``plugins.<entry point name>``.
+
+    Why a schema rather than free-form settings: the core checks the section when a run is wired
+    (unknown keys and bad values are ``ConfigError``s naming ``plugins.<name>.<key>`` and the file),
+    so a typo fails before any work starts instead of being ignored. Subclass
+    ``verifily_core.config.PluginSettings`` (unknown keys refused, no booleans as numbers) and
+    define it outside the hooks module; the plugin reads its checked values with
+    ``config.plugin_settings("<name>", Model)``.
+    """
+
+
 __all__ = [
     "PROJECT",
     "hookimpl",
     "hookspec",
+    "verifily_plugin_config_schema",
     "verifily_register_artifact_store",
     "verifily_register_billing_sink",
     "verifily_register_model_backend",

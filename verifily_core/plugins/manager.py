@@ -9,19 +9,29 @@ names, e.g. ``VERIFILY_DISABLE_PLUGINS=wandb,sample``) is never imported at all.
 Problems surface where they matter: looking up a name that two plugins provide, or that a broken
 class claims, raises :class:`PluginError` naming the plugins and distributions; an unknown name
 raises :class:`UnknownPluginError` listing the available ones (and any plugin that failed to load,
-since the wanted one may be among them). Nothing is cached: hooks return classes cheaply, and tests
+since the wanted one may be among them).
+
+A hook whose name matches no hookspec (``verifily_register_modelbackend``) is pluggy's "pending"
+hook. It is checked when the plugins load, and like a plugin that fails to import it does not stop
+the others: the load logs one warning naming the plugin, its distribution, the hook and the closest
+real hook name; ``verifily plugins`` shows it as an error row; the plugin's correct hooks keep
+working; and looking up the name that plugin was meant to provide raises that same message as a
+:class:`PluginError` (exit code 2) instead of a bare "no such backend". :meth:`PluginRegistry.check_pending`
+raises it at once, for a plugin author's own tests. Nothing is cached: hooks return classes cheaply, and tests
 that ``register``/``unregister`` plugins see the change at once.
 """
 
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 import threading
 from importlib import metadata
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import pluggy
+from pydantic import BaseModel
 
 from verifily_core.errors import PluginError, UnknownPluginError
 from verifily_core.plugins import hookspecs
@@ -39,6 +49,8 @@ from verifily_core.plugins.catalog import (
     mark_duplicates,
 )
 from verifily_core.ports import ArtifactStore, BillingSink, ModelBackend, Tracker
+
+log = logging.getLogger("verifily")
 
 ENTRY_POINT_GROUP = "verifily"
 DISABLE_ENV = "VERIFILY_DISABLE_PLUGINS"
@@ -77,6 +89,8 @@ class PluginRegistry:
                 self.pm.set_blocked(name)
             for dist, ep in _entry_points(self._group):
                 self._load_entry_point(dist, ep)
+            for _, message in self._pending():
+                log.warning("%s; that hook is ignored (`verifily plugins` lists it).", message)
 
     def _load_entry_point(self, dist: metadata.Distribution, ep: metadata.EntryPoint) -> None:
         source = Source(dist.metadata["Name"], dist.version)
@@ -138,14 +152,16 @@ class PluginRegistry:
     def check_pending(self) -> None:
         """Raise ``PluginError`` for a hookimpl whose name matches no hookspec (a misspelt hook)."""
         self.load()
-        for name, plugin in self.pm.list_name_plugin():
-            for hook in self._unknown_hooks(plugin):
-                close = difflib.get_close_matches(hook, _hook_names(), n=1)
-                raise PluginError(
-                    f"{self._source(name).describe(name)} implements {hook!r}, which is not a "
-                    "Verifily hook" + (f"; did you mean {close[0]!r}?" if close else "."),
-                    hint="Hook names: " + ", ".join(_hook_names()) + ".",
-                )
+        for _, message in self._pending():
+            raise PluginError(message, hint=_HOOKS_HINT)
+
+    def _pending(self) -> List[Tuple[str, str]]:
+        """``(plugin name, message)`` per hook of a registered plugin that matches no hookspec."""
+        return [
+            (name, f"{self._source(name).describe(name)} {_unknown_hook_problem(hook)}")
+            for name, plugin in self.pm.list_name_plugin()
+            for hook in self._unknown_hooks(plugin)
+        ]
 
     def _unknown_hooks(self, plugin: Any) -> List[str]:
         return [
@@ -187,12 +203,22 @@ class PluginRegistry:
         provided = self._provided(port)
         matches = [p for p in provided if p.name == name]
         if not matches:
+            pending = self._pending()
+            for plugin, message in pending:
+                if plugin == name:  # the plugin meant to provide `name` misspelt a hook
+                    raise PluginError(
+                        f"{port.label.capitalize()} {name!r} is not available: {message}", hint=_HOOKS_HINT
+                    )
             error = UnknownPluginError(port.label, name, sorted(p.name for p in provided if p.ok))
-            broken = [p.error_message(port) for p in provided if not p.ok] + [
-                f"{Source(p.distribution, p.version).describe(p.plugin)}: {p.status[len('error: ') :]}"
-                for p in self._load_problems
-                if p.status.startswith("error: ")
-            ]
+            broken = (
+                [p.error_message(port) for p in provided if not p.ok]
+                + [
+                    f"{Source(p.distribution, p.version).describe(p.plugin)}: {p.status[len('error: ') :]}"
+                    for p in self._load_problems
+                    if p.status.startswith("error: ")
+                ]
+                + [message for _, message in pending]
+            )
             if broken:
                 error.hint = "Broken plugins (the one you want may be among them): " + "; ".join(broken)
             raise error
@@ -232,6 +258,45 @@ class PluginRegistry:
         """Every working billing sink class, sorted by name (each decides via from_environment)."""
         return self._all(BILLING_SINK)
 
+    # ------------------------------------------------------------------ config sections
+    def plugin_names(self) -> List[str]:
+        """The names of the registered plugins (entry point names), sorted."""
+        self.load()
+        return sorted(name for name, _ in self.pm.list_name_plugin())
+
+    def unloaded_plugins(self) -> Dict[str, str]:
+        """``{entry point name: why}`` for the plugins that were disabled or failed to load."""
+        self.load()
+        return {p.plugin: p.status for p in self._load_problems}
+
+    def config_schemas(self) -> Dict[str, type[BaseModel]]:
+        """``{plugin name: pydantic model}`` of every plugin that declares a ``plugins.<name>`` section.
+
+        Raises ``PluginError`` naming the plugin when its hook fails or returns something other
+        than a pydantic model class: a config that uses the section cannot be checked without it.
+        """
+        self.load()
+        schemas: Dict[str, type[BaseModel]] = {}
+        for impl in self.pm.hook.verifily_plugin_config_schema.get_hookimpls():
+            where = self._source(impl.plugin_name).describe(impl.plugin_name)
+            try:
+                schema = impl.function()
+            except Exception as exc:
+                raise PluginError(
+                    f"{where}: verifily_plugin_config_schema() raised {type(exc).__name__}: {exc}",
+                    hint=_FIX_HINT,
+                ) from exc
+            if schema is None:
+                continue
+            if not (isinstance(schema, type) and issubclass(schema, BaseModel)):
+                raise PluginError(
+                    f"{where} returned {schema!r} from verifily_plugin_config_schema(), which is not "
+                    "a pydantic model class",
+                    hint=_FIX_HINT,
+                )
+            schemas[impl.plugin_name] = schema
+        return schemas
+
     # ------------------------------------------------------------------ report
     def plugin_report(self) -> List[PluginInfo]:
         """One row per class provided, per plugin that failed or is disabled; never raises."""
@@ -250,7 +315,7 @@ class PluginRegistry:
                         plugin=name,
                         distribution=source.distribution,
                         version=source.version,
-                        status=f"error: implements unknown hook {hook!r}",
+                        status=f"error: unknown hook: {_unknown_hook_problem(hook)}",
                     )
                 )
         return sorted(rows, key=lambda r: (r.port or "~", r.name, r.plugin))
@@ -268,7 +333,24 @@ def _entry_points(group: str) -> Iterator[Tuple[metadata.Distribution, metadata.
 
 
 def _hook_names() -> List[str]:
-    return sorted(n for n in vars(hookspecs) if n.startswith("verifily_register_"))
+    """Every hookspec's name (the functions pluggy's marker tagged), sorted."""
+    marker = f"{hookspecs.PROJECT}_spec"
+    return sorted(n for n, obj in vars(hookspecs).items() if callable(obj) and hasattr(obj, marker))
+
+
+def _unknown_hook_problem(hook: str) -> str:
+    """What is wrong with a hook name that matches no hookspec, and the closest real one."""
+    close = difflib.get_close_matches(hook, _hook_names(), n=1)
+    return f"implements {hook!r}, which is not a Verifily hook" + (
+        f"; did you mean {close[0]!r}?" if close else ""
+    )
+
+
+_HOOKS_HINT = (
+    "Rename the hook to one of "
+    + ", ".join(_hook_names())
+    + f", or block the plugin with {DISABLE_ENV}=<plugin name>."
+)
 
 
 def _object_path(obj: Any) -> str:

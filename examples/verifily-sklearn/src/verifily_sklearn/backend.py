@@ -28,6 +28,7 @@ from verifily_core.domain.training import (
 )
 from verifily_core.errors import BackendError, DataError, DependencyMissingError
 from verifily_core.ports import ModelBackend, Predictor
+from verifily_sklearn.settings import SklearnSettings
 
 MODELS = ("tfidf-logreg",)
 PIPELINE_FILE = "model/pipeline.json"
@@ -57,8 +58,9 @@ class SklearnBackend(ModelBackend):
     def train(self, request: TrainRequest, callbacks: TrainCallbacks) -> TrainOutcome:
         config = request.config
         self.validate_model(config.base_model, config.task)
+        settings = config.plugin_settings("sklearn", SklearnSettings)  # `plugins.sklearn` in the config
         texts, labels = _rows(request.train_examples)
-        pipeline = _pipeline(config.seed)
+        pipeline = _pipeline(config.seed, settings)
         started = time.perf_counter()
         callbacks.start(1)
         try:
@@ -132,13 +134,15 @@ def _rows(examples: Sequence[Any]) -> tuple[List[str], List[str]]:
     return [ex.text for ex in examples], [ex.label for ex in examples]
 
 
-def _pipeline(seed: int) -> Any:
+def _pipeline(seed: int, settings: Optional[SklearnSettings] = None) -> Any:
+    """The unfitted pipeline; ``settings`` (``plugins.sklearn``) matter to fitting only, not to loading."""
+    settings = settings or SklearnSettings()
     pipeline_mod = _import("sklearn.pipeline")
     text = _import("sklearn.feature_extraction.text")
     linear = _import("sklearn.linear_model")
     return pipeline_mod.Pipeline([
         ("tfidf", text.TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)),
-        ("logreg", linear.LogisticRegression(max_iter=1000, random_state=seed)),
+        ("logreg", linear.LogisticRegression(max_iter=settings.max_iter, C=settings.C, random_state=seed)),
     ])
 
 

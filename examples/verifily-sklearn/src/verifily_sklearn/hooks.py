@@ -10,3 +10,10 @@ def verifily_register_model_backend() -> type:
     from verifily_sklearn.backend import SklearnBackend
 
     return SklearnBackend
+
+
+@hookimpl
+def verifily_plugin_config_schema() -> type:
+    from verifily_sklearn.settings import SklearnSettings
+
+    return SklearnSettings
