@@ -9,11 +9,20 @@ from __future__ import annotations
 
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, List, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Callable, List, Mapping, Optional
 
+from verifily_cli.attribution_plot import Cell
+from verifily_cli.options import refuse_flags_on_resume
 from verifily_cli.render import err, out, print_json, relative
 from verifily_cli.study_folders import open_study_folder
-from verifily_core.domain.attribution import CONTROL
+from verifily_core.domain.attribution import CONTROL, PlannedRun
+
+if TYPE_CHECKING:
+    from verifily_core.services.attribution.types import (
+        AttributeCallbacks,
+        AttributeSettings,
+        AttributionReport,
+    )
 
 _FLAG_OF = {"n_boot": "--bootstrap", "control": "--no-control"}  # settings fields whose flag has another name
 
@@ -21,7 +30,7 @@ _FLAG_OF = {"n_boot": "--bootstrap", "control": "--no-control"}  # settings fiel
 def run_attribute(
     *,
     config: Optional[Path],
-    settings: Any,
+    settings: AttributeSettings,
     resume: Optional[Path],
     as_json: bool,
     overrides: Optional[Mapping[str, Any]] = None,
@@ -57,7 +66,7 @@ def run_attribute(
     show_report(report, as_json=as_json)
 
 
-def show_report(report: Any, *, as_json: bool = False) -> None:
+def show_report(report: AttributionReport, *, as_json: bool = False) -> None:
     """Draw the heat map into the study folder, then print the table (or the JSON document)."""
     from verifily_cli.attribution_plot import save_heatmap
     from verifily_core.domain.attribution import ATTRIBUTE_HEATMAP
@@ -74,28 +83,28 @@ def show_report(report: Any, *, as_json: bool = False) -> None:
     )
 
 
-def _check_resume_flags(config: Optional[Path], settings: Any, overrides: Mapping[str, Any]) -> None:
+def _check_resume_flags(
+    config: Optional[Path], settings: AttributeSettings, overrides: Mapping[str, Any]
+) -> None:
     from verifily_core.errors import AttributionError
     from verifily_core.services.attribution.types import AttributeSettings
 
+    flag_of = {f.name: _FLAG_OF.get(f.name, "--" + f.name.replace("_", "-")) for f in fields(settings)}
     defaults = AttributeSettings()
-    given = (
-        [
-            _FLAG_OF.get(f.name, "--" + f.name.replace("_", "-"))
-            for f in fields(settings)
-            if getattr(settings, f.name) != getattr(defaults, f.name)
-        ]
-        + (["--config"] if config else [])
-        + (["--set/--epochs"] if overrides else [])
+    refuse_flags_on_resume(
+        {
+            **{flag: getattr(settings, name) for name, flag in flag_of.items()},
+            "--config": config,
+            "--set/--epochs": overrides or None,
+        },
+        AttributionError,
+        defaults={flag: getattr(defaults, name) for name, flag in flag_of.items()},
+        resumed="the study saved in its folder",
+        hint="The config, tag key, seeds, budget and bootstrap come from its attribute_spec.json.",
     )
-    if given:
-        raise AttributionError(
-            f"--resume continues the study saved in its folder; it takes no {', '.join(given)}.",
-            hint="The config, tag key, seeds, budget and bootstrap come from its attribute_spec.json.",
-        )
 
 
-def study_callbacks() -> Any:
+def study_callbacks() -> AttributeCallbacks:
     """Plan, estimate and one line per run on stderr."""
     from verifily_core.services.attribution.types import AttributeCallbacks
 
@@ -124,7 +133,7 @@ def study_callbacks() -> Any:
             markup=False,
         )
 
-    def on_run_start(index: int, total: int, planned: Any) -> None:
+    def on_run_start(index: int, total: int, planned: PlannedRun) -> None:
         err.print(f"  [{index}/{total}] training {planned.label} (seed {planned.seed}) ...", markup=False)
 
     def on_run_end(record: Mapping[str, Any]) -> None:
@@ -147,7 +156,7 @@ def _duration(seconds: float) -> str:
 # ---------------------------------------------------------------------- the table
 
 
-def _interval(cell: Optional[Mapping[str, Any]], min_n: int) -> str:
+def _interval(cell: Cell, min_n: int) -> str:
     if cell is None:
         return "no finished run"
     text = f"{cell['effect']:+.4f}  [{cell['low']:+.4f}, {cell['high']:+.4f}]"
@@ -159,7 +168,7 @@ def _interval(cell: Optional[Mapping[str, Any]], min_n: int) -> str:
 _CELL = 48  # width of an effect cell, so that the control's column lines up
 
 
-def _beside(entry: Mapping[str, Any], cell_of: Any, min_n: int) -> str:
+def _beside(entry: Mapping[str, Any], cell_of: Callable[[Mapping[str, Any]], Cell], min_n: int) -> str:
     """An effect and, when the study has one, its same-size control's effect in the next column."""
     text = _interval(cell_of(entry), min_n)
     control = entry.get("control")

@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Optional
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from verifily_cli.options import refuse_flags_on_resume
 from verifily_cli.render import err, fmt_metric, out, relative
 from verifily_cli.study_folders import open_study_folder
 
@@ -94,20 +95,21 @@ def _check_resume_flags(
 ) -> None:
     from verifily_core.errors import TuneError
 
-    flags = (
-        ("--config", config),
-        ("--param", params or None),
-        ("--max-trials", max_trials),
-        ("--storage", storage),
+    refuse_flags_on_resume(
+        {
+            "--config": config,
+            "--param": params or None,
+            "--max-trials": max_trials,
+            "--storage": storage,
+            "--strategy": strategy,
+            "--metric": metric,
+            "--direction": direction,
+        },
+        TuneError,
+        defaults={f"--{name}": value for name, value in DEFAULTS.items()},
+        resumed="the search saved in the tune folder",
+        hint="The config, space, strategy, metric and storage come from its tune_spec.json.",
     )
-    given = [flag for flag, value in flags if value is not None]
-    chosen = {"strategy": strategy, "metric": metric, "direction": direction}
-    given += [f"--{name}" for name, value in chosen.items() if value != DEFAULTS[name]]
-    if given:
-        raise TuneError(
-            f"--resume continues the search saved in the tune folder; it takes no {', '.join(given)}.",
-            hint="The config, space, strategy, metric and storage come from its tune_spec.json.",
-        )
 
 
 def _quiet_optuna() -> None:
