@@ -341,3 +341,53 @@ def test_hookimpl_with_wrong_arguments_is_refused(empty: PluginRegistry) -> None
 
     with pytest.raises(PluginError, match="wrongargs"):
         empty.register(WrongArgs(), name="wrongargs")
+
+
+MISSPELT_PLUGIN = """
+from verifily_core.plugins import hookimpl
+from verifily_core.testing import RecordingTracker, ScriptedModelBackend
+
+class TypoBackend(ScriptedModelBackend):
+    PLUGIN_NAME = "typo"
+
+class TypoTracker(RecordingTracker):
+    PLUGIN_NAME = "typo-tracker"
+
+@hookimpl
+def verifily_register_model_backnd():
+    return TypoBackend
+
+@hookimpl
+def verifily_register_tracker():
+    return TypoTracker
+"""
+
+
+def test_a_misspelt_hook_is_reported_at_load_and_on_lookup_without_breaking_the_rest(
+    make_dist: MakeDist, caplog: pytest.LogCaptureFixture
+) -> None:
+    make_dist("verifily-typo", {"typo": MISSPELT_PLUGIN})
+    plugins = PluginRegistry(group=NO_ENTRY_POINTS)
+    problem = (
+        "plugin 'typo' from distribution verifily-typo 1.2.3 implements 'verifily_register_model_backnd', "
+        "which is not a Verifily hook; did you mean 'verifily_register_model_backend'?"
+    )
+    with caplog.at_level("WARNING", logger="verifily"):
+        plugins.load()
+    assert [r.getMessage() for r in caplog.records] == [
+        problem + "; that hook is ignored (`verifily plugins` lists it)."
+    ]
+    with pytest.raises(PluginError) as caught:
+        plugins.model_backend("typo")  # the name that plugin was meant to provide
+    assert not isinstance(caught.value, UnknownPluginError)
+    assert str(caught.value) == f"Model backend 'typo' is not available: {problem}"
+    assert caught.value.hint and "verifily_register_model_backend" in caught.value.hint
+    with pytest.raises(UnknownPluginError) as unknown:
+        plugins.model_backend("other")
+    assert unknown.value.hint and problem in unknown.value.hint
+    assert plugins.tracker("typo-tracker").__name__ == "TypoTracker"  # its correct hook still works
+    row = next(r for r in plugins.plugin_report() if r.port is None)
+    assert (row.plugin, row.distribution, row.version) == ("typo", "verifily-typo", "1.2.3")
+    assert row.status == "error: unknown hook: " + problem.split(" 1.2.3 ", 1)[1]
+    with pytest.raises(PluginError, match="did you mean 'verifily_register_model_backend'"):
+        plugins.check_pending()
