@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 from verifily_adapters.local_store.store import LocalArtifactStore
-from verifily_core.domain.compare import format_comparison
+from verifily_core.domain.compare_format import format_comparison
 from verifily_core.services.comparison.compare import compare
 
 SOURCES = ("human", "synthetic", "web", "forum")

@@ -20,6 +20,7 @@ import random
 import time
 from typing import Any, Callable, Dict, List, Tuple
 
+from verifily_core.domain import label_metrics as lm
 from verifily_core.domain import metrics as m
 from verifily_core.domain.slicing import PredictionTable
 
@@ -104,7 +105,7 @@ def _naive_sft(sub: List[Row]) -> Dict[str, Any]:
 def _naive_classification(sub: List[Row]) -> Dict[str, Any]:
     y_true = [r["reference"] for r in sub]
     y_pred = [r["prediction"] for r in sub]
-    return {"n": len(sub), "accuracy": m.accuracy(y_true, y_pred), "macro_f1": m.macro_f1(y_true, y_pred)}
+    return {"n": len(sub), "accuracy": lm.accuracy(y_true, y_pred), "macro_f1": lm.macro_f1(y_true, y_pred)}
 
 
 def baseline(rows: List[Row], task: str) -> Dict[str, Any]:

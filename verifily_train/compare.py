@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
-from verifily_core.domain.compare import CompareResult, format_comparison
+from verifily_core.domain.compare import CompareResult
+from verifily_core.domain.compare_format import format_comparison
 
 
 def compare(

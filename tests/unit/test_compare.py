@@ -14,13 +14,8 @@ import pytest
 import yaml
 
 from verifily_adapters.local_store.store import LocalArtifactStore
-from verifily_core.domain.compare import (
-    CAUSATION_NOTE,
-    CSV_COLUMNS,
-    RunView,
-    build_comparison,
-    format_comparison,
-)
+from verifily_core.domain.compare import CAUSATION_NOTE, RunView, build_comparison
+from verifily_core.domain.compare_format import CSV_COLUMNS, format_comparison
 from verifily_core.errors import CompareError, RunNotFoundError
 from verifily_core.services.comparison.compare import compare
 
@@ -480,7 +475,7 @@ def test_compare_imports_no_torch(three_runs: List[Path]) -> None:
         "import sys\n"
         "from verifily_adapters.local_store.store import LocalArtifactStore\n"
         "from verifily_core.services.comparison.compare import compare\n"
-        "from verifily_core.domain.compare import format_comparison\n"
+        "from verifily_core.domain.compare_format import format_comparison\n"
         f"r = compare({[str(p) for p in three_runs]!r}, slice_by='source',\n"
         "            store_factory=LocalArtifactStore)\n"
         "format_comparison(r, 'table')\n"

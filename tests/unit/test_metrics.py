@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn import metrics as skm
 
+from verifily_core.domain import label_metrics as lm
 from verifily_core.domain import metrics as m
 from verifily_core.domain.training import TokenLoss
 from verifily_core.errors import EvaluationError
@@ -137,39 +138,39 @@ def test_classification_metrics_match_sklearn(pairs: list[tuple[str, str]], trai
     union = sorted(set(y_true) | set(y_pred))
     order = sorted(set(union) | set(train_labels))
 
-    assert m.accuracy(y_true, y_pred) == pytest.approx(skm.accuracy_score(y_true, y_pred))
-    assert m.macro_f1(y_true, y_pred) == pytest.approx(
+    assert lm.accuracy(y_true, y_pred) == pytest.approx(skm.accuracy_score(y_true, y_pred))
+    assert lm.macro_f1(y_true, y_pred) == pytest.approx(
         skm.f1_score(y_true, y_pred, average="macro", zero_division=0)
     )
     for ours, labels, theirs in (
         (
-            m.precision_per_class(y_true, y_pred),
+            lm.precision_per_class(y_true, y_pred),
             union,
             skm.precision_score(y_true, y_pred, labels=union, average=None, zero_division=0),
         ),
         (
-            m.precision_per_class(y_true, y_pred, train_labels),
+            lm.precision_per_class(y_true, y_pred, train_labels),
             order,
             skm.precision_score(y_true, y_pred, labels=order, average=None, zero_division=0),
         ),
         (
-            m.recall_per_class(y_true, y_pred, train_labels),
+            lm.recall_per_class(y_true, y_pred, train_labels),
             order,
             skm.recall_score(y_true, y_pred, labels=order, average=None, zero_division=0),
         ),
     ):
         assert list(ours) == labels
         assert list(ours.values()) == pytest.approx(list(theirs))
-    cm = m.confusion_matrix(y_true, y_pred, train_labels)
+    cm = lm.confusion_matrix(y_true, y_pred, train_labels)
     assert cm["labels"] == order
     assert cm["matrix"] == skm.confusion_matrix(y_true, y_pred, labels=order).tolist()
 
 
 def test_classification_metrics_reject_mismatched_or_empty_inputs() -> None:
     with pytest.raises(EvaluationError, match="2 true labels but 1"):
-        m.accuracy(["a", "b"], ["a"])
+        lm.accuracy(["a", "b"], ["a"])
     with pytest.raises(EvaluationError, match="No examples"):
-        m.macro_f1([], [])
+        lm.macro_f1([], [])
 
 
 # ---------------------------------------------------------------- registry

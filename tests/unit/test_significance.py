@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 from verifily_adapters.local_store.store import LocalArtifactStore
-from verifily_core.domain import metrics
-from verifily_core.domain.compare import RunView, build_comparison, format_comparison
+from verifily_core.domain import label_metrics
+from verifily_core.domain.compare import RunView, build_comparison
+from verifily_core.domain.compare_format import format_comparison
 from verifily_core.domain.significance import bootstrap_significance, statistic
 from verifily_core.services.comparison.compare import compare
 
@@ -135,7 +136,7 @@ def test_vectorised_macro_f1_and_accuracy_equal_the_metrics_module() -> None:
         stat = statistic(rows, "classification", name)
         assert stat is not None
         got = stat(idx)
-        fn = getattr(metrics, name)
+        fn = getattr(label_metrics, name)
         for b in range(20):
             sample = [rows[i] for i in idx[b]]
             want = fn([r["reference"] for r in sample], [r["prediction"] for r in sample])

@@ -16,7 +16,7 @@ import gradio as gr
 
 from verifily_cli.dashboard import comparison, data, plots
 from verifily_cli.dashboard.detail import EnvironmentFor, RunDetail, run_detail, verify_view
-from verifily_core.domain.compare import format_comparison
+from verifily_core.domain.compare_format import format_comparison
 from verifily_core.domain.tracking import TrackingLink
 from verifily_core.errors import VerifilyError
 from verifily_core.ports.artifact_store import ArtifactStore

@@ -13,7 +13,7 @@ import math
 from dataclasses import astuple, dataclass
 from typing import Any, List, Literal, Mapping, Optional, Sequence, Tuple
 
-from verifily_core.domain.compare import default_metric
+from verifily_core.domain.metric_choice import default_metric
 from verifily_core.domain.runs import (
     EVAL_DIR,
     EVAL_RESULTS,

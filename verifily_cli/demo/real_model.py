@@ -134,7 +134,7 @@ def real_model_step(root: Path, train: Callable[[Path, str], Any]) -> Optional[A
     from verifily_cli.render import err, out, progress, relative
     from verifily_core.bootstrap import ports_for_baseline
     from verifily_core.config import TrainConfig
-    from verifily_core.domain.compare import format_comparison
+    from verifily_core.domain.compare_format import format_comparison
     from verifily_core.errors import DependencyMissingError
     from verifily_core.services.comparison.compare import compare
     from verifily_core.services.evaluation.baseline import baseline_config, run_baseline

@@ -23,7 +23,7 @@ def run_comparison(
 ) -> None:
     """Compare and print; ``bootstrap=0`` leaves the intervals out."""
     from verifily_core.bootstrap import open_store
-    from verifily_core.domain.compare import format_comparison
+    from verifily_core.domain.compare_format import format_comparison
     from verifily_core.services.comparison.compare import compare
 
     result = compare(

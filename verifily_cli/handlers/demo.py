@@ -96,7 +96,7 @@ def run_demo(workdir: Path, *, quick: bool = False) -> None:
     _step("3. Which data helped? Compare by difficulty slice")
     from verifily_adapters.local_store.store import LocalArtifactStore
     from verifily_cli.render import print_slices
-    from verifily_core.domain.compare import format_comparison
+    from verifily_core.domain.compare_format import format_comparison
     from verifily_core.services.comparison.compare import compare
 
     for run in (human, synthetic):

@@ -20,7 +20,8 @@ def slice_from_predictions(
 ) -> Dict[str, Dict[str, Any]]:
     """``{value: {"n": n, metric: v}}`` for one tag key, as ``eval_results.json`` stores slices."""
     rerun = f"Re-run: verifily eval-cmd --run {path} --slice-by {key}"
-    if metric not in metrics.REGISTRY.get(task, {}) or not metrics.metric_spec(task, metric).scalar:
+    spec = metrics.find_spec(task, metric)
+    if spec is None or not spec.scalar:
         raise CompareError(
             f"Run {run} has no slices by {key!r}, and {metric!r} is not a per-slice metric.", hint=rerun
         )

@@ -5,9 +5,10 @@ order. They keep everything needed to recompute any metric, slice or hard-exampl
 without the model (and, for comparisons, to pair runs example by example):
 
 * every task: ``index``, ``input``, ``prediction``, ``reference``, ``tags``;
-* SFT: ``scores``, a mapping with ``exact_match`` and ``f1`` (when generated), ``rouge1``/``rougeL``
-  (when asked for and rouge-score is installed), ``nll_sum`` and ``num_tokens`` (when perplexity
-  was asked for); ``prediction`` is absent when no generation was needed;
+* SFT: ``scores``, a mapping of the per-example fields the metrics sum (``MetricSpec.fields``):
+  ``exact_match`` and ``f1`` (when generated), ``rouge1``/``rougeL`` (when asked for and
+  rouge-score is installed), ``nll_sum`` and ``num_tokens`` (when perplexity was asked for);
+  ``prediction`` is absent when no generation was needed;
 * classification: ``probabilities`` (label -> probability), ``true_label_probability`` (0.0 for a
   label the model never saw in training) and ``correct``.
 """
@@ -23,7 +24,6 @@ from verifily_core.domain.training import ClassPrediction, TokenLoss
 
 Record = Dict[str, Any]
 SCORES = "scores"
-SCORE_FIELDS = frozenset({"exact_match", "f1", "rouge1", "rougeL", "nll_sum", "num_tokens"})
 GUIDE_KEYS = (
     "run_id",
     "test_data_path",
@@ -75,21 +75,22 @@ def build_records(
 
 
 def score_records(records: Sequence[Record], task: str, metrics: Sequence[str]) -> None:
-    """Fill in the per-example scores that are missing (in place): SQuAD EM/F1 for every SFT row
-    with a prediction, ROUGE when asked for. Rows read back from predictions.jsonl keep theirs.
+    """Fill in the per-example scores that are missing (in place) with the scorers of the task's
+    metrics (``MetricSpec.scorer``): those that always run (SQuAD EM/F1) for every row with a
+    prediction, the others (ROUGE) when one of their metrics is asked for. Rows read back from
+    predictions.jsonl keep theirs. A task without scorers (classification) is left as it is.
     """
-    if task != "sft":
+    scorers = m.scorers(task, metrics)
+    if not scorers:
         return
     for rec in records:
-        scores = rec.setdefault(SCORES, {})
-        if "prediction" in rec and "f1" not in scores:
-            scores["exact_match"] = m.exact_match(rec["prediction"], rec["reference"])
-            scores["f1"] = m.token_f1(rec["prediction"], rec["reference"])
-    wanted = [n for n in metrics if n in m.ROUGE_METRICS]
-    todo = [r for r in records if "prediction" in r and any(n not in r[SCORES] for n in wanted)]
-    if todo:
-        rouge = m.rouge_scores([r["prediction"] for r in todo], [r["reference"] for r in todo])
-        for name, values in (rouge or {}).items():
+        rec.setdefault(SCORES, {})
+    for scorer, wanted in scorers:
+        todo = [r for r in records if "prediction" in r and any(f not in r[SCORES] for f in wanted)]
+        if not todo:
+            continue
+        scores = scorer.score([r["prediction"] for r in todo], [r["reference"] for r in todo])
+        for name, values in (scores or {}).items():
             for rec, value in zip(todo, values):
                 rec[SCORES][name] = value
 
@@ -168,7 +169,6 @@ def render_slices(result: EvalResult) -> List[str]:
 
 __all__ = [
     "SCORES",
-    "SCORE_FIELDS",
     "EvalResult",
     "Record",
     "build_records",

@@ -1,4 +1,9 @@
-"""Evaluation metrics: the per-example scores and the aggregates built from them.
+"""Evaluation metrics: one registry (:data:`METRICS`) of :class:`MetricSpec` entries, and the SFT scores.
+
+Why one registry: evaluation (which model outputs to compute, which per-example scores to fill),
+slices, comparisons (default metric, direction), tuning, attribution and the metric table of
+docs/evaluation.md all read the entry of a metric, so adding one is one entry (plus its test and
+its doc row) and a metric cannot be known to one of them and forgotten by another.
 
 Why per-example scores first: slicing by tags, hard examples, comparisons and bootstrap intervals
 all need the score of every example, so each example is scored once (``exact_match``/``f1``/ROUGE
@@ -14,9 +19,7 @@ Definitions (the user docs must state the same):
 * ``perplexity``: ``exp(sum of reference-token NLL / number of reference tokens)`` over the whole
   set, i.e. token-weighted, not a mean of per-example perplexities.
 * ``rouge1``, ``rougeL``: rouge-score F-measures with Porter stemming (optional dependency).
-* Classification: as scikit-learn. ``macro_f1`` averages over the union of true and predicted
-  labels; per-class precision/recall are 0.0 where undefined (scikit-learn's ``zero_division``
-  value); the confusion matrix has true labels as rows and predicted labels as columns.
+* Classification: as scikit-learn, from label pair counts (``domain.label_metrics``).
 """
 
 from __future__ import annotations
@@ -27,8 +30,10 @@ import re
 import string
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from verifily_core.domain import label_metrics as lm
+from verifily_core.domain.label_metrics import Pairs
 from verifily_core.domain.training import TokenLoss
 from verifily_core.errors import EvaluationError
 
@@ -98,95 +103,15 @@ def _perplexity(nll_sum: float, num_tokens: int) -> float:
     return math.exp(nll_sum / num_tokens)
 
 
-# ---------------------------------------------------------------------------- classification
+# ---------------------------------------------------------------------------- the registry
 
-
-Pairs = Mapping[Tuple[str, str], int]
-
-
-def _pair_counts(y_true: Sequence[str], y_pred: Sequence[str]) -> Pairs:
-    if len(y_true) != len(y_pred):
-        raise EvaluationError(f"{len(y_true)} true labels but {len(y_pred)} predictions.")
-    if not y_true:
-        raise EvaluationError("No examples to compute classification metrics on.")
-    return Counter(zip(y_true, y_pred))
-
-
-def _per_class(pairs: Pairs, labels: Sequence[str]) -> Tuple[Dict[str, float], Dict[str, float]]:
-    """Precision and recall of every label in ``labels`` from (true, predicted) pair counts."""
-    hits: Counter[str] = Counter()
-    true_n: Counter[str] = Counter()
-    pred_n: Counter[str] = Counter()
-    for (t, p), n in pairs.items():
-        true_n[t] += n
-        pred_n[p] += n
-        if t == p:
-            hits[t] += n
-    precision = {lab: hits[lab] / pred_n[lab] if pred_n[lab] else 0.0 for lab in labels}
-    recall = {lab: hits[lab] / true_n[lab] if true_n[lab] else 0.0 for lab in labels}
-    return precision, recall
-
-
-def _seen_labels(pairs: Pairs) -> List[str]:
-    return sorted({lab for pair in pairs for lab in pair})
-
-
-def accuracy(y_true: Sequence[str], y_pred: Sequence[str]) -> float:
-    return _accuracy_of(_pair_counts(y_true, y_pred))
-
-
-def _accuracy_of(pairs: Pairs) -> float:
-    return sum(n for (t, p), n in pairs.items() if t == p) / sum(pairs.values())
-
-
-def macro_f1(y_true: Sequence[str], y_pred: Sequence[str]) -> float:
-    """Unweighted mean F1 over the union of true and predicted labels (scikit-learn's default)."""
-    return _macro_f1_of(_pair_counts(y_true, y_pred))
-
-
-def _macro_f1_of(pairs: Pairs) -> float:
-    labels = _seen_labels(pairs)
-    precision, recall = _per_class(pairs, labels)
-    f1s = [_f1(precision[lab], recall[lab]) for lab in labels]
-    return math.fsum(f1s) / len(f1s)
-
-
-def _f1(precision: float, recall: float) -> float:
-    return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-
-
-def precision_per_class(
-    y_true: Sequence[str], y_pred: Sequence[str], labels: Optional[Sequence[str]] = None
-) -> Dict[str, float]:
-    """Precision keyed by label; ``labels`` defaults to the sorted union of true and predicted."""
-    pairs = _pair_counts(y_true, y_pred)
-    return _per_class(pairs, _label_order(pairs, labels))[0]
-
-
-def recall_per_class(
-    y_true: Sequence[str], y_pred: Sequence[str], labels: Optional[Sequence[str]] = None
-) -> Dict[str, float]:
-    """Recall keyed by label; ``labels`` defaults to the sorted union of true and predicted."""
-    pairs = _pair_counts(y_true, y_pred)
-    return _per_class(pairs, _label_order(pairs, labels))[1]
-
-
-def confusion_matrix(
-    y_true: Sequence[str], y_pred: Sequence[str], labels: Optional[Sequence[str]] = None
-) -> Dict[str, Any]:
-    """``{"labels": order, "matrix": rows}``; rows are true labels, columns predicted (as sklearn).
-
-    The order is the sorted union of ``labels`` (typically the training labels) and every label
-    seen in ``y_true``/``y_pred``, so that an unseen test label still gets its row.
-    """
-    return _matrix_of(_pair_counts(y_true, y_pred), labels or ())
-
-
-def _label_order(pairs: Pairs, labels: Optional[Sequence[str]]) -> List[str]:
-    return sorted(set(labels or ()) | set(_seen_labels(pairs)))
-
-
-# ---------------------------------------------------------------------------- registry
+SFT = "sft"
+CLASSIFICATION = "classification"
+# The model outputs a metric can need; evaluation computes only those its metrics name.
+GENERATE = "generate"  # generated answers (SFT)
+REFERENCE_LOSS = "reference_loss"  # teacher-forced NLL of the reference tokens (SFT)
+CLASSIFY = "classify"  # the predicted label and label probabilities (classification)
+INPUTS = (CLASSIFY, GENERATE, REFERENCE_LOSS)
 
 
 @dataclass(frozen=True)
@@ -203,76 +128,176 @@ class GroupStats:
     pairs: Optional[Pairs] = None
 
 
+BatchScore = Callable[[Sequence[str], Sequence[str]], Optional[Dict[str, List[float]]]]
+
+
+@dataclass(frozen=True)
+class Scorer:
+    """Fills per-example ``scores`` fields of generated rows from (predictions, references).
+
+    ``score`` returns ``{field: one value per row}`` or None when it cannot run (a missing optional
+    dependency, already logged). One scorer may fill several fields in one pass, and the metrics
+    built on them share it: ROUGE-1 and ROUGE-L share one tokenisation, and asking for either
+    writes both. ``always``: filled for every generated row, asked for or not, because other
+    readers rely on it (hard examples rank by ``f1``; ``predictions.jsonl`` always has EM and F1).
+    """
+
+    fields: Tuple[str, ...]
+    score: BatchScore
+    always: bool = False
+
+
+def per_example(name: str, fn: Callable[[str, str], float], *, always: bool = False) -> Scorer:
+    """A scorer of one field computed row by row as ``fn(prediction, reference)``."""
+
+    def score(predictions: Sequence[str], references: Sequence[str]) -> Dict[str, List[float]]:
+        return {name: [fn(p, r) for p, r in zip(predictions, references)]}
+
+    return Scorer((name,), score, always)
+
+
+ROUGE = Scorer(("rouge1", "rougeL"), rouge_scores)
+Aggregate = Callable[[GroupStats, Sequence[str]], Any]
+
+
 @dataclass(frozen=True)
 class MetricSpec:
-    """How one metric is finished from a group's statistics.
+    """One metric: everything evaluation, slices, comparisons, tuning and the docs know about it.
 
-    ``fields`` are the per-example numeric fields it needs summed; ``pairs`` whether it needs the
-    label pair counts; ``scalar`` metrics are also computed per slice; ``finish(stats, labels)``
-    gets the group's statistics and the label order (classification).
+    ``aggregate(stats, labels)`` finishes the metric from a group's statistics (``labels`` is the
+    label order, for classification); ``fields`` are the per-example numeric fields it needs summed
+    (``scorer`` fills them from the generated text, or the model does, as for ``nll_sum``; None for
+    metrics that are only aggregate); ``pairs`` whether it needs the label pair counts; ``needs``
+    the model outputs it reads (:data:`INPUTS`); ``scalar`` metrics are one number, so they are
+    also computed per slice and can be compared; ``lower_is_better`` flips the sense of a delta;
+    ``primary`` marks the task's default metric for compare, tune and attribute; ``aliases`` are
+    other names ``--metric`` accepts for it; ``description`` is its line in docs/evaluation.md.
     """
 
     name: str
-    fields: Tuple[str, ...]
-    pairs: bool
-    scalar: bool
-    finish: Callable[[GroupStats, Sequence[str]], Any]
+    tasks: Tuple[str, ...]
+    aggregate: Aggregate
+    scorer: Optional[Scorer]
+    needs: FrozenSet[str]
+    description: str
+    fields: Tuple[str, ...] = ()
+    pairs: bool = False
+    scalar: bool = True
+    lower_is_better: bool = False
+    primary: bool = False
+    aliases: Tuple[str, ...] = ()
 
 
-def _mean_of(name: str) -> MetricSpec:
-    return MetricSpec(name, (name,), False, True, lambda st, _labels: st.sums[name] / st.n)
+def _mean(name: str, scorer: Scorer, description: str, *, primary: bool = False) -> MetricSpec:
+    """An SFT metric that is the mean of a per-example score of the generated answer."""
+    return MetricSpec(
+        name,
+        (SFT,),
+        lambda st, _labels: st.sums[name] / st.n,
+        scorer,
+        frozenset({GENERATE}),
+        description,
+        fields=(name,),
+        primary=primary,
+    )
 
 
-def _from_pairs(name: str, scalar: bool, fn: Callable[[Pairs], Any]) -> MetricSpec:
-    return MetricSpec(name, (), True, scalar, lambda st, _labels: fn(st.pairs or {}))
+def _from_pairs(
+    name: str, fn: Callable[[Pairs, Sequence[str]], Any], description: str, *, scalar: bool = True, **kw: Any
+) -> MetricSpec:
+    """A classification metric finished from the (true, predicted) label pair counts."""
+    return MetricSpec(
+        name,
+        (CLASSIFICATION,),
+        lambda st, labels: fn(st.pairs or {}, labels),
+        None,
+        frozenset({CLASSIFY}),
+        description,
+        pairs=True,
+        scalar=scalar,
+        **kw,
+    )
 
 
-def _per_label(name: str, fn: Callable[[Pairs, Sequence[str]], Any]) -> MetricSpec:
-    return MetricSpec(name, (), True, False, lambda st, labels: fn(st.pairs or {}, labels))
+# Adding a metric is one entry here (plus its test and its row in docs/evaluation.md's table).
+METRICS: Tuple[MetricSpec, ...] = (
+    _mean(
+        "exact_match",
+        per_example("exact_match", exact_match, always=True),
+        "share of answers equal to the reference after SQuAD v1.1 normalisation",
+    ),
+    _mean(
+        "f1",
+        per_example("f1", token_f1, always=True),
+        "mean SQuAD v1.1 token F1 of answer and reference",
+        primary=True,
+    ),
+    MetricSpec(
+        "perplexity",
+        (SFT,),
+        lambda st, _labels: _perplexity(st.sums["nll_sum"], int(st.sums["num_tokens"])),
+        None,
+        frozenset({REFERENCE_LOSS}),
+        "exp(reference-token NLL / reference tokens) over the set, teacher-forced",
+        fields=("nll_sum", "num_tokens"),
+        lower_is_better=True,
+    ),
+    _mean("rouge1", ROUGE, "mean ROUGE-1 F-measure (rouge-score, Porter stemming)"),
+    _mean("rougeL", ROUGE, "mean ROUGE-L F-measure (rouge-score, Porter stemming)"),
+    _from_pairs("accuracy", lambda pairs, _l: lm.accuracy_of(pairs), "share of rows given their true label"),
+    _from_pairs(
+        "macro_f1",
+        lambda pairs, _l: lm.macro_f1_of(pairs),
+        "macro F1: the mean F1 over classes",
+        primary=True,
+        aliases=("f1",),
+    ),
+    _from_pairs(
+        "precision_per_class",
+        lm.precision_of,
+        "precision of each label (0.0 where undefined)",
+        scalar=False,
+    ),
+    _from_pairs(
+        "recall_per_class",
+        lm.recall_of,
+        "recall of each label (0.0 where undefined)",
+        scalar=False,
+    ),
+    _from_pairs(
+        "confusion_matrix",
+        lm.matrix_of,
+        "counts with true labels as rows, predicted as columns, and their label order",
+        scalar=False,
+    ),
+)
 
 
-def _matrix_of(pairs: Pairs, labels: Sequence[str]) -> Dict[str, Any]:
-    order = _label_order(pairs, labels)
-    return {"labels": order, "matrix": [[pairs.get((t, p), 0) for p in order] for t in order]}
-
-
-REGISTRY: Dict[str, Dict[str, MetricSpec]] = {
-    "sft": {
-        "exact_match": _mean_of("exact_match"),
-        "f1": _mean_of("f1"),
-        "perplexity": MetricSpec(
-            "perplexity",
-            ("nll_sum", "num_tokens"),
-            False,
-            True,
-            lambda st, _labels: _perplexity(st.sums["nll_sum"], int(st.sums["num_tokens"])),
-        ),
-        "rouge1": _mean_of("rouge1"),
-        "rougeL": _mean_of("rougeL"),
-    },
-    "classification": {
-        "accuracy": _from_pairs("accuracy", True, _accuracy_of),
-        "macro_f1": _from_pairs("macro_f1", True, _macro_f1_of),
-        "precision_per_class": _per_label(
-            "precision_per_class", lambda pairs, labels: _per_class(pairs, _label_order(pairs, labels))[0]
-        ),
-        "recall_per_class": _per_label(
-            "recall_per_class", lambda pairs, labels: _per_class(pairs, _label_order(pairs, labels))[1]
-        ),
-        "confusion_matrix": _per_label("confusion_matrix", _matrix_of),
-    },
-}
-TEXT_METRICS = frozenset({"exact_match", "f1", "rouge1", "rougeL"})
-ROUGE_METRICS = frozenset({"rouge1", "rougeL"})
+def registry() -> Dict[str, Dict[str, MetricSpec]]:
+    """``{task: {name: spec}}`` in :data:`METRICS` order, built from it on every call (a handful of
+    entries), so that nothing derived can go stale; a name registered twice for a task is an error."""
+    out: Dict[str, Dict[str, MetricSpec]] = {}
+    for spec in METRICS:
+        for task in spec.tasks:
+            if spec.name in out.setdefault(task, {}):
+                raise EvaluationError(f"Metric {spec.name!r} is registered twice for task {task}.")
+            out[task][spec.name] = spec
+    return out
 
 
 def _task_specs(task: str) -> Dict[str, MetricSpec]:
+    specs = registry()
     try:
-        return REGISTRY[task]
+        return specs[task]
     except KeyError:
         raise EvaluationError(
-            f"Unknown task {task!r}: metrics exist for {', '.join(sorted(REGISTRY))}."
+            f"Unknown task {task!r}: metrics exist for {', '.join(sorted(specs))}."
         ) from None
+
+
+def find_spec(task: str, name: str) -> Optional[MetricSpec]:
+    """The spec of ``name`` for ``task``, or None (an unknown task or metric)."""
+    return registry().get(task, {}).get(name)
 
 
 def available_metrics(task: str) -> List[str]:
@@ -311,6 +336,29 @@ def scalar_metrics(task: str, names: Sequence[str]) -> List[str]:
     return [n for n in names if specs[n].scalar]
 
 
+def needed_inputs(task: str, names: Sequence[str]) -> Dict[str, bool]:
+    """Which model outputs (:data:`INPUTS`) the metrics ``names`` of ``task`` read."""
+    specs = _task_specs(task)
+    used = {i for n in names for i in specs[n].needs}
+    return {i: i in used for i in INPUTS}
+
+
+def scorers(task: str, names: Sequence[str]) -> List[Tuple[Scorer, Tuple[str, ...]]]:
+    """The per-example scorers to run for ``names``, each once, in registry order, with the fields
+    wanted of it: all of an ``always`` scorer's, else those the requested metrics sum."""
+    wanted: Dict[Scorer, Dict[str, None]] = {}
+    for name, spec in _task_specs(task).items():
+        if spec.scorer is not None and (spec.scorer.always or name in names):
+            fields = spec.scorer.fields if spec.scorer.always else spec.fields
+            wanted.setdefault(spec.scorer, {}).update(dict.fromkeys(fields))
+    return [(scorer, tuple(fields)) for scorer, fields in wanted.items()]
+
+
+def score_fields() -> FrozenSet[str]:
+    """Every per-example field that lives under a record's ``scores`` (what metrics sum)."""
+    return frozenset(f for spec in METRICS for f in spec.fields)
+
+
 def aggregate(
     task: str, names: Sequence[str], stats: GroupStats, labels: Sequence[str] = ()
 ) -> Dict[str, Any]:
@@ -321,5 +369,5 @@ def aggregate(
     for name in names:
         spec = specs[name]
         if all(f in stats.sums for f in spec.fields) and (not spec.pairs or stats.pairs is not None):
-            out[name] = spec.finish(stats, labels)
+            out[name] = spec.aggregate(stats, labels)
     return out

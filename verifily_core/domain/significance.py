@@ -39,7 +39,7 @@ def statistic(rows: Rows, task: str, metric: str) -> Optional[Stat]:
     The per-example fields come from the evaluator's own extraction (``slicing.PredictionTable``),
     so a bootstrap reads the same numbers that the metric itself was aggregated from.
     """
-    spec = metrics.REGISTRY.get(task, {}).get(metric)
+    spec = metrics.find_spec(task, metric)
     if spec is None or not spec.scalar or not rows:
         return None
     if spec.pairs:

@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from verifily_core.domain import metrics as m
-from verifily_core.domain.evaluation import SCORE_FIELDS, SCORES
+from verifily_core.domain.evaluation import SCORES
 from verifily_core.errors import EvaluationError
 
 MISSING = "(missing)"
@@ -82,6 +82,7 @@ class PredictionTable:
         self._numeric: Dict[str, Optional[Floats]] = {}
         self._tags: Optional[List[Mapping[str, Any]]] = None
         self._score_rows: Optional[List[Mapping[str, Any]]] = None
+        self._score_fields = m.score_fields()
         specs = [m.metric_spec(task, name) for name in self.metrics]
         wanted = dict.fromkeys(f for s in specs for f in s.fields)
         self.fields = [f for f in wanted if self.column(f) is not None]
@@ -95,7 +96,7 @@ class PredictionTable:
         """A numeric per-example field as floats (scores live under ``scores``), or None."""
         if name not in self._numeric:
             try:
-                rows = self._scores() if name in SCORE_FIELDS else self.records
+                rows = self._scores() if name in self._score_fields else self.records
                 self._numeric[name] = np.fromiter(map(itemgetter(name), rows), dtype=np.float64, count=self.n)
             except (KeyError, TypeError):
                 self._numeric[name] = None

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Dict, Mapping, Optional, Sequence
 
+from verifily_core.domain import label_metrics as lm
 from verifily_core.domain import metrics as m
 from verifily_core.domain.examples import ClassificationExample, Example, SFTExample
 
@@ -44,8 +45,8 @@ def trivial_baselines(
         return {
             "majority_class": {
                 "label": majority,
-                "accuracy": m.accuracy(refs, guesses),
-                "macro_f1": m.macro_f1(refs, guesses),
+                "accuracy": lm.accuracy(refs, guesses),
+                "macro_f1": lm.macro_f1(refs, guesses),
             }
         }
     sft = [e for e in examples if isinstance(e, SFTExample)]

@@ -11,9 +11,9 @@ from typing import Dict, List
 
 from verifily_core.config import TrainConfig
 from verifily_core.domain import metrics, slicing
-from verifily_core.domain.compare import default_metric
 from verifily_core.domain.data_files import resolve_data_files
 from verifily_core.domain.data_mixing import SOURCE_TAG, load_eval_examples
+from verifily_core.domain.metric_choice import default_metric
 from verifily_core.errors import AttributionError
 from verifily_core.services.attribution.data import training_files
 from verifily_core.services.attribution.types import AttributeSettings
@@ -36,7 +36,7 @@ def check_study(
             f"got {settings.n_boot} and {settings.min_slice_n}."
         )
     metric = settings.metric or default_metric(config.task)
-    spec = metrics.REGISTRY.get(config.task, {}).get(metric)
+    spec = metrics.find_spec(config.task, metric)
     if spec is None or not spec.scalar:
         names = metrics.scalar_metrics(config.task, metrics.available_metrics(config.task))
         raise AttributionError(

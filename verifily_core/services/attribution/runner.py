@@ -25,7 +25,7 @@ from verifily_core.domain.attribution import (
     controlled_value,
     results_csv,
 )
-from verifily_core.domain.compare import LOWER_IS_BETTER
+from verifily_core.domain.metric_choice import lower_is_better
 from verifily_core.domain.runs import PREDICTIONS, RUN_META
 from verifily_core.domain.significance import CONFIDENCE
 from verifily_core.errors import AttributionError, StoreError, VerifilyError
@@ -202,7 +202,7 @@ class Study:
         metric = self.spec["metric"]
         better = (
             "a positive effect means the rows hurt"
-            if metric not in LOWER_IS_BETTER
+            if not lower_is_better(metric)
             else f"lower {metric} is better: a negative effect means the rows hurt"
         )
         notes.append(f"Effect = {metric} without the rows - {metric} with all data; {better}.")
@@ -253,7 +253,7 @@ class Study:
             "task": self.base.task,
             **{k: spec[k] for k in keys},
             "confidence": CONFIDENCE,
-            "lower_is_better": spec["metric"] in LOWER_IS_BETTER,
+            "lower_is_better": lower_is_better(spec["metric"]),
             "num_runs": len(self.records),
             "runs": self.records,
             "baseline": (effects or {}).get("baseline"),

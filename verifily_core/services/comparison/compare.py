@@ -21,12 +21,11 @@ from verifily_core.domain.compare import (
     RunView,
     build_comparison,
     check_runs,
-    default_metric,
     metric_value,
     parse_slice_by,
-    resolve_metric,
 )
 from verifily_core.domain.compare_slices import slice_from_predictions
+from verifily_core.domain.metric_choice import default_metric, resolve_metric
 from verifily_core.domain.runs import (
     CONFIG_FILE,
     RUN_META,

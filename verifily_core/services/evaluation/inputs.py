@@ -41,8 +41,9 @@ def read_training_info(store: ArtifactStore, run_id: str) -> Dict[str, Any]:
             f"completed (status: completed in {RUN_META}).",
         )
     info = store.read_json(run_id, TRAINING_INFO)
-    if not isinstance(info, dict) or info.get("task") not in m.REGISTRY:
-        raise EvaluationError(f"{TRAINING_INFO} of run {run_id} names no known task (sft, classification).")
+    tasks = m.registry()
+    if not isinstance(info, dict) or info.get("task") not in tasks:
+        raise EvaluationError(f"{TRAINING_INFO} of run {run_id} names no known task ({', '.join(tasks)}).")
     return info
 
 

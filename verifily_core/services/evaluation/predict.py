@@ -1,8 +1,8 @@
 """Predictions from the model, through the ModelBackend port, with one progress across passes.
 
-Only the model outputs the requested metrics need are computed (``evaluate_settings.needs``), and
-the predictor is called a chunk at a time so that a long evaluation reports progress and a backend
-that returns the wrong number of answers is caught at once.
+Only the model outputs the requested metrics need are computed (``settings.needs``, read from
+each ``MetricSpec``), and the predictor is called a chunk at a time so that a long evaluation
+reports progress and a backend that returns the wrong number of answers is caught at once.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, List, Mapping, Optional, Sequence
 
+from verifily_core.domain import metrics as m
 from verifily_core.domain.evaluation import Record, build_records
 from verifily_core.domain.examples import ClassificationExample, Example, SFTExample
 from verifily_core.errors import BackendError
@@ -40,15 +41,15 @@ def predict(
     size = settings.batch_size
     batched = _Chunked(size * CHUNK_BATCHES, len(examples) * sum(wanted.values()), progress)
     try:
-        if wanted["classify"]:
+        if wanted[m.CLASSIFY]:
             texts = [ex for ex in examples if isinstance(ex, ClassificationExample)]
             labels = batched(lambda c: predictor.classify(c, batch_size=size), texts, "classify")
             return build_records(examples, class_predictions=labels)
         sft = [ex for ex in examples if isinstance(ex, SFTExample)]
         generated = losses = None
-        if wanted["generate"]:
+        if wanted[m.GENERATE]:
             generated = batched(lambda c: _generate(predictor, c, settings), sft, "generate")
-        if wanted["perplexity"]:
+        if wanted[m.REFERENCE_LOSS]:
             losses = batched(lambda c: predictor.reference_loss(c, batch_size=size), sft, "perplexity")
         return build_records(examples, predictions=generated, losses=losses)
     finally:

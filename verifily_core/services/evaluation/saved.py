@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import List, Optional, Sequence, Union
 
+from verifily_core.domain import metrics as m
 from verifily_core.domain.evaluation import SCORES, Record
 from verifily_core.domain.examples import Example
 from verifily_core.domain.hashchain import files_digest
@@ -22,14 +23,15 @@ MAIN_EVAL = EvalFiles()
 
 def missing_outputs(records: Sequence[Record], settings: EvalSettings) -> List[str]:
     """Requested metrics that saved records cannot give (they lack the model output it needs)."""
-    wanted = needs(settings)
+    specs = [m.metric_spec(settings.task, name) for name in settings.metrics]
     missing: List[str] = []
-    if (wanted["generate"] or wanted["classify"]) and not all("prediction" in r for r in records):
-        missing += [n for n in settings.metrics if n != "perplexity"]
-    if wanted["classify"] and not all("true_label_probability" in r for r in records):
+    if not all("prediction" in r for r in records):
+        missing += [s.name for s in specs if s.needs & {m.GENERATE, m.CLASSIFY}]
+    if needs(settings)[m.CLASSIFY] and not all("true_label_probability" in r for r in records):
         missing.append("hard examples (true_label_probability)")
-    if wanted["perplexity"] and not all("nll_sum" in (r.get(SCORES) or {}) for r in records):
-        missing.append("perplexity")
+    for spec in (s for s in specs if m.REFERENCE_LOSS in s.needs):
+        if not all(f in (r.get(SCORES) or {}) for r in records for f in spec.fields):
+            missing.append(spec.name)
     return missing
 
 

@@ -77,14 +77,9 @@ def resolve_settings(
 
 
 def needs(settings: EvalSettings) -> Dict[str, bool]:
-    """Which model outputs the requested metrics need (nothing else is computed)."""
-    if settings.task == "classification":
-        return {"classify": True, "generate": False, "perplexity": False}
-    return {
-        "classify": False,
-        "generate": any(n in m.TEXT_METRICS for n in settings.metrics),
-        "perplexity": "perplexity" in settings.metrics,
-    }
+    """Which model outputs (``metrics.INPUTS``) the requested metrics need (``MetricSpec.needs``);
+    nothing else is computed."""
+    return m.needed_inputs(settings.task, settings.metrics)
 
 
 __all__ = ["EvalSettings", "needs", "resolve_settings"]
