@@ -6,7 +6,7 @@ commands that need no model start instantly and never import torch.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 import typer.core
@@ -27,8 +27,12 @@ from verifily_cli.commands import (
 )
 from verifily_core import __version__
 
+if TYPE_CHECKING:  # typer's own click (typer vendors it): the types its groups are called with
+    from typer._click.core import Command, Context
+    from typer._click.formatting import HelpFormatter
 
-def plain_metavars(command: Any, ctx: Any) -> None:
+
+def plain_metavars(command: Command, ctx: Context) -> None:
     """Help that reads like a well-kept CLI's (uv, pip, gh): a flag shows no value type (not
     ``<bool>``), a repeatable option shows its element and ``...`` (not ``<list[str]>``). Options
     that set their own metavar (``--set KEY=VALUE``) keep it; sub-groups are handled recursively.
@@ -50,13 +54,13 @@ class HelpGroup(typer.core.TyperGroup):
     """The root group: every command it resolves gets :func:`plain_metavars` before its help is
     drawn, so commands added later (by any module) read the same without opting in."""
 
-    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+    def get_command(self, ctx: Context, cmd_name: str) -> Optional[Command]:
         command = super().get_command(ctx, cmd_name)
         if command is not None:
             plain_metavars(command, ctx)
         return command
 
-    def format_help(self, ctx: Any, formatter: Any) -> None:
+    def format_help(self, ctx: Context, formatter: HelpFormatter) -> None:
         plain_metavars(self, ctx)
         super().format_help(ctx, formatter)
 

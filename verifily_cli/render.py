@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 from contextlib import contextmanager
-from typing import Any, Iterator, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Optional
 
 from rich.console import Console
 from rich.progress import (
@@ -22,6 +22,9 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from verifily_core.domain.evaluation import EvalResult
 
 PIPED_WIDTH = 1000  # "unlimited": a table's natural width is what counts
 
@@ -136,7 +139,7 @@ class StepProgress:
             self._bar.update(self._shown(), info=metrics_line(shown))
 
 
-def print_slices(result: Any, *, title: Optional[str] = None) -> None:
+def print_slices(result: EvalResult, *, title: Optional[str] = None) -> None:
     """The guide's ``Sliced by [key]:`` block for an evaluation result."""
     from verifily_core.services.evaluation.evaluate import render_slices
 

@@ -15,7 +15,10 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence
+
+if TYPE_CHECKING:
+    from verifily_core.services.training.dependencies import TrainRun
 
 ANIMALS = [
     "dog", "cat", "horse", "cow", "sheep", "goat", "duck", "rabbit", "fox", "owl", "frog", "bear",
@@ -123,7 +126,7 @@ def smollm2_config(gguf_path: str) -> Dict[str, Any]:
     }
 
 
-def real_model_step(root: Path, train: Callable[[Path, str], Any]) -> Optional[Any]:
+def real_model_step(root: Path, train: Callable[[Path, str], TrainRun]) -> Optional[TrainRun]:
     """Baseline of the base model, a LoRA run, and the two compared by test source (with intervals).
 
     ``train(config_path, label)`` is the demo's own training helper. Returns the fine-tuned run, or

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, List, Mapping, Optional
+from typing import TYPE_CHECKING, Any, List, Mapping, Optional, Tuple, cast
 
 from verifily_cli.attribution_plot import Cell
 from verifily_cli.options import refuse_flags_on_resume
@@ -168,13 +168,21 @@ def _interval(cell: Cell, min_n: int) -> str:
 _CELL = 48  # width of an effect cell, so that the control's column lines up
 
 
-def _beside(entry: Mapping[str, Any], cell_of: Callable[[Mapping[str, Any]], Cell], min_n: int) -> str:
-    """An effect and, when the study has one, its same-size control's effect in the next column."""
-    text = _interval(cell_of(entry), min_n)
+def _beside(entry: Mapping[str, Any], where: Tuple[str, ...], min_n: int) -> str:
+    """An effect and, when the study has one, its same-size control's effect in the next column;
+    ``where`` is the cell's path in each (``("overall",)`` or ``("slices", key, value)``)."""
+    text = _interval(_cell(entry, where), min_n)
     control = entry.get("control")
     if not control:
         return text
-    return f"{text.ljust(_CELL)}   {_interval(cell_of(control), min_n)}".rstrip()
+    return f"{text.ljust(_CELL)}   {_interval(_cell(control, where), min_n)}".rstrip()
+
+
+def _cell(part: Mapping[str, Any], where: Tuple[str, ...]) -> Cell:
+    found: Any = part
+    for step in where:
+        found = found[step]
+    return cast(Cell, found)
 
 
 def format_attribution(results: Mapping[str, Any]) -> str:
@@ -198,8 +206,7 @@ def format_attribution(results: Mapping[str, Any]) -> str:
     for e in effects:
         rows = str(rows_removed.get(e["removed"], ""))
         lines.append(
-            f"  {str(e['removed']).ljust(width)} {rows.rjust(6)}   "
-            + _beside(e, lambda part: part["overall"], min_n)
+            f"  {str(e['removed']).ljust(width)} {rows.rjust(6)}   " + _beside(e, ("overall",), min_n)
         )
     for key, table in (baseline.get("slices") or {}).items():
         for value, base in table.items():
@@ -207,7 +214,7 @@ def format_attribution(results: Mapping[str, Any]) -> str:
             for e in effects:
                 lines.append(
                     f"    {str(e['removed']).ljust(width - 2)} {' ' * 6}   "
-                    + _beside(e, lambda part, k=key, v=value: part["slices"][k][v], min_n)
+                    + _beside(e, ("slices", key, value), min_n)
                 )
     lines.append("")
     lines += [f"  Note: {note}" for note in results.get("notes") or []]

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Any, Mapping, Optional, Tuple, Union
+from types import ModuleType
+from typing import Mapping, Optional, Tuple, Union
 
 from verifily_core.errors import DependencyMissingError, VerifilyError
 
@@ -78,7 +79,7 @@ def check_runs_dir(runs_dir: Path) -> Union[Path, str]:
     return runs_dir.resolve()
 
 
-def require_gradio() -> Any:
+def require_gradio() -> ModuleType:
     """The gradio module, or the install hint (exit 2) when the [web] extra is not installed."""
     try:
         import gradio

@@ -9,9 +9,13 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any, Dict
+from typing import TYPE_CHECKING, Dict
 
 from verifily_cli.render import err, out, progress, relative
+
+if TYPE_CHECKING:
+    from verifily_core.services.attribution.types import AttributionReport
+    from verifily_core.services.training.dependencies import TrainRun
 
 
 def _step(title: str) -> None:
@@ -27,7 +31,7 @@ def _models(root: Path) -> Dict[str, str]:
     return {"minilm": str(minilm_path()), "tiny": str(tiny)}
 
 
-def _train(config_path: Path, label: str) -> Any:
+def _train(config_path: Path, label: str) -> TrainRun:
     from verifily_core.bootstrap import build_training
     from verifily_core.config import TrainConfig
     from verifily_core.domain.training import TrainCallbacks
@@ -49,7 +53,7 @@ def _train(config_path: Path, label: str) -> Any:
     return run
 
 
-def _attribute(config_path: Path) -> Any:
+def _attribute(config_path: Path) -> AttributionReport:
     """The full mix of both sources, then each source left out; effects with 95% intervals."""
     from verifily_cli.handlers.attribute import show_report, study_callbacks
     from verifily_core.bootstrap import build_training

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Optional, Union
 
 from verifily_cli.render import err, out, plural, print_json, progress, relative, table
+
+if TYPE_CHECKING:
+    from verifily_core.domain.evaluation import EvalResult
 
 
 def run_evaluation(
@@ -90,7 +93,7 @@ def run_baseline_evaluation(
     _print(run.eval_result, Path(run.artifact_path))
 
 
-def _print(result: Any, run: Path) -> None:
+def _print(result: EvalResult, run: Path) -> None:
     from verifily_cli.render import fmt_metric, print_slices
     from verifily_core.domain.runs import EvalFiles
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Union
 
 from verifily_cli.render import err, out, progress, relative
+
+if TYPE_CHECKING:
+    from verifily_core.services.prediction.loading import Row
 
 
 def run_prediction(
@@ -44,10 +47,10 @@ def run_prediction(
     err.print(f"Wrote {len(rows)} predictions to {relative(str(output))}")
 
 
-def _answered(row: Any, answer: Any) -> dict:
+def _answered(row: Row, answer: Union[str, Mapping[str, Any]]) -> Dict[str, Any]:
     """The input row with ``prediction`` (and ``probabilities`` for classification) added."""
-    base = dict(row) if isinstance(row, dict) else {"input": row}
-    if isinstance(answer, dict):
+    base = dict(row) if isinstance(row, Mapping) else {"input": row}
+    if isinstance(answer, Mapping):
         return {**base, "prediction": answer["label"], "probabilities": answer["probabilities"]}
     return {**base, "prediction": answer}
 
