@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
 
 from verifily_core.config import TrainConfig
+
+if TYPE_CHECKING:  # the use cases load on call (this module stays light); their result types are named here
+    from verifily_core.domain.evaluation import EvalResult
+    from verifily_core.domain.hashchain import ReproduceResult
+    from verifily_core.services.prediction.loading import LoadedRun
+    from verifily_core.services.training.dependencies import TrainRun
 
 PathLike = Union[str, Path]
 
 
-def train(config: Union[TrainConfig, PathLike], **overrides: Any) -> Any:
-    """Train one run; returns an object with ``run_id``, ``metrics``, ``artifact_path``,
+def train(config: Union[TrainConfig, PathLike], **overrides: Any) -> TrainRun:
+    """Train one run; returns a ``TrainRun`` with ``run_id``, ``metrics``, ``artifact_path``,
     ``reproducibility_hash``. Never prints or exits; raises ``VerifilyError`` subclasses.
 
     ``overrides`` are dotted keys with ``__`` for dots: ``train(cfg, training__learning_rate=5e-5)``.
@@ -34,7 +40,7 @@ def evaluate(
     *,
     device: Optional[str] = None,
     batch_size: Optional[int] = None,
-) -> Any:
+) -> EvalResult:
     """Evaluate a run; returns an ``EvalResult`` (``.overall``, ``.slices``, ``.hard_examples``)."""
     from verifily_core.bootstrap import ports_for_run
     from verifily_core.services.evaluation.evaluate import evaluate_run
@@ -53,7 +59,7 @@ def evaluate(
     )
 
 
-def verify(run_path: PathLike, *, key: Optional[PathLike] = None) -> Any:
+def verify(run_path: PathLike, *, key: Optional[PathLike] = None) -> ReproduceResult:
     """Check a run's hash chain and files; returns a ``ReproduceResult``.
 
     ``.verdict`` is strictly ``"PASS"`` or ``"FAIL"``; ``.warnings`` lists what warned (another
@@ -73,7 +79,7 @@ def verify(run_path: PathLike, *, key: Optional[PathLike] = None) -> Any:
     )
 
 
-def load_run(run_path: PathLike, *, device: Optional[str] = None) -> Any:
+def load_run(run_path: PathLike, *, device: Optional[str] = None) -> LoadedRun:
     """A trained run's model, loaded once after its seal was checked; ``.predict(rows)`` returns the
     generated text (sft) or ``{"label", "probabilities"}`` (classification) for each row, rendered and
     decoded as in evaluation; ``.close()`` frees the model. Rows: dicts as in docs/data.md without the

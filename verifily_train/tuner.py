@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterator, Optional, Sequence, Union
 
 from verifily_core.config import TrainConfig
+
+if TYPE_CHECKING:  # the search machinery loads on call
+    from verifily_core.domain.tuning import BestTrial
 
 
 def run_tuning(
@@ -17,7 +20,7 @@ def run_tuning(
     metric: str = "eval_loss",
     direction: str = "minimize",
     storage: Optional[str] = None,
-) -> Dict[str, Any]:
+) -> BestTrial:
     """Search hyperparameters; every trial is a full training run in the config's ``output.dir``.
 
     Returns the best trial: ``{"run_id", "score", "params", "artifact_path", "tune_dir", "trials"}``

@@ -13,7 +13,7 @@ import json
 import math
 import random
 from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, TypedDict
 
 from verifily_core.config import TrainConfig
 from verifily_core.domain.metrics import available_metrics, scalar_metrics
@@ -223,6 +223,17 @@ def best_trial(trials: List[TrialRecord], direction: str) -> Optional[TrialRecor
     return min(scored, key=lambda t: (sign * float(t.score or 0.0), t.number))
 
 
+class BestTrial(TypedDict):
+    """What ``run_tuning`` returns (the guide indexes it: ``best["run_id"]``): the best trial of a search."""
+
+    run_id: Optional[str]
+    score: Optional[float]
+    params: Dict[str, Scalar]
+    artifact_path: Optional[str]
+    tune_dir: str
+    trials: int  # how many trials the search holds
+
+
 @dataclass
 class TuneReport:
     """Where a search stands: every trial, the best one, and where it all lives."""
@@ -245,7 +256,7 @@ class TuneReport:
         done = self.count("completed") + self.count("failed")
         return done >= self.spec.n_trials and not any(t.status in ("running", "queued") for t in self.trials)
 
-    def as_dict(self) -> Dict[str, Any]:
+    def as_dict(self) -> BestTrial:
         """The guide's ``run_tuning`` result: the best trial's ``run_id``, ``score``, ``params``."""
         best = self.best
         return {
