@@ -18,8 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-from verifily_adapters.local_store.store import LocalArtifactStore
-from verifily_adapters.tensorboard_tracker.tracker import TensorBoardTracker
+from verifily_core.bootstrap import open_store, trackers_named
 from verifily_core.config import TrainConfig
 from verifily_core.domain.runs import RUN_META
 from verifily_core.domain.training import TrainCallbacks, TrainOutcome, TrainRequest
@@ -149,11 +148,12 @@ def write_sample_run(
     error = BackendError(sample.fail_with) if sample.fail_with else None
     backend = _SampleBackend(sample.losses, environment, error)
     backend.enqueue(*_answers(data["test"], sample.skill, seed))
-    store = LocalArtifactStore(runs_dir)
-    deps = TrainDependencies(backend, store, [TensorBoardTracker], (), evaluate_run)
+    config = sample_config(data, runs_dir, sample)
+    store = open_store(runs_dir, config.store)
+    deps = TrainDependencies(backend, store, trackers_named(config.trackers), (), evaluate_run)
     before = {r.run_id for r in store.list_runs()}
     try:
-        return train(sample_config(data, runs_dir, sample), deps, dry_run=sample.dry_run).run_id
+        return train(config, deps, dry_run=sample.dry_run).run_id
     except BackendError:
         (new,) = {r.run_id for r in store.list_runs()} - before
         return new
