@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Tuple
+from typing import TYPE_CHECKING, Tuple
+
+if TYPE_CHECKING:
+    from verifily_core.errors import VerifilyError
+    from verifily_core.ports.artifact_store import ArtifactStore
 
 
-def open_study_folder(path: Path, error: type, kind: str) -> Tuple[Any, str]:
+def open_study_folder(path: Path, error: type[VerifilyError], kind: str) -> Tuple[ArtifactStore, str]:
     """The store holding a study folder and the folder's id; ``error`` names a missing folder."""
     from verifily_core.bootstrap import open_store
     from verifily_core.domain.locations import remote_url, split_run_url
