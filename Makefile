@@ -36,6 +36,7 @@ test: install-dev
 	bash scripts/ensure_chromium.sh
 	bash scripts/ensure_postgres.sh
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 test-fast: install-dev

@@ -43,3 +43,10 @@ def test_make_test_installs_the_dev_tools_before_testing(tmp_path: Path) -> None
     plan = planned("test", tmp_path)
     assert plan.index('".[all]"') < plan.index('".[all,dev]"') < plan.index("-m pytest")
     assert "verifily-sample-plugin" in plan
+
+
+def test_make_test_and_make_lint_type_check_before_testing(tmp_path: Path) -> None:
+    """CI runs ``make test``: mypy (strict, the packages of pyproject's [tool.mypy]) runs there too."""
+    plan = planned("test", tmp_path)
+    assert ".venv/bin/mypy" in plan and plan.index(".venv/bin/mypy") < plan.index("-m pytest")
+    assert ".venv/bin/mypy" in planned("lint", tmp_path)

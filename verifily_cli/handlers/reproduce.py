@@ -12,7 +12,9 @@ from verifily_cli.render import out, print_json, progress, relative
 def run_reproduce(
     run: Path, *, verify_only: bool, atol: Optional[float], json_output: bool, key: Optional[Path] = None
 ) -> int:
-    """Exit code: 0 PASS, 1 FAIL. With ``key`` and a full re-run, the signature is checked first."""
+    """``reproduce`` in its two modes: verify (``--verify-only``: the seal, hashes and signature) or
+    rerun (re-train and compare). Exit code: 0 PASS, 1 FAIL. With ``key``, a rerun verifies the
+    signature first and stops on a FAIL."""
     from verifily_core.bootstrap import ports_for_run
     from verifily_core.services.reproduction.verify import report_lines, verify
 
@@ -28,7 +30,7 @@ def run_reproduce(
                     out.print(line, markup=False)
             return 1 if result.verdict == "FAIL" else 0
 
-    return run_full_reproduce(run, atol=atol, json_output=json_output)
+    return run_rerun(run, atol=atol, json_output=json_output)
 
 
 def run_keygen(folder: Path) -> None:
@@ -91,7 +93,9 @@ def weights_close(a: str, b: str, atol: float) -> Optional[str]:
     return None if worst <= atol else f"max |difference| {worst:.3g} > atol {atol}"
 
 
-def run_full_reproduce(run: Path, *, atol: Optional[float], json_output: bool) -> int:
+def run_rerun(run: Path, *, atol: Optional[float], json_output: bool) -> int:
+    """``reproduce`` without ``--verify-only``: re-train the run from its frozen config and compare
+    hashes, weights (within ``atol``) and metrics; exit code 0 PASS, 1 FAIL."""
     from verifily_core.bootstrap import training_for_run
     from verifily_core.domain.training import TrainCallbacks
     from verifily_core.services.reproduction.rerun import rerun
