@@ -34,3 +34,19 @@ def test_config_reference_is_the_schema_with_its_defaults() -> None:
     assert config.to_dict() == defaults
     documented = set(config.flat())
     assert documented == set(TrainConfig(task="sft", base_model="x").flat())
+
+
+def test_config_plugins_example_passes_the_installed_sklearn_schema() -> None:
+    from verifily_core.plugins import registry
+    from verifily_core.plugins.settings import check_plugin_settings
+
+    [block] = [b for b in _blocks("config.md", "yaml") if b.startswith("backend: sklearn\nplugins:")]
+    config = TrainConfig.from_dict(
+        {"task": "classification", "base_model": "tfidf-logreg", **yaml.safe_load(block)}
+    )
+    check_plugin_settings(config, registry)
+    schema = registry.config_schemas()["sklearn"]
+    settings = config.plugin_settings("sklearn", schema)
+    assert settings.model_dump() == {"C": 0.5, "max_iter": 200}
+    for key, field in schema.model_fields.items():  # the comments state the schema's real defaults
+        assert f"(default {field.default})" in block.split(f"{key}:")[1].splitlines()[0]

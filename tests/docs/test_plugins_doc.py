@@ -2,7 +2,8 @@
 
 A fenced ``python`` or ``toml`` block right after a ``<!-- quote: <path> -->`` line must appear
 verbatim in that file (path relative to the repository root); any other python block must at least
-compile.
+compile. The page's ``plugins:`` config example is checked against the installed sklearn plugin,
+and the error it shows for a bad value is the one ``verifily train`` prints.
 """
 
 from __future__ import annotations
@@ -12,8 +13,13 @@ from pathlib import Path
 from typing import List, Optional, Tuple
 
 import pytest
+import yaml
+from typer.testing import CliRunner
 
-from verifily_core.plugins import hookspecs
+from verifily_cli.app import app
+from verifily_core.config import TrainConfig
+from verifily_core.plugins import hookspecs, registry
+from verifily_core.plugins.settings import check_plugin_settings
 from verifily_core.ports import ArtifactStore, BillingSink, ModelBackend, Tracker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,6 +30,7 @@ BLOCK = re.compile(
 MUST_QUOTE = (
     "examples/verifily-sklearn/src/verifily_sklearn/hooks.py",
     "examples/verifily-sklearn/src/verifily_sklearn/backend.py",
+    "examples/verifily-sklearn/src/verifily_sklearn/settings.py",
     "examples/verifily-sklearn/pyproject.toml",
     "examples/verifily-sklearn/tests/test_conformance.py",
 )
@@ -63,11 +70,52 @@ def test_unquoted_python_blocks_compile() -> None:
 
 def test_every_hook_and_port_file_the_page_names_exists() -> None:
     text = DOC.read_text(encoding="utf-8")
-    hooks = sorted(n for n in vars(hookspecs) if n.startswith("verifily_register_"))
-    assert set(re.findall(r"verifily_register_\w+", text)) == set(hooks)
+    hooks = {n for n, obj in vars(hookspecs).items() if hasattr(obj, f"{hookspecs.PROJECT}_spec")}
+    named = set(re.findall(r"verifily_(?:register|plugin)_\w+", text))
+    assert hooks <= named, f"docs/plugins.md does not name the hooks {sorted(hooks - named)}"
+    assert named - hooks == MISSPELT_EXAMPLES, "docs/plugins.md names a hook that does not exist"
     for port in (ModelBackend, ArtifactStore, Tracker, BillingSink):
         assert port.__name__ in text
     for ref in re.findall(r"`(verifily_core/[\w/]+\.py)`", text):
         assert (ROOT / ref).is_file(), f"docs/plugins.md names {ref}, which does not exist"
     for link in re.findall(r"\]\(([^)#]+)\)", text):
         assert (DOC.parent / link).exists(), f"docs/plugins.md links to {link}, which does not exist"
+
+
+MISSPELT_EXAMPLES = {"verifily_register_model_backnd"}  # the page's example of a misspelt hook
+
+
+def _plugins_example() -> dict:
+    [block] = [
+        b
+        for b in re.findall(r"^```yaml\n(.*?)^```", DOC.read_text(encoding="utf-8"), re.S | re.M)
+        if "plugins:" in b
+    ]
+    data: dict = yaml.safe_load(block)
+    return data
+
+
+def test_the_plugins_section_example_passes_the_installed_plugins_check() -> None:
+    config = TrainConfig.from_dict(_plugins_example())
+    check_plugin_settings(config, registry)
+    assert config.plugins["sklearn"]
+    assert "plugins.sklearn" in " ".join(DOC.read_text(encoding="utf-8").split())
+
+
+def test_the_error_shown_for_a_bad_value_is_what_train_prints(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    [shown] = [
+        b
+        for b in re.findall(r"^```text\n(.*?)^```", DOC.read_text(encoding="utf-8"), re.S | re.M)
+        if "plugins.sklearn.C" in b
+    ]
+    data = _plugins_example()
+    data["plugins"]["sklearn"]["C"] = 0
+    (tmp_path / "train.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(
+        app, ["train", "--config", "train.yaml", "--dry-run"], env={"COLUMNS": "2000"}
+    )
+    assert result.exit_code == 2
+    assert result.output.strip() == shown.strip()

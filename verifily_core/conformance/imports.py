@@ -1,11 +1,15 @@
-"""The check every suite shares: a plugin's entry point module must stay cheap to import.
+"""The checks every suite shares: a plugin's entry point module must stay cheap to import, and
+every hook in it must be a real Verifily hook.
 
 Why in a fresh interpreter: ``verifily --help`` loads every entry point, so one hooks module that
 imports torch at the top makes the whole CLI slow; the test process has already imported them.
+Why check hook names here: at run time a misspelt hook only warns (one broken plugin must not stop
+every command), so the plugin's own test suite is where it should fail.
 """
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 from typing import List
@@ -32,3 +36,11 @@ class HooksAreLight:
 
     def test_hooks_module_imports_no_heavy_framework(self, hooks_module: str) -> None:
         assert heavy_imports(hooks_module) == []
+
+    def test_hooks_module_implements_only_known_hooks(self, hooks_module: str) -> None:
+        from verifily_core.plugins import PluginRegistry
+
+        plugins = PluginRegistry(group="verifily.conformance.no-entry-points")
+        plugins.register(importlib.import_module(hooks_module), name="under-test")
+        plugins.check_pending()  # PluginError naming a misspelt hook and the closest real one
+        plugins.config_schemas()  # PluginError unless a declared schema is a pydantic model
