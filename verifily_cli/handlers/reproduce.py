@@ -95,7 +95,7 @@ def weights_close(a: str, b: str, atol: float) -> Optional[str]:
 
 def run_rerun(run: Path, *, atol: Optional[float], json_output: bool) -> int:
     """``reproduce`` without ``--verify-only``: re-train the run from its frozen config and compare
-    hashes, weights (within ``atol``) and metrics; exit code 0 PASS, 1 FAIL."""
+    the hash chain, train loss, metrics and weights (within ``atol``); exit code 0 PASS, 1 FAIL."""
     from verifily_core.bootstrap import training_for_run
     from verifily_core.domain.training import TrainCallbacks
     from verifily_core.services.reproduction.rerun import rerun
