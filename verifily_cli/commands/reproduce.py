@@ -1,4 +1,8 @@
-"""``verifily reproduce``/``keygen``/``sign``: check a run's seal, re-run it, and sign runs."""
+"""``verifily reproduce``/``keygen``/``sign``: prove what produced a run.
+
+``reproduce`` has two modes: verify (``--verify-only``: the seal, recomputed) and rerun (train it
+again and compare); ``keygen`` and ``sign`` make the signature that ``reproduce --key`` checks.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,9 @@ def reproduce_command(
     run: Path = typer.Option(..., "--run", help="Path to the run folder."),
     verify_only: bool = typer.Option(False, "--verify-only", help="Check hashes without retraining."),
     atol: Optional[float] = typer.Option(
-        None, "--atol", help="Tolerance for adapter weights and metrics in a full re-run (default: bitwise)."
+        None,
+        "--atol",
+        help="Tolerance for weights and metrics in the rerun mode (no --verify-only; default: bitwise).",
     ),
     key: Optional[Path] = typer.Option(
         None,
