@@ -10,7 +10,7 @@ from typing import List
 
 import pytest
 import yaml
-from cli_runner import run_verifily
+from helpers.cli import run_verifily
 
 from verifily_cli.demo.workspace import sentiment_rows
 

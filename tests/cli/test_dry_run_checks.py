@@ -12,7 +12,7 @@ from typing import Any, Dict, List
 
 import pytest
 import yaml
-from cli_runner import run_verifily
+from helpers.cli import run_verifily
 
 from verifily_cli.demo.workspace import reverse_rows
 
