@@ -12,9 +12,9 @@ from typing import Any, Dict, List
 
 import pytest
 import yaml
+from helpers.cli import run_verifily
 from typer.testing import CliRunner
 
-from tests.cli_runner import run_verifily
 from verifily_cli.app import app
 from verifily_core.conformance import sentiment_examples
 from verifily_core.domain.runs import CONFIG_FILE
