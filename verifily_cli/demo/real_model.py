@@ -133,9 +133,8 @@ def real_model_step(root: Path, train: Callable[[Path, str], TrainRun]) -> Optio
     None when the packaged model is not installed (the step is skipped with a note).
     """
     from verifily_adapters.hf_backend.tiny import smollm2_gguf_path
-    from verifily_adapters.local_store.store import LocalArtifactStore
     from verifily_cli.render import err, out, progress, relative
-    from verifily_core.bootstrap import ports_for_baseline
+    from verifily_core.bootstrap import open_store, ports_for_baseline
     from verifily_core.config import TrainConfig
     from verifily_core.domain.compare_format import format_comparison
     from verifily_core.errors import DependencyMissingError
@@ -166,7 +165,7 @@ def real_model_step(root: Path, train: Callable[[Path, str], TrainRun]) -> Optio
         [base.artifact_path, tuned.artifact_path],
         metric="exact_match",
         slice_by="_source_dataset",
-        store_factory=LocalArtifactStore,
+        store_factory=open_store,
         bootstrap=1000,  # 95% intervals on every delta, as compare-cmd prints by default
     )
     out.print(format_comparison(result, fmt="table"), markup=False)

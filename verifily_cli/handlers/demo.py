@@ -98,8 +98,8 @@ def run_demo(workdir: Path, *, quick: bool = False) -> None:
     sft = _train(configs["sft"], "tiny causal LM (SFT)")
 
     _step("3. Which data helped? Compare by difficulty slice")
-    from verifily_adapters.local_store.store import LocalArtifactStore
     from verifily_cli.render import print_slices
+    from verifily_core.bootstrap import open_store
     from verifily_core.domain.compare_format import format_comparison
     from verifily_core.services.comparison.compare import compare
 
@@ -109,7 +109,7 @@ def run_demo(workdir: Path, *, quick: bool = False) -> None:
         [human.artifact_path, synthetic.artifact_path],
         metric="macro_f1",
         slice_by="difficulty",
-        store_factory=LocalArtifactStore,
+        store_factory=open_store,
         bootstrap=1000,  # the intervals compare-cmd prints by default
     )
     out.print(format_comparison(result, fmt="table"), markup=False)

@@ -9,9 +9,9 @@ from verifily_cli.render import out, print_json, table
 
 def list_plugins(*, json_output: bool) -> None:
     """The plugin report as a table, or as JSON (one object per plugin)."""
-    from verifily_core.bootstrap import plugins
+    from verifily_core.bootstrap import plugin_report
 
-    report = plugins().plugin_report()
+    report = plugin_report()
     if json_output:
         print_json([asdict(p) for p in report])
         return
