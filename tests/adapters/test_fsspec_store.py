@@ -139,3 +139,31 @@ def test_a_bucket_that_does_not_exist_is_a_store_error(s3_server: Any, tmp_path:
     assert store.list_runs() == []
     with pytest.raises(StoreError, match="no-such-bucket-verifily"):
         store.create_run()
+
+
+def _evaluated_run(store: Any, name: str, f1: float) -> str:
+    """A run as train + eval-cmd leave it in the bucket (only the files compare reads)."""
+    run_id = store.create_run(name).run_id
+    store.write_json(run_id, "run_meta.json", {"run_id": run_id, "status": "completed", "task": "sft"})
+    store.write_text(run_id, "config.yaml", f"task: sft\nbase_model: tiny\nname: {name}\n")
+    results = {"run_id": run_id, "num_examples": 10, "overall": {"f1": f1}, "slices": {}}
+    store.write_json(run_id, "eval/eval_results.json", results)
+    return run_id
+
+
+def test_compare_reads_bucket_runs_from_the_facade_and_the_cli(s3_server: Any, url: str) -> None:
+    """compare opens its stores through bootstrap, so a bucket works as it does for train."""
+    from helpers.cli import invoke
+
+    from verifily_core.bootstrap import open_store
+    from verifily_train.compare import compare
+
+    store = open_store(url)
+    first, second = _evaluated_run(store, "base", 0.5), _evaluated_run(store, "tuned", 0.75)
+    by_url = compare([f"{url}/{first}", f"{url}/{second}"], "f1", bootstrap=0)
+    by_id = compare([first, second], "f1", runs_dir=url, bootstrap=0)
+    for result in (by_url, by_id):
+        assert result.overall == {first: 0.5, second: 0.75}
+    done = invoke("compare-cmd", "--runs", f"{first},{second}", "--runs-dir", url, "--format", "json")
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.output)["overall"] == {first: 0.5, second: 0.75}
