@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from verifily_cli.app import app
-from verifily_cli.handlers import dashboard as launch_mod
+from verifily_cli.handlers import dashboard as handler
 from verifily_core.errors import DependencyMissingError, VerifilyError
 
 
@@ -62,26 +62,26 @@ def fake_app(monkeypatch: pytest.MonkeyPatch) -> FakeApp:
     ],
 )
 def test_is_loopback(host: str, loopback: bool) -> None:
-    assert launch_mod.is_loopback(host) is loopback
+    assert handler.is_loopback(host) is loopback
 
 
 def test_parse_auth_splits_on_the_first_colon_and_rejects_half_credentials() -> None:
-    assert launch_mod.parse_auth("admin:pa:ss") == ("admin", "pa:ss")
-    assert launch_mod.parse_auth(None) is None
+    assert handler.parse_auth("admin:pa:ss") == ("admin", "pa:ss")
+    assert handler.parse_auth(None) is None
     for bad in ("admin", ":pw", "admin:"):
         with pytest.raises(VerifilyError, match="user:password"):
-            launch_mod.parse_auth(bad)
+            handler.parse_auth(bad)
 
 
 def test_non_loopback_without_auth_is_refused_before_serving(fake_app: FakeApp, tmp_path: Path) -> None:
     with pytest.raises(VerifilyError, match="without --auth") as info:
-        launch_mod.launch(runs_dir=tmp_path, port=7860, share=False, host="0.0.0.0", auth=None)
+        handler.run_dashboard(runs_dir=tmp_path, port=7860, share=False, host="0.0.0.0", auth=None)
     assert "VERIFILY_DASHBOARD_AUTH" in (info.value.hint or "")
     assert fake_app.launched == []
 
 
 def test_launch_binds_as_asked_with_auth_and_blocks_runs(fake_app: FakeApp, tmp_path: Path) -> None:
-    launch_mod.launch(runs_dir=tmp_path, port=7861, share=False, host="0.0.0.0", auth="u:p")
+    handler.run_dashboard(runs_dir=tmp_path, port=7861, share=False, host="0.0.0.0", auth="u:p")
     (kwargs,) = fake_app.launched
     assert (kwargs["server_name"], kwargs["server_port"]) == ("0.0.0.0", 7861)
     assert kwargs["auth"]("u", "p") is True and kwargs["auth"]("u", "x") is False  # the throttled check
@@ -94,7 +94,7 @@ def test_share_warns_and_fails_clearly_without_a_tunnel(
     fake_app: FakeApp, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(VerifilyError, match="internet") as info:
-        launch_mod.launch(runs_dir=tmp_path, port=7862, share=True, host="127.0.0.1", auth="u:p")
+        handler.run_dashboard(runs_dir=tmp_path, port=7862, share=True, host="127.0.0.1", auth="u:p")
     assert "without --share" in (info.value.hint or "")
     assert "public" in capsys.readouterr().err
     assert fake_app.closed and not fake_app.blocked
@@ -102,13 +102,13 @@ def test_share_warns_and_fails_clearly_without_a_tunnel(
 
 def test_missing_runs_folder_is_a_clear_error(fake_app: FakeApp, tmp_path: Path) -> None:
     with pytest.raises(VerifilyError, match="Runs folder not found"):
-        launch_mod.launch(runs_dir=tmp_path / "nope", port=7860, share=False, host="127.0.0.1", auth=None)
+        handler.run_dashboard(runs_dir=tmp_path / "nope", port=7860, share=False, host="127.0.0.1", auth=None)
 
 
 def test_gradio_missing_names_the_extra_and_exits_2(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setitem(sys.modules, "gradio", None)  # makes `import gradio` raise ImportError
     with pytest.raises(DependencyMissingError, match="Gradio is required for the web UI") as info:
-        launch_mod.require_gradio()
+        handler.require_gradio()
     assert '".[web]"' in (info.value.hint or "")
     result = CliRunner().invoke(app, ["dashboard", "--runs-dir", str(tmp_path)])
     assert result.exit_code == 2

@@ -2,9 +2,10 @@
 
 The rule, without exceptions: ``commands/<name>.py`` declares a command's flags (typer), turns them
 into plain values (``verifily_cli.options`` holds the parsing that several commands share) and calls
-``verifily_cli.handlers.<name>``, which does the work: it wires the core through bootstrap, runs the
-use case and prints the result. A handler is imported inside the command function, so that
-``verifily --help`` imports typer and these modules only (no core use case, no torch).
+``verifily_cli.handlers.<name>.run_<command>`` (``run_train``, ``run_export``, ``run_flush``, ...),
+which does the work: it wires the core through bootstrap, runs the use case and prints the result.
+A handler is imported inside the command function, so that ``verifily --help`` imports typer and
+these modules only (no core use case, no torch).
 
 One module may hold several commands when they are one concept: ``predict`` + ``export`` (a trained
 run's model outside evaluation), ``reproduce`` + ``keygen`` + ``sign`` (proving what produced a run:

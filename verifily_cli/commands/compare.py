@@ -46,9 +46,9 @@ def compare_command(
 ) -> None:
     """Compare a metric across runs, per slice, with intervals on every delta and the config differences."""
     with guarded(verbose):
-        from verifily_cli.handlers.compare import run_comparison
+        from verifily_cli.handlers.compare import run_compare
 
-        run_comparison(
+        run_compare(
             split_csv(runs) or [],
             metric,
             split_csv(slice_by),

@@ -30,6 +30,6 @@ def dashboard_command(
 ) -> None:
     """Launch the web dashboard."""
     with guarded(verbose):
-        from verifily_cli.handlers.dashboard import launch
+        from verifily_cli.handlers.dashboard import run_dashboard
 
-        launch(runs_dir=runs_dir, port=port, share=share, host=host, auth=auth, browser=browser)
+        run_dashboard(runs_dir=runs_dir, port=port, share=share, host=host, auth=auth, browser=browser)

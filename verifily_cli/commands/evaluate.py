@@ -70,13 +70,13 @@ def eval_command(
 ) -> None:
     """Evaluate a trained run on a test set."""
     with guarded(verbose):
-        from verifily_cli.handlers.evaluate import run_evaluation
+        from verifily_cli.handlers.evaluate import run_evaluate
 
         files = split_csv(",".join(test_data)) if test_data else None
         if base_model is not None:
-            from verifily_cli.handlers.evaluate import run_baseline_evaluation
+            from verifily_cli.handlers.evaluate import run_evaluate_baseline
 
-            run_baseline_evaluation(
+            run_evaluate_baseline(
                 base_model=base_model,
                 task=task,
                 test_data=files,
@@ -85,7 +85,7 @@ def eval_command(
                 json_output=json_output,
             )
             return
-        run_evaluation(
+        run_evaluate(
             run=require_run(run),
             test_data=files,
             metrics=split_csv(metrics),

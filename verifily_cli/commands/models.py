@@ -11,6 +11,6 @@ def models_command(
 ) -> None:
     """List the offline models (make install) with the base_model: line for a config."""
     with guarded(verbose):
-        from verifily_cli.handlers.models import list_models
+        from verifily_cli.handlers.models import run_models
 
-        list_models()
+        run_models()

@@ -14,6 +14,6 @@ def plugins_command(
 ) -> None:
     """List installed plugins (model backends, stores, trackers, billing sinks)."""
     with guarded(verbose):
-        from verifily_cli.handlers.plugins import list_plugins
+        from verifily_cli.handlers.plugins import run_plugins
 
-        list_plugins(json_output=json_output)
+        run_plugins(json_output=json_output)

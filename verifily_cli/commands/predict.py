@@ -29,9 +29,9 @@ def predict_command(
 ) -> None:
     """Answer new rows with a trained run's model, rendered and decoded exactly as in evaluation."""
     with guarded(verbose):
-        from verifily_cli.handlers.predict import run_prediction
+        from verifily_cli.handlers.predict import run_predict
 
-        run_prediction(run=run, input_file=input_file, output=output, batch_size=batch_size, device=device)
+        run_predict(run=run, input_file=input_file, output=output, batch_size=batch_size, device=device)
 
 
 def export_command(

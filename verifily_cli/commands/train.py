@@ -118,7 +118,7 @@ def train_command(
 ) -> None:
     """Train a LoRA adapter (or a full model) from a YAML config."""
     with guarded(verbose):
-        from verifily_cli.handlers.train import run_training
+        from verifily_cli.handlers.train import run_train
 
         overrides = overrides_from_flags(
             base_model=base_model,
@@ -137,7 +137,7 @@ def train_command(
             num_gpus=num_gpus,
         )
         overrides.update(set_overrides(override))
-        run_training(
+        run_train(
             config_path=config,
             overrides=overrides,
             dry_run=dry_run,

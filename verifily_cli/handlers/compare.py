@@ -8,7 +8,7 @@ from typing import Optional
 from verifily_cli.render import err, out
 
 
-def run_comparison(
+def run_compare(
     runs: list[str],
     metric: Optional[str],
     slice_by: Optional[list[str]],

@@ -116,7 +116,7 @@ def open_browser(url: str) -> bool:
         return False
 
 
-def launch(
+def run_dashboard(
     *, runs_dir: Path, port: int, share: bool, host: str, auth: Optional[str], browser: bool = True
 ) -> None:
     """Serve the dashboard over ``runs_dir`` until Ctrl-C; open it in a browser when ``browser``

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from verifily_core.domain.evaluation import EvalResult
 
 
-def run_evaluation(
+def run_evaluate(
     *,
     run: Path,
     test_data: Optional[list[str]],
@@ -58,7 +58,7 @@ def absolute(files: Optional[list[str]]) -> Union[list[str], str, None]:
     return paths[0] if len(paths) == 1 else paths
 
 
-def run_baseline_evaluation(
+def run_evaluate_baseline(
     *,
     base_model: str,
     task: str,

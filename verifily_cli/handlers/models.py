@@ -5,7 +5,7 @@ from __future__ import annotations
 from verifily_cli.render import out, table
 
 
-def list_models() -> None:
+def run_models() -> None:
     """One row per offline model (``make install``): its task and its ``base_model:`` line, or the
     install hint when it is not installed."""
     from verifily_adapters.hf_backend.tiny import minilm_path, smollm2_gguf_path

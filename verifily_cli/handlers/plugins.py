@@ -7,7 +7,7 @@ from dataclasses import asdict
 from verifily_cli.render import out, print_json, table
 
 
-def list_plugins(*, json_output: bool) -> None:
+def run_plugins(*, json_output: bool) -> None:
     """The plugin report as a table, or as JSON (one object per plugin)."""
     from verifily_core.bootstrap import plugin_report
 

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from verifily_core.services.prediction.loading import Row
 
 
-def run_prediction(
+def run_predict(
     *, run: Path, input_file: Path, output: Optional[Path], batch_size: Optional[int], device: Optional[str]
 ) -> None:
     from verifily_core.bootstrap import ports_for_run

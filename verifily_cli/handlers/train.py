@@ -15,7 +15,7 @@ def load_config(config_path: Path, overrides: Dict[str, Any]) -> Any:
     return config.apply_overrides(overrides) if overrides else config
 
 
-def run_training(
+def run_train(
     *,
     config_path: Path,
     overrides: Dict[str, Any],
