@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -16,6 +16,10 @@ from rich.table import Table
 from verifily_cli.options import refuse_flags_on_resume
 from verifily_cli.render import err, fmt_metric, out, relative
 from verifily_cli.study_folders import open_study_folder
+
+if TYPE_CHECKING:
+    from verifily_core.domain.tuning import TrialRecord, TuneReport, TuneSettings
+    from verifily_core.services.tuning.tune import TuneCallbacks
 
 DEFAULTS = {"strategy": "grid", "metric": "eval_loss", "direction": "minimize"}
 
@@ -58,7 +62,9 @@ def run_tune(
     print_report(report)
 
 
-def _start(config: Optional[Path], params: List[str], settings: Any, progress: _TuneProgress) -> Any:
+def _start(
+    config: Optional[Path], params: List[str], settings: TuneSettings, progress: _TuneProgress
+) -> TuneReport:
     from verifily_core.bootstrap import build_training
     from verifily_core.config import TrainConfig
     from verifily_core.domain.search import space_from_specs
@@ -149,7 +155,7 @@ class _TuneProgress:
     def __exit__(self, *exc: Any) -> None:
         self.bar.__exit__(*exc)
 
-    def callbacks(self) -> Any:
+    def callbacks(self) -> TuneCallbacks:
         from verifily_core.domain.training import TrainCallbacks
         from verifily_core.services.tuning.tune import TuneCallbacks
 
@@ -162,7 +168,7 @@ class _TuneProgress:
             on_begin=self._begin, on_trial_start=self._trial_start, on_trial_end=self._trial_end, train=train
         )
 
-    def _begin(self, report: Any) -> None:
+    def _begin(self, report: TuneReport) -> None:
         self.tune_dir, self.metric = report.tune_dir, report.spec.metric
         done = report.count("completed") + report.count("failed")
         spec = report.spec
@@ -185,12 +191,12 @@ class _TuneProgress:
             visible=True,
         )
 
-    def _log(self, step: int, metrics: Any) -> None:
+    def _log(self, step: int, metrics: Mapping[str, float]) -> None:
         shown = {k: v for k, v in metrics.items() if k in ("loss", "eval_loss")}
         if shown:
             self.bar.update(self.steps, info=", ".join(f"{k}={fmt_metric(v)}" for k, v in shown.items()))
 
-    def _trial_end(self, record: Any) -> None:
+    def _trial_end(self, record: TrialRecord) -> None:
         self.bar.update(self.steps, visible=False)
         self.bar.advance(self.trials)
         outcome = (
@@ -201,7 +207,7 @@ class _TuneProgress:
         err.print(f"Trial {record.number} [{_params_text(record.params)}]: {outcome}", markup=False)
 
 
-def print_report(report: Any) -> None:
+def print_report(report: TuneReport) -> None:
     """The trials table, then the guide's ``Best trial:`` block."""
     spec, best = report.spec, report.best
     rows = []
@@ -230,7 +236,7 @@ def print_report(report: Any) -> None:
     out.print(f"Best trial: {best.run_id}", markup=False)
     out.print(f"  {spec.metric}: {best.score:.6f}", markup=False)
     out.print(f"  Params: {best.params!r}", markup=False)
-    out.print(f"  Artifacts: {relative(best.run_path)}", markup=False)
+    out.print(f"  Artifacts: {relative(best.run_path) if best.run_path else '-'}", markup=False)
     if running:
         out.print(
             f"\n{running} trial(s) still running or queued in other workers; the best may change.",
