@@ -175,6 +175,27 @@ def test_only_what_the_metrics_need_is_computed(tmp_path: Path) -> None:
     assert backend.calls("reference_loss") == [] and backend.calls("generate")
 
 
+def test_a_metric_added_to_the_registry_is_computed_sliced_and_saved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chars = m.per_example("answer_chars", lambda prediction, _reference: float(len(prediction)))
+    monkeypatch.setattr(m, "METRICS", (*m.METRICS, m.mean_metric("answer_chars", chars, "answer characters")))
+    store, run_id = _make_run(tmp_path, test=_sft_test_file(tmp_path))
+    backend = _sft_backend()
+    result = evaluate_run(store, run_id, backend, metrics=["answer_chars"], slice_by=["source"])
+
+    lengths = {
+        source: [len(p) for _, p, t in SFT_ROWS if t["source"] == source] for source in ("human", "synthetic")
+    }
+    assert backend.calls("reference_loss") == [] and backend.calls("generate")
+    assert result.overall == pytest.approx({"answer_chars": sum(map(len, (p for _, p, _ in SFT_ROWS))) / 6})
+    assert {k: v["answer_chars"] for k, v in result.slices["source"].items()} == pytest.approx(
+        {source: sum(values) / len(values) for source, values in lengths.items()}
+    )
+    rows = list(store.iter_jsonl(run_id, PREDICTIONS))
+    assert [r["scores"]["answer_chars"] for r in rows] == [len(p) for _, p, _ in SFT_ROWS]
+
+
 def test_the_runs_eval_section_gives_the_defaults_and_arguments_override_it(tmp_path: Path) -> None:
     section = {"metrics": ["f1"], "slice_by_tags": ["source"], "hard_examples": 2, "batch_size": 2}
     store, run_id = _make_run(tmp_path, test=_sft_test_file(tmp_path), eval_section=section)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import TYPE_CHECKING, Any, Dict, Optional
 
 from verifily_cli.render import err, out, print_json, progress, relative
 
+if TYPE_CHECKING:
+    from verifily_core.config import TrainConfig
+    from verifily_core.services.training.dependencies import TrainRun
 
-def load_config(config_path: Path, overrides: Dict[str, Any]) -> Any:
+
+def load_config(config_path: Path, overrides: Dict[str, Any]) -> TrainConfig:
     from verifily_core.config import TrainConfig
 
     config = TrainConfig.from_yaml(config_path)
@@ -85,7 +89,7 @@ def _interrupt_on_sigterm() -> None:
         signal.signal(signal.SIGTERM, handler)
 
 
-def _print_dry_run(run: Any, config: Any, json_output: bool) -> None:
+def _print_dry_run(run: TrainRun, config: TrainConfig, json_output: bool) -> None:
     if json_output:
         print_json(
             {
@@ -123,7 +127,7 @@ def _print_dry_run(run: Any, config: Any, json_output: bool) -> None:
     out.print("Drop --dry-run to train.")
 
 
-def _print_result(run: Any, json_output: bool) -> None:
+def _print_result(run: TrainRun, json_output: bool) -> None:
     if json_output:
         print_json(
             {

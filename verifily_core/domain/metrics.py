@@ -30,7 +30,7 @@ import re
 import string
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Literal, Mapping, Optional, Sequence, Tuple
 
 from verifily_core.domain import label_metrics as lm
 from verifily_core.domain.label_metrics import Pairs
@@ -158,6 +158,9 @@ def per_example(name: str, fn: Callable[[str, str], float], *, always: bool = Fa
 
 ROUGE = Scorer(("rouge1", "rougeL"), rouge_scores)
 Aggregate = Callable[[GroupStats, Sequence[str]], Any]
+# How bootstrap intervals recompute a metric on many resamples at once (``domain.significance``):
+# the mean of its field, exp(sum / sum) of its two fields, or accuracy / macro F1 from label pairs.
+Resample = Literal["mean", "exp_ratio", "accuracy", "macro_f1"]
 
 
 @dataclass(frozen=True)
@@ -171,7 +174,8 @@ class MetricSpec:
     the model outputs it reads (:data:`INPUTS`); ``scalar`` metrics are one number, so they are
     also computed per slice and can be compared; ``lower_is_better`` flips the sense of a delta;
     ``primary`` marks the task's default metric for compare, tune and attribute; ``aliases`` are
-    other names ``--metric`` accepts for it; ``description`` is its line in docs/evaluation.md.
+    other names ``--metric`` accepts for it; ``description`` is its line in docs/evaluation.md;
+    ``resample`` its vectorised form for bootstrap intervals (None: no intervals, never a guess).
     """
 
     name: str
@@ -186,9 +190,10 @@ class MetricSpec:
     lower_is_better: bool = False
     primary: bool = False
     aliases: Tuple[str, ...] = ()
+    resample: Optional[Resample] = None
 
 
-def _mean(name: str, scorer: Scorer, description: str, *, primary: bool = False) -> MetricSpec:
+def mean_metric(name: str, scorer: Scorer, description: str, *, primary: bool = False) -> MetricSpec:
     """An SFT metric that is the mean of a per-example score of the generated answer."""
     return MetricSpec(
         name,
@@ -199,6 +204,7 @@ def _mean(name: str, scorer: Scorer, description: str, *, primary: bool = False)
         description,
         fields=(name,),
         primary=primary,
+        resample="mean",
     )
 
 
@@ -221,12 +227,12 @@ def _from_pairs(
 
 # Adding a metric is one entry here (plus its test and its row in docs/evaluation.md's table).
 METRICS: Tuple[MetricSpec, ...] = (
-    _mean(
+    mean_metric(
         "exact_match",
         per_example("exact_match", exact_match, always=True),
         "share of answers equal to the reference after SQuAD v1.1 normalisation",
     ),
-    _mean(
+    mean_metric(
         "f1",
         per_example("f1", token_f1, always=True),
         "mean SQuAD v1.1 token F1 of answer and reference",
@@ -241,16 +247,23 @@ METRICS: Tuple[MetricSpec, ...] = (
         "exp(reference-token NLL / reference tokens) over the set, teacher-forced",
         fields=("nll_sum", "num_tokens"),
         lower_is_better=True,
+        resample="exp_ratio",
     ),
-    _mean("rouge1", ROUGE, "mean ROUGE-1 F-measure (rouge-score, Porter stemming)"),
-    _mean("rougeL", ROUGE, "mean ROUGE-L F-measure (rouge-score, Porter stemming)"),
-    _from_pairs("accuracy", lambda pairs, _l: lm.accuracy_of(pairs), "share of rows given their true label"),
+    mean_metric("rouge1", ROUGE, "mean ROUGE-1 F-measure (rouge-score, Porter stemming)"),
+    mean_metric("rougeL", ROUGE, "mean ROUGE-L F-measure (rouge-score, Porter stemming)"),
+    _from_pairs(
+        "accuracy",
+        lambda pairs, _l: lm.accuracy_of(pairs),
+        "share of rows given their true label",
+        resample="accuracy",
+    ),
     _from_pairs(
         "macro_f1",
         lambda pairs, _l: lm.macro_f1_of(pairs),
         "macro F1: the mean F1 over classes",
         primary=True,
         aliases=("f1",),
+        resample="macro_f1",
     ),
     _from_pairs(
         "precision_per_class",

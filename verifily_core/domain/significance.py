@@ -40,28 +40,30 @@ def statistic(rows: Rows, task: str, metric: str) -> Optional[Stat]:
     so a bootstrap reads the same numbers that the metric itself was aggregated from.
     """
     spec = metrics.find_spec(task, metric)
-    if spec is None or not spec.scalar or not rows:
+    if spec is None or spec.resample is None or not rows:
         return None
     if spec.pairs:
         if not all("reference" in r and "prediction" in r for r in rows):
             return None
-        return _label_statistic([r["reference"] for r in rows], [r["prediction"] for r in rows], metric)
+        return _label_statistic(
+            [r["reference"] for r in rows], [r["prediction"] for r in rows], spec.resample
+        )
     table = slicing.PredictionTable(rows, task, ())
     cols = [c for c in map(table.column, spec.fields) if c is not None]
     if not cols or len(cols) < len(spec.fields):
         return None
-    if metric == "perplexity":
+    if spec.resample == "exp_ratio":
         nll, tok = cols
         return lambda idx: np.exp(nll[idx].sum(axis=1) / np.maximum(tok[idx].sum(axis=1), 1.0))
     values = cols[0]
     return lambda idx: values[idx].mean(axis=1)
 
 
-def _label_statistic(refs: Sequence[Any], preds: Sequence[Any], metric: str) -> Stat:
+def _label_statistic(refs: Sequence[Any], preds: Sequence[Any], form: str) -> Stat:
     labels = {label: i for i, label in enumerate(sorted({str(x) for x in [*refs, *preds]}))}
     t = np.asarray([labels[str(x)] for x in refs])
     p = np.asarray([labels[str(x)] for x in preds])
-    if metric == "accuracy":
+    if form == "accuracy":
         correct = (t == p).astype(float)
         return lambda idx: correct[idx].mean(axis=1)
     size = len(labels)
