@@ -16,6 +16,7 @@ import gradio as gr
 
 from verifily_cli.dashboard import comparison, data, plots
 from verifily_cli.dashboard.detail import EnvironmentFor, RunDetail, run_detail, verify_view
+from verifily_core.bootstrap import open_store
 from verifily_core.domain.compare_format import format_comparison
 from verifily_core.domain.tracking import TrackingLink
 from verifily_core.errors import VerifilyError
@@ -49,13 +50,6 @@ def default_environment(store: ArtifactStore, run_id: str) -> Mapping[str, str]:
     from verifily_core.bootstrap import backend_for_run
 
     return backend_for_run(store, run_id).environment()
-
-
-def open_store(runs_dir: Union[Path, str]) -> ArtifactStore:
-    """The store of a runs folder or bucket URL (``s3://bucket/runs``)."""
-    from verifily_core.bootstrap import open_store as store_at
-
-    return store_at(runs_dir)
 
 
 # ---------------------------------------------------------------------- handlers (no Gradio layout)

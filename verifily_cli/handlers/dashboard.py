@@ -129,7 +129,8 @@ def run_dashboard(
         raise VerifilyError(f"--port must be between 1 and 65535, got {port}.")
     root = check_runs_dir(Path(runs_dir).expanduser())
     require_gradio()
-    from verifily_cli.dashboard.app import build_app, open_store
+    from verifily_cli.dashboard.app import build_app
+    from verifily_core.bootstrap import open_store
 
     if share:
         err.print(
