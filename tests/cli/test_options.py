@@ -4,11 +4,13 @@ comma lists, ``--set``, ``--resume`` refusing flags that would change what it co
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from verifily_cli.app import app
@@ -67,6 +69,35 @@ def test_tune_resume_refuses_a_changed_flag_but_not_one_at_its_default(tmp_path:
 def test_attribute_resume_with_default_flags_goes_on_to_the_folder(tmp_path: Path) -> None:
     result = runner.invoke(app, ["attribute", "--seeds", "1", "--resume", str(tmp_path / "attribute_x")])
     assert result.exit_code == 2 and "Attribute folder not found" in result.output, result.output
+
+
+def test_train_resume_with_dry_run_is_a_clear_error(tmp_path: Path) -> None:
+    """``--dry-run`` checks a new run's config; a resumed run has none (it was once an internal error)."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    rows = [
+        {"instruction": "Reverse.", "input": f"{a} {b}", "output": f"{b} {a}"} for a, b in zip("abc", "def")
+    ]
+    (tmp_path / "data" / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    config = {
+        "task": "sft",
+        "base_model": "model",
+        "data_paths": {"train": "data/train.jsonl"},
+        "output": {"dir": "runs/"},
+    }
+    (tmp_path / "train.yaml").write_text(yaml.safe_dump(config))
+    first = runner.invoke(
+        app, ["train", "--config", str(tmp_path / "train.yaml"), "--dry-run", "--no-model-check"]
+    )
+    assert first.exit_code == 0, first.output
+    [run] = list((tmp_path / "runs").iterdir())
+    result = runner.invoke(app, ["train", "--resume", str(run), "--dry-run"])
+    assert result.exit_code == 2, result.output
+    assert (
+        "--resume continues a run that already started" in result.output
+        and "Internal error" not in result.output
+    )
 
 
 @pytest.mark.timeout(120)

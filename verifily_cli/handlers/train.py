@@ -47,6 +47,13 @@ def run_train(
         run_id = None
 
     if dry_run:
+        if config is None:  # --resume: a started run has no new config to check
+            from verifily_core.errors import ConfigError
+
+            raise ConfigError(
+                "--dry-run checks a new run before it trains; --resume continues a run that already started.",
+                hint="Drop --dry-run: a resumed run is checked against its seal (config, data, model) first.",
+            )
         run = train(config, deps, dry_run=True, model_check=model_check)
         _print_dry_run(run, config, json_output)
         return
