@@ -21,12 +21,14 @@ from verifily_core.plugins.settings import check_plugin_settings
 from verifily_core.ports.artifact_store import ArtifactStore
 from verifily_core.ports.billing_sink import BillingSink
 from verifily_core.ports.model_backend import ModelBackend
+from verifily_core.ports.study import StudyEngine
 from verifily_core.ports.tracker import Tracker
 from verifily_core.services.training.dependencies import TrainDependencies
 
 DEFAULT_STORE = "local"
 REMOTE_STORE = "fsspec"  # picked for URLs (s3://...) unless the config names another store
 DEFAULT_BACKEND = "hf"
+DEFAULT_STUDY_ENGINE = "optuna"
 
 
 def plugins() -> Any:
@@ -101,6 +103,12 @@ def open_store(location: Union[str, Path], store_name: str = DEFAULT_STORE) -> A
         name = REMOTE_STORE if store_name == DEFAULT_STORE else store_name
         return plugins().artifact_store(name)(url)  # type: ignore[no-any-return]
     return plugins().artifact_store(store_name)(Path(location).expanduser())  # type: ignore[no-any-return]
+
+
+def study_engine(name: str = DEFAULT_STUDY_ENGINE) -> StudyEngine:
+    """The engine ``verifily tune`` keeps its studies in (``optuna``: the tune folder's SQLite
+    database, or the ``--storage`` URL)."""
+    return plugins().study_engine(name)()  # type: ignore[no-any-return]
 
 
 def ports_for_baseline(config: TrainConfig, runs_dir: Path) -> Tuple[ArtifactStore, ModelBackend]:

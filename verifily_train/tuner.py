@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, Iterator, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Dict, Optional, Sequence, Union
 
 from verifily_core.config import TrainConfig
 
@@ -28,7 +27,7 @@ def run_tuning(
     for a bad space or search, before any trial runs). ``storage`` is an Optuna RDB URL shared by
     several workers; a search is resumed with ``verifily tune --resume <tune_dir>``.
     """
-    from verifily_core.bootstrap import build_training
+    from verifily_core.bootstrap import build_training, open_store, runs_location, study_engine
     from verifily_core.domain.search import space_from_grid
     from verifily_core.services.tuning.tune import TuneSettings, tune
 
@@ -38,29 +37,16 @@ def run_tuning(
         strategy=strategy, metric=metric, direction=direction, max_trials=max_trials, storage=storage
     )
     path = None if isinstance(config_path, TrainConfig) else Path(config_path)
-    with _optuna_quiet():
-        report = tune(
-            config,
-            space,
-            settings,
-            store=build_training(config).store,
-            deps_factory=build_training,
-            config_path=path,
-        )
+    report = tune(
+        config,
+        space,
+        settings,
+        store=open_store(runs_location(config), config.store),
+        deps_factory=build_training,
+        engine=study_engine(),
+        config_path=path,
+    )
     return report.as_dict()
-
-
-@contextmanager
-def _optuna_quiet() -> Iterator[None]:
-    """Optuna logs every trial at INFO on stderr; the facade promises not to print."""
-    import optuna
-
-    before = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        yield
-    finally:
-        optuna.logging.set_verbosity(before)
 
 
 __all__ = ["run_tuning"]

@@ -1,31 +1,31 @@
-"""The tune use case on the shipped fakes: the study on Optuna, trials as full runs, failures that do
-not stop the search, the checks made before any trial, resume, and workers sharing one study."""
+"""The tune use case on the shipped fakes (backend, store and the in-memory study engine): trials as
+full runs, failures that do not stop the search, the checks made before any trial, resume, dead and
+silent workers, and workers sharing one study. The Optuna engine has its own tests
+(tests/adapters/test_optuna_search.py) and passes the same study conformance suite as the fake."""
 
 from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Dict, List, Optional, Tuple
 
-import optuna
 import pytest
 import yaml
 
 from verifily_core.config import TrainConfig
 from verifily_core.domain.search import space_from_specs
-from verifily_core.domain.tuning import TUNE_RESULTS, TUNE_SPEC, TuneSettings, TuneSpec
+from verifily_core.domain.tuning import STUDY_DB, TUNE_RESULTS, TUNE_SPEC, TuneSettings, TuneSpec
 from verifily_core.errors import TuneError
+from verifily_core.ports.study import RUNNING, Trial
 from verifily_core.services.training.dependencies import TrainDependencies
 from verifily_core.services.tuning.tune import resume, tune
-from verifily_core.testing import InMemoryArtifactStore, ScriptedModelBackend
+from verifily_core.testing import InMemoryArtifactStore, InMemoryStudyEngine, ScriptedModelBackend
+from verifily_core.testing.study import StudyState
 
-optuna.logging.set_verbosity(optuna.logging.ERROR)
 GRID = ["training.learning_rate=0.001,0.005", "lora.r=4,8"]
 
 
@@ -37,8 +37,8 @@ def loss_of(config: TrainConfig) -> float:
 class Lab:
     """A deps factory over the fakes: one store for every trial, a scripted backend per trial whose
     losses follow ``loss_of``; ``fail`` / ``interrupt`` / ``die`` pick trials (by lora.r) that raise an
-    error, Ctrl-C, or SystemExit (which Optuna does not catch: the trial stays RUNNING, as when a worker
-    is killed)."""
+    error, Ctrl-C, or SystemExit (which the search does not catch: the trial stays running, as when a
+    worker is killed). Its study engine names every worker ``worker-a`` unless a test says otherwise."""
 
     def __init__(
         self,
@@ -51,6 +51,7 @@ class Lab:
         evaluate: Any = None,
     ) -> None:
         self.store = InMemoryArtifactStore(tmp_path / "runs", local_root=tmp_path / "local")
+        self.engine = InMemoryStudyEngine(worker="worker-a")
         self.fail, self.interrupt, self.die, self.delay, self.evaluate = fail, interrupt, die, delay, evaluate
         self.trained: List[Tuple[float, int]] = []
         self._lock = threading.Lock()
@@ -106,8 +107,17 @@ def make_config(tmp_path: Path, **data_paths: Optional[str]) -> TrainConfig:
 
 def run(lab: Lab, config: TrainConfig, specs: List[str] = GRID, **settings: Any) -> Any:
     return tune(
-        config, space_from_specs(specs, config), TuneSettings(**settings), store=lab.store, deps_factory=lab
+        config,
+        space_from_specs(specs, config),
+        TuneSettings(**settings),
+        store=lab.store,
+        deps_factory=lab,
+        engine=lab.engine,
     )
+
+
+def resume_search(lab: Lab, tune_id: str) -> Any:
+    return resume(tune_id, store=lab.store, deps_factory=lab, engine=lab.engine)
 
 
 def results(lab: Lab, tune_id: str) -> Dict[str, Any]:
@@ -168,7 +178,8 @@ def test_tune_folder_holds_spec_results_and_study(tmp_path: Path) -> None:
     assert (spec.strategy, spec.metric, spec.direction) == ("grid", "eval_loss", "minimize")
     assert (spec.n_trials, spec.seed) == (4, 7)
     assert TrainConfig.from_dict(spec.base_config) == config
-    assert (Path(report.tune_dir) / "study.db").is_file()
+    study = lab.engine.state(Path(report.tune_dir) / STUDY_DB, spec.study_name)  # the folder's own study
+    assert [t.number for t in study.trials] == [0, 1, 2, 3] and study.attrs["tune_id"] == report.tune_id
     assert lab.store.list_runs() and all(loc.run_id.startswith("run_") for loc in lab.store.list_runs())
 
 
@@ -192,6 +203,7 @@ def test_results_are_written_after_each_trial(tmp_path: Path) -> None:
         TuneSettings(),
         store=lab.store,
         deps_factory=lab,
+        engine=lab.engine,
         callbacks=callbacks,
     )
     assert [n for _, n in seen] == [1, 2, 3, 4]
@@ -297,13 +309,6 @@ def test_a_missing_data_file_fails_before_any_trial(tmp_path: Path) -> None:
     assert lab.trained == [] and not lab.store.files
 
 
-def test_storage_passwords_never_appear_in_errors(tmp_path: Path) -> None:
-    lab, config = Lab(tmp_path), make_config(tmp_path)
-    with pytest.raises(TuneError) as info:
-        run(lab, config, storage="nosuchdb://alice:s3cret@db.example/tune")
-    assert "s3cret" not in info.value.message and "alice:***@db.example" in info.value.message
-
-
 # ---------------------------------------------------------------------- resume
 
 
@@ -314,65 +319,79 @@ def test_an_interrupted_search_resumes_without_repeating_finished_trials(tmp_pat
     tune_id = next(r for r in lab.store.files if r.startswith("tune_"))
     before = results(lab, tune_id)
     assert before["counts"]["interrupted"] == 1 and before["finished"] is False
+    stopped = next(t for t in before["trials"] if t["status"] == "interrupted")
+    assert stopped["error"] == "interrupted by the user (Ctrl-C)" and stopped["run_id"]
     done_before = [tuple(t["params"].values()) for t in before["trials"] if t["status"] == "completed"]
     lab.interrupt, lab.trained = None, []
-    report = resume(tune_id, store=lab.store, deps_factory=lab)
+    report = resume_search(lab, tune_id)
     assert combos(report.trials) == ALL  # one completed trial per combination
     assert sorted(lab.trained + done_before) == ALL  # finished trials were not trained again
     retry = next(t for t in report.trials if t.retry_of is not None)
     assert next(t for t in report.trials if t.number == retry.retry_of).status == "interrupted"
-    assert resume(tune_id, store=lab.store, deps_factory=lab).as_dict() == report.as_dict()  # nothing left
+    assert resume_search(lab, tune_id).as_dict() == report.as_dict()  # nothing left
 
 
-def killed_search(tmp_path: Path) -> Tuple[Lab, str, Any]:
-    """A grid search whose worker "died" in its trial with lora.r 8 (left RUNNING in the study)."""
+def killed_search(tmp_path: Path) -> Tuple[Lab, str, StudyState, Trial]:
+    """A grid search whose worker (``worker-a``) "died" in its trial with lora.r 8: left running in
+    the study."""
     lab, config = Lab(tmp_path, die=8), make_config(tmp_path)
     with pytest.raises(SystemExit):
         run(lab, config)
     tune_id = next(r for r in lab.store.files if r.startswith("tune_"))
     spec = TuneSpec.from_dict(lab.store.read_json(tune_id, TUNE_SPEC), where="spec")
-    study = optuna.load_study(
-        study_name=spec.study_name, storage=f"sqlite:///{lab.store.local_dir(tune_id) / 'study.db'}"
-    )
-    (ghost,) = study.get_trials(states=(optuna.trial.TrialState.RUNNING,))
+    study = lab.engine.state(lab.store.local_dir(tune_id) / STUDY_DB, spec.study_name)
+    (ghost,) = [t for t in study.trials if t.state == RUNNING]
+    assert ghost.attrs["worker"] == "worker-a"
     lab.die, lab.trained = None, []
-    return lab, tune_id, (study, ghost)
+    return lab, tune_id, study, ghost
 
 
 def test_a_trial_left_running_by_a_dead_worker_runs_again(tmp_path: Path) -> None:
-    lab, tune_id, (study, ghost) = killed_search(tmp_path)
+    lab, tune_id, _, ghost = killed_search(tmp_path)
     done = combos(resume_report_before(lab, tune_id))
-    dead = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
-    )
-    host = ghost.user_attrs["worker"].rpartition(":")[0]
-    study._storage.set_trial_user_attr(ghost._trial_id, "worker", f"{host}:{int(dead.stdout)}")
-    report = resume(tune_id, store=lab.store, deps_factory=lab)
+    lab.engine.worker, lab.engine.stopped = "worker-b", {"worker-a"}
+    report = resume_search(lab, tune_id)
     assert {t.number: t.status for t in report.trials}[ghost.number] == "interrupted"
-    error = next(t for t in report.trials if t.number == ghost.number).error or ""
-    assert re.search(rf"interrupted: its worker \S+:{int(dead.stdout)} stopped", error), error
+    error = next(t for t in report.trials if t.number == ghost.number).error
+    assert error == "interrupted: its worker worker-a stopped"
     assert combos(report.trials) == ALL
     assert sorted(lab.trained + done) == ALL  # the ghost's values ran again, finished ones did not
+    retry = next(t for t in report.trials if t.retry_of == ghost.number)
+    assert retry.params == ghost.params and retry.worker == "worker-b"
+
+
+def test_a_trial_of_a_silent_worker_runs_again(tmp_path: Path) -> None:
+    """A worker on a lost machine: the engine releases its trial (no heartbeat), which runs again."""
+    lab, tune_id, _, ghost = killed_search(tmp_path)
+    lab.engine.worker, lab.engine.silent = "worker-b", {"worker-a"}
+    report = resume_search(lab, tune_id)
+    record = next(t for t in report.trials if t.number == ghost.number)
+    assert record.status == "interrupted"
+    assert record.error == "interrupted: its worker stopped sending heartbeats"
+    assert combos(report.trials) == ALL and report.finished
 
 
 def test_a_trial_of_a_live_worker_is_left_to_it(tmp_path: Path) -> None:
-    lab, tune_id, (_, ghost) = killed_search(tmp_path)  # its worker is this very (live) process
-    report = resume(tune_id, store=lab.store, deps_factory=lab)
+    lab, tune_id, _, ghost = killed_search(tmp_path)
+    lab.engine.worker = "worker-b"  # worker-a lives on: nothing says otherwise
+    report = resume_search(lab, tune_id)
     assert {t.number: t.status for t in report.trials}[ghost.number] == "running"
     assert (ghost.params["training.learning_rate"], ghost.params["lora.r"]) not in lab.trained
     assert len(combos(report.trials)) == 3 and not report.finished
 
 
 def test_a_taken_trial_whose_worker_died_before_naming_itself_runs_again(tmp_path: Path) -> None:
-    lab, tune_id, (study, ghost) = killed_search(tmp_path)
-    orphan = study.ask()  # popped from the queue, RUNNING, and no worker attr: its taker "died" at once
-    planned = orphan.user_attrs["planned"]
-    report = resume(tune_id, store=lab.store, deps_factory=lab)
+    lab, tune_id, study, ghost = killed_search(tmp_path)
+    with lab.engine.lock:
+        orphan = study.take_queued()  # popped from the queue, running, no worker: its taker "died" at once
+    planned = orphan.attrs["planned"]
+    report = resume_search(lab, tune_id)  # worker-a again: nobody else ever joined the study
     records = {t.number: t for t in report.trials}
     assert records[orphan.number].status == "interrupted"
+    assert records[orphan.number].error == "interrupted: its worker (unnamed) stopped"
     retry = next(t for t in report.trials if t.retry_of == orphan.number)
     assert retry.status == "completed" and retry.params == report.spec.plan[planned]
-    assert records[ghost.number].status == "running"  # its worker (this process) is alive
+    assert records[ghost.number].status == "running"  # its worker is this very worker, alive
 
 
 def resume_report_before(lab: Lab, tune_id: str) -> List[Any]:
@@ -384,7 +403,7 @@ def test_resume_refuses_a_folder_that_is_not_a_tune(tmp_path: Path) -> None:
     lab = Lab(tmp_path)
     run_id = lab.store.create_run("x").run_id
     with pytest.raises(TuneError, match="is not a tune folder"):
-        resume(run_id, store=lab.store, deps_factory=lab)
+        resume_search(lab, run_id)
 
 
 # ---------------------------------------------------------------------- several workers
@@ -392,34 +411,35 @@ def test_resume_refuses_a_folder_that_is_not_a_tune(tmp_path: Path) -> None:
 
 def test_workers_on_one_study_split_the_trials_without_duplicates(tmp_path: Path) -> None:
     lab, config = Lab(tmp_path, delay=0.05), make_config(tmp_path)
+    lab.engine.worker = None  # each thread is a worker of its own
     specs = ["training.learning_rate=0.001,0.002,0.005", "lora.r=4,8,16"]
-    storage = f"sqlite:///{tmp_path / 'shared.db'}"
     reports: List[Any] = []
     errors: List[BaseException] = []
 
     def worker() -> None:
         try:
-            reports.append(run(lab, config, specs, storage=storage))
+            reports.append(run(lab, config, specs, storage="memory://shared"))
         except BaseException as exc:  # noqa: BLE001 - surfaced by the assert below
             errors.append(exc)
 
-    threads = [threading.Thread(target=worker) for _ in range(3)]
+    threads = [threading.Thread(target=worker, name=f"worker-{i}") for i in range(3)]
     for t in threads:
         t.start()
     for t in threads:
-        t.join(120)
+        t.join(60)
     assert not errors, errors
     assert len(lab.trained) == 9 == len(set(lab.trained))  # every combination trained exactly once
-    final = resume(reports[0].tune_id, store=lab.store, deps_factory=lab)
+    assert len({r.tune_id for r in reports}) == 1  # one tune folder, named by the study's creator
+    final = resume_search(lab, reports[0].tune_id)
     assert len(combos(final.trials)) == 9 == len(set(combos(final.trials)))
     assert len(lab.trained) == 9
+    assert {t.worker for t in final.trials} <= {"worker-0", "worker-1", "worker-2"}
 
 
 def test_a_worker_joining_a_finished_shared_study_runs_nothing(tmp_path: Path) -> None:
     lab, config = Lab(tmp_path), make_config(tmp_path)
-    storage = f"sqlite:///{tmp_path / 'shared.db'}"
-    first = run(lab, config, storage=storage)
+    first = run(lab, config, storage="memory://shared")
     lab.trained = []
-    second = run(lab, config, storage=storage)
+    second = run(lab, config, storage="memory://shared")
     assert lab.trained == []
     assert second.tune_id == first.tune_id and second.as_dict() == first.as_dict()

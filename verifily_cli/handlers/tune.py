@@ -6,7 +6,6 @@ stderr; the trials table and the guide's ``Best trial:`` block go to stdout.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional
 
@@ -35,18 +34,21 @@ def run_tune(
     storage: Optional[str],
     resume: Optional[Path],
 ) -> None:
-    from verifily_core.bootstrap import build_training
+    from verifily_core.bootstrap import build_training, study_engine
     from verifily_core.errors import TuneError
     from verifily_core.services.tuning import tune as use_case
 
-    _quiet_optuna()
     with _TuneProgress() as progress:
         try:
             if resume is not None:
                 _check_resume_flags(config, params, strategy, max_trials, metric, direction, storage)
                 store, tune_id = open_study_folder(resume, TuneError, "tune")
                 report = use_case.resume(
-                    tune_id, store=store, deps_factory=build_training, callbacks=progress.callbacks()
+                    tune_id,
+                    store=store,
+                    deps_factory=build_training,
+                    engine=study_engine(),
+                    callbacks=progress.callbacks(),
                 )
             else:
                 report = _start(
@@ -65,7 +67,7 @@ def run_tune(
 def _start(
     config: Optional[Path], params: List[str], settings: TuneSettings, progress: _TuneProgress
 ) -> TuneReport:
-    from verifily_core.bootstrap import build_training
+    from verifily_core.bootstrap import build_training, open_store, runs_location, study_engine
     from verifily_core.config import TrainConfig
     from verifily_core.domain.search import space_from_specs
     from verifily_core.errors import TuneError
@@ -78,13 +80,13 @@ def _start(
         )
     cfg = TrainConfig.from_yaml(config)
     space = space_from_specs(params, cfg)
-    store = build_training(cfg).store
     return tune(
         cfg,
         space,
         settings,
-        store=store,
+        store=open_store(runs_location(cfg), cfg.store),
         deps_factory=build_training,
+        engine=study_engine(),
         callbacks=progress.callbacks(),
         config_path=config,
     )
@@ -116,14 +118,6 @@ def _check_resume_flags(
         resumed="the search saved in the tune folder",
         hint="The config, space, strategy, metric and storage come from its tune_spec.json.",
     )
-
-
-def _quiet_optuna() -> None:
-    """Optuna logs every trial at INFO; our own lines say it better. --verbose keeps its logs."""
-    import optuna
-
-    verbose = logging.getLogger("verifily").isEnabledFor(logging.DEBUG)
-    optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.ERROR)
 
 
 def _params_text(params: Dict[str, Any]) -> str:

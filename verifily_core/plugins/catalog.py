@@ -10,7 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from typing import Any, Dict, List, Optional
 
-from verifily_core.ports import ArtifactStore, BillingSink, ModelBackend, Tracker
+from verifily_core.ports import ArtifactStore, BillingSink, ModelBackend, StudyEngine, Tracker
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,8 @@ MODEL_BACKEND = Port("model_backend", "model backend", ModelBackend, "verifily_r
 ARTIFACT_STORE = Port("artifact_store", "artifact store", ArtifactStore, "verifily_register_artifact_store")
 TRACKER = Port("tracker", "tracker", Tracker, "verifily_register_tracker")
 BILLING_SINK = Port("billing_sink", "billing sink", BillingSink, "verifily_register_billing_sink")
-PORTS = (MODEL_BACKEND, ARTIFACT_STORE, TRACKER, BILLING_SINK)
+STUDY_ENGINE = Port("study_engine", "study engine", StudyEngine, "verifily_register_study_engine")
+PORTS = (MODEL_BACKEND, ARTIFACT_STORE, TRACKER, BILLING_SINK, STUDY_ENGINE)
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ import pluggy
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-    from verifily_core.ports import ArtifactStore, BillingSink, ModelBackend, Tracker
+    from verifily_core.ports import ArtifactStore, BillingSink, ModelBackend, StudyEngine, Tracker
 
 PROJECT = "verifily"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -82,6 +82,12 @@ def verifily_plugin_config_schema() -> Optional[type[BaseModel]]:
     """
 
 
+@hookspec
+def verifily_register_study_engine() -> Optional[Union[type[StudyEngine], List[type[StudyEngine]]]]:
+    """Study engines (``StudyEngine`` subclasses) this plugin provides: where ``verifily tune`` keeps
+    its studies (the built-in one is ``optuna``)."""
+
+
 __all__ = [
     "PROJECT",
     "hookimpl",
@@ -90,5 +96,6 @@ __all__ = [
     "verifily_register_artifact_store",
     "verifily_register_billing_sink",
     "verifily_register_model_backend",
+    "verifily_register_study_engine",
     "verifily_register_tracker",
 ]

@@ -40,6 +40,7 @@ from verifily_core.plugins.catalog import (
     BILLING_SINK,
     MODEL_BACKEND,
     PORTS,
+    STUDY_ENGINE,
     TRACKER,
     PluginInfo,
     Port,
@@ -48,7 +49,7 @@ from verifily_core.plugins.catalog import (
     check_class,
     mark_duplicates,
 )
-from verifily_core.ports import ArtifactStore, BillingSink, ModelBackend, Tracker
+from verifily_core.ports import ArtifactStore, BillingSink, ModelBackend, StudyEngine, Tracker
 
 log = logging.getLogger("verifily")
 
@@ -248,6 +249,11 @@ class PluginRegistry:
     def tracker(self, name: str) -> type[Tracker]:
         """The tracker class one entry of a config's ``trackers`` names."""
         cls: type[Tracker] = self._lookup(TRACKER, name)
+        return cls
+
+    def study_engine(self, name: str) -> type[StudyEngine]:
+        """The study engine ``verifily tune`` keeps its studies in (``optuna`` unless told)."""
+        cls: type[StudyEngine] = self._lookup(STUDY_ENGINE, name)
         return cls
 
     def trackers(self) -> List[type[Tracker]]:

@@ -1,8 +1,20 @@
-"""The four ports the core talks through; adapters implement them (see docs/plugins.md)."""
+"""The ports the core talks through; adapters implement them (see docs/plugins.md)."""
 
 from verifily_core.ports.artifact_store import ArtifactStore, RunLocation
 from verifily_core.ports.billing_sink import BillingSink
 from verifily_core.ports.model_backend import ModelBackend, Predictor
+from verifily_core.ports.study import Study, StudyEngine, StudySettings, Trial
 from verifily_core.ports.tracker import Tracker
 
-__all__ = ["ArtifactStore", "BillingSink", "ModelBackend", "Predictor", "RunLocation", "Tracker"]
+__all__ = [
+    "ArtifactStore",
+    "BillingSink",
+    "ModelBackend",
+    "Predictor",
+    "RunLocation",
+    "Study",
+    "StudyEngine",
+    "StudySettings",
+    "Tracker",
+    "Trial",
+]
