@@ -59,7 +59,9 @@ def attribute_command(
     resume: Optional[Path] = typer.Option(
         None, "--resume", help="Continue a study folder (runs/attribute_<id>): finished runs are kept."
     ),
-    json_out: bool = typer.Option(False, "--json", help="Print attribute_results.json instead of the table."),
+    json_output: bool = typer.Option(
+        False, "--json", help="Print attribute_results.json instead of the table."
+    ),
     verbose: bool = verbose_option(),
 ) -> None:
     """Measure what each data source (or tag value) causes: train without it, compare on one test set."""
@@ -81,4 +83,6 @@ def attribute_command(
         overrides = set_overrides(override)
         if epochs is not None:
             overrides["training.num_epochs"] = epochs
-        run_attribute(config=config, settings=settings, resume=resume, as_json=json_out, overrides=overrides)
+        run_attribute(
+            config=config, settings=settings, resume=resume, json_output=json_output, overrides=overrides
+        )
