@@ -187,10 +187,13 @@ class _Checker:
                 self._expr(item, stack)
 
     def _dynamic_import(self, node: ast.Call) -> None:
-        if _name_of(node.func) in ("import_module", "__import__") and node.args:
-            target = node.args[0]
-            if isinstance(target, ast.Constant) and str(target.value).startswith(ADAPTERS):
-                self._add(node, f"imports {target.value} dynamically (an adapter is picked by bootstrap)")
+        """An adapter module imported by its name as a string, or a class fetched with ``getattr``."""
+        name = _name_of(node.func)
+        strings = [a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+        if name in ("import_module", "__import__") and strings and strings[0].startswith(ADAPTERS):
+            self._add(node, f"imports {strings[0]} dynamically (an adapter is picked by bootstrap)")
+        if name == "getattr" and any(s in self.classes for s in strings):
+            self._add(node, f"fetches adapter class {strings[-1]} with getattr: build it in bootstrap")
 
     def _instances(self, scope: ast.AST, stack: List[Dict[str, str]]) -> Dict[str, str]:
         """``r = PluginRegistry(...)`` in ``scope``: ``r`` -> ``verifily_core.plugins.PluginRegistry()``."""
@@ -227,6 +230,9 @@ class _Checker:
             cls = next((p for p in parts[1:] if p in self.classes), None)
             if cls is not None:
                 self._add(node, f"uses adapter class {cls} ({dotted}): build it in verifily_core.bootstrap")
+                return True
+            if "hooks" in parts[1:-1]:  # a plugin hook returns the adapter class
+                self._add(node, f"calls a plugin's hook ({dotted}): plugins are read by bootstrap only")
                 return True
         elif not self.loaders_allowed and any(_within(dotted, x) for x in LOADERS):
             self._add(node, f"loads plugins itself ({dotted}): ask verifily_core.bootstrap for the adapter")
@@ -309,6 +315,8 @@ CLASSES = {"LocalArtifactStore", "HFModelBackend"}
         "import verifily_core.plugins.manager as m\nm.PluginRegistry().load()\n",
         "from verifily_core.plugins import PluginRegistry\nr = PluginRegistry()\nr.register(x)\nr.load()\n",
         "import importlib\nimportlib.import_module('verifily_adapters.local_store.store')\n",
+        "def f(module, p):\n    return getattr(module, 'LocalArtifactStore')(p)\n",
+        "from verifily_adapters.local_store import hooks\nhooks.verifily_register_artifact_store()('runs')\n",
     ],
 )
 def test_the_scan_finds_each_way_of_building_an_adapter(source: str) -> None:
