@@ -214,3 +214,10 @@ def test_the_version_is_written_once() -> None:
         ).stdout
         assert out == f"verifily, version {version}\n", (command, out)
     assert importlib.import_module("verifily_train").__version__ == version
+
+
+def test_mypy_checks_the_four_packages_strictly() -> None:
+    """``make lint`` and ``make test`` run a bare ``mypy``: what it checks is pyproject's [tool.mypy]."""
+    with open(ROOT / "pyproject.toml", "rb") as fh:
+        config = tomllib.load(fh)["tool"]["mypy"]
+    assert config["strict"] is True and sorted(config["packages"]) == sorted(PACKAGES)
