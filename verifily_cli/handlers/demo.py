@@ -104,7 +104,8 @@ def run_demo(workdir: Path, *, quick: bool = False) -> None:
     from verifily_core.services.comparison.compare import compare
 
     for run in (human, synthetic):
-        print_slices(run.eval_result, title=run.run_id)
+        if run.eval_result is not None:  # always: the demo's configs have a test set, so training evaluates
+            print_slices(run.eval_result, title=run.run_id)
     result = compare(
         [human.artifact_path, synthetic.artifact_path],
         metric="macro_f1",

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence
 
 from verifily_core.config import TrainConfig
 from verifily_core.ports.artifact_store import ArtifactStore
 from verifily_core.ports.billing_sink import BillingSink
 from verifily_core.ports.model_backend import ModelBackend
 from verifily_core.ports.tracker import Tracker
+
+if TYPE_CHECKING:  # a name for annotations only: importing the evaluation code is the caller's choice
+    from verifily_core.domain.evaluation import EvalResult
 
 
 @dataclass
@@ -29,7 +32,7 @@ class TrainRun:
     duration_seconds: float = 0.0
     summary: Dict[str, Any] = field(default_factory=dict)
     warnings: List[str] = field(default_factory=list)
-    eval_result: Any = None
+    eval_result: Optional[EvalResult] = None  # the evaluation at the end of training, when one ran
 
 
 @dataclass
@@ -40,7 +43,7 @@ class TrainDependencies:
     store: ArtifactStore
     tracker_types: Sequence[type[Tracker]] = ()
     sink_types: Sequence[type[BillingSink]] = ()
-    evaluate: Optional[Callable[..., Any]] = None
+    evaluate: Optional[Callable[..., EvalResult]] = None  # (store, run_id, backend) -> its evaluation
     signing_key: Optional[Path] = None  # an Ed25519 private key (PEM): sign the sealed run with it
 
 
