@@ -33,7 +33,7 @@ def run_attribute(
     config: Optional[Path],
     settings: AttributeSettings,
     resume: Optional[Path],
-    as_json: bool,
+    json_output: bool,
     overrides: Optional[Mapping[str, Any]] = None,
 ) -> None:
     """A new study on ``config`` with ``overrides`` (``--set``, ``--epochs``) applied to every run, or
@@ -64,15 +64,15 @@ def run_attribute(
             callbacks=callbacks,
             config_path=config,
         )
-    show_report(report, as_json=as_json)
+    show_report(report, json_output=json_output)
 
 
-def show_report(report: AttributionReport, *, as_json: bool = False) -> None:
+def show_report(report: AttributionReport, *, json_output: bool = False) -> None:
     """Draw the heat map into the study folder, then print the table (or the JSON document)."""
     from verifily_core.domain.attribution import ATTRIBUTE_HEATMAP
 
     heatmap = save_heatmap(report.results, Path(report.study_dir) / ATTRIBUTE_HEATMAP)
-    if as_json:
+    if json_output:
         print_json(report.results)
     else:
         out.print(format_attribution(report.results), markup=False)
