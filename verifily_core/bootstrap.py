@@ -2,7 +2,7 @@
 
 Use cases take ports as parameters and never build adapters themselves; the CLI and the Python
 facade call these functions to get ports wired from the config (``backend``, ``store``,
-``trackers``, ``wandb.enabled``) or, for an existing run, from its ``training_info.json``.
+``trackers`` and the trackers' own sections) or, for an existing run, from its ``training_info.json``.
 """
 
 from __future__ import annotations
@@ -38,9 +38,14 @@ def plugins() -> Any:
 
 
 def tracker_names(config: TrainConfig) -> List[str]:
+    """The trackers listed in ``config.trackers``, then every installed tracker that ``config``
+    switches on through its own section (``Tracker.enabled_by``, e.g. ``wandb.enabled``)."""
     names = list(dict.fromkeys(config.trackers))
-    if config.wandb.enabled and "wandb" not in names:
-        names.append("wandb")
+    names += [
+        cls.PLUGIN_NAME
+        for cls in plugins().trackers()
+        if cls.PLUGIN_NAME not in names and cls.enabled_by(config)
+    ]
     return names
 
 

@@ -21,13 +21,28 @@ def train(config: Union[TrainConfig, PathLike], **overrides: Any) -> TrainRun:
     ``reproducibility_hash``. Never prints or exits; raises ``VerifilyError`` subclasses.
 
     ``overrides`` are dotted keys with ``__`` for dots: ``train(cfg, training__learning_rate=5e-5)``.
+
+    It trains in this process. ``compute.distributed: true`` is refused (``ConfigError``) unless this
+    process is already one of a launch (a script started with ``accelerate launch``), where every
+    process calls ``train`` and they share one run folder: a function cannot start and wait for
+    several processes of itself the way ``verifily train --distributed`` does.
     """
     from verifily_core.bootstrap import build_training
+    from verifily_core.errors import ConfigError
+    from verifily_core.services.training import ranks
     from verifily_core.services.training.train import train as train_use_case
 
     cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_yaml(config)
     if overrides:
         cfg = cfg.apply_overrides({k.replace("__", "."): v for k, v in overrides.items()})
+    if cfg.compute.distributed and not ranks.current().inside_launch:
+        raise ConfigError(
+            "train() trains in this process; compute.distributed: true needs several processes.",
+            key="compute.distributed",
+            hint="Run `verifily train --config FILE --distributed` (or `accelerate launch -m "
+            "verifily_train.cli train --config FILE`), start this script with `accelerate launch`, "
+            "or set compute.distributed: false.",
+        )
     return train_use_case(cfg, build_training(cfg))
 
 

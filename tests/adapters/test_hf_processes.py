@@ -1,4 +1,5 @@
-"""How ``verifily train --distributed`` plans its ``accelerate launch`` (no process is started)."""
+"""How the hf backend plans ``verifily train --distributed`` (no process is started), and how it
+names the cause of a failed launch."""
 
 from __future__ import annotations
 
@@ -7,7 +8,14 @@ from typing import Any
 
 import pytest
 
-from verifily_cli.launch import LaunchPlan, crash_summary, launch_command, plan_launch
+from verifily_adapters.hf_backend.backend import HFModelBackend
+from verifily_adapters.hf_backend.processes import (
+    Processes,
+    accelerate_command,
+    crash_summary,
+    plan_launch,
+    processes_for,
+)
 from verifily_core.config import TrainConfig
 from verifily_core.errors import ConfigError
 
@@ -24,25 +32,25 @@ def _config(**compute: Any) -> TrainConfig:
 
 
 def test_cpu_runs_the_requested_number_of_processes_without_mixed_precision() -> None:
-    cpu = plan_launch(_config(device="cpu", num_gpus=2, bf16=True), visible_gpus=4)
-    assert cpu == LaunchPlan(2, True, "no")
-    assert plan_launch(_config(device="auto", num_gpus=3), visible_gpus=0) == LaunchPlan(3, True, "no")
+    cpu = processes_for(_config(device="cpu", num_gpus=2, bf16=True), visible=4)
+    assert cpu == Processes(2, True, "no")
+    assert processes_for(_config(device="auto", num_gpus=3), visible=0) == Processes(3, True, "no")
 
 
 def test_gpus_default_to_all_visible_with_the_configured_precision() -> None:
-    assert plan_launch(_config(device="cuda", bf16=True), visible_gpus=4) == LaunchPlan(4, False, "bf16")
-    fp16 = plan_launch(_config(device="auto", fp16=True, bf16=False, num_gpus=2), visible_gpus=2)
+    assert processes_for(_config(device="cuda", bf16=True), visible=4) == Processes(4, False, "bf16")
+    fp16 = processes_for(_config(device="auto", fp16=True, bf16=False, num_gpus=2), visible=2)
     assert fp16.mixed_precision == "fp16"
 
 
 def test_more_gpus_than_visible_is_a_config_error_before_launching() -> None:
     with pytest.raises(ConfigError, match="asks for 8 GPU") as info:
-        plan_launch(_config(device="cuda", num_gpus=8), visible_gpus=2)
+        processes_for(_config(device="cuda", num_gpus=8), visible=2)
     assert info.value.key == "compute.num_gpus"
 
 
 def test_launch_command_uses_the_multi_process_launcher_never_cpu_flag() -> None:
-    cmd = launch_command(LaunchPlan(2, True, "no"), ["train", "--config", "c.yaml"], None)
+    cmd = accelerate_command(Processes(2, True, "no"), ["train", "--config", "c.yaml"], None)
     assert "--cpu" not in cmd
     assert cmd[cmd.index("--num_processes") + 1] == "2"
     assert "--multi_gpu" in cmd
@@ -50,9 +58,24 @@ def test_launch_command_uses_the_multi_process_launcher_never_cpu_flag() -> None
 
 
 def test_an_accelerate_config_file_decides_the_topology(tmp_path: Path) -> None:
-    cmd = launch_command(LaunchPlan(2, False, "bf16"), ["train"], tmp_path / "node0.yaml")
+    cmd = accelerate_command(Processes(2, False, "bf16"), ["train"], tmp_path / "node0.yaml")
     assert cmd[cmd.index("--config_file") + 1] == str(tmp_path / "node0.yaml")
     assert "--num_processes" not in cmd
+
+
+def test_the_plan_says_when_the_processes_run_on_the_cpu() -> None:
+    plan = plan_launch(_config(device="auto", num_gpus=2), ["train"], None, visible=0)
+    assert (plan.num_processes, plan.on_cpu) == (2, True)
+    assert (
+        plan.note == "no GPU in use (compute.device: auto): running 2 training process(es) on the CPU (gloo)."
+    )
+    gpus = plan_launch(_config(device="cuda"), ["train"], None, visible=2)
+    assert (gpus.num_processes, gpus.on_cpu, gpus.note) == (2, False, None)
+
+
+def test_a_missing_accelerate_config_file_is_refused_before_counting_devices(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="Accelerate config file not found"):
+        HFModelBackend().plan_launch(_config(device="cpu"), ["train"], tmp_path / "missing.yaml")
 
 
 def test_crash_summary_names_the_cause_not_the_peers_symptom() -> None:
@@ -62,6 +85,7 @@ def test_crash_summary_names_the_cause_not_the_peers_symptom() -> None:
         "torch.distributed.elastic.multiprocessing.errors.ChildFailedError:",
     ]
     assert crash_summary(1, tail).endswith("RuntimeError: boom in rank 1")
+    assert HFModelBackend().launch_failure(1, tail) == crash_summary(1, tail)
 
 
 def test_crash_summary_names_a_lost_node_when_no_rank_here_crashed() -> None:

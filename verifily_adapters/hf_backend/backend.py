@@ -8,14 +8,15 @@ heavy modules are imported by the methods that need them.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar, Dict, Mapping, Optional
+from typing import Any, ClassVar, Dict, Mapping, Optional, Sequence
 
 from verifily_adapters.hf_backend.environment import environment
 from verifily_adapters.hf_backend.references import validate_reference
+from verifily_core.config import TrainConfig
 from verifily_core.domain.model_digest import ModelSource, local_model_source
 from verifily_core.domain.training import TrainCallbacks, TrainOutcome, TrainRequest
 from verifily_core.errors import BackendError
-from verifily_core.ports.model_backend import ModelBackend, Predictor
+from verifily_core.ports.model_backend import ArtifactLayout, LaunchPlan, ModelBackend, Predictor
 
 TASKS = ("sft", "classification")
 
@@ -80,3 +81,28 @@ class HFModelBackend(ModelBackend):
         from verifily_adapters.hf_backend.predictor import export_merged
 
         export_merged(Path(run_dir), training_info, Path(out_dir))
+
+    def artifact_layout(self) -> ArtifactLayout:
+        """``adapter/`` (LoRA) or ``model/`` (full weights, or the merged model beside an adapter),
+        ``tokenizer/``, and the Trainer's ``checkpoints/``."""
+        from verifily_adapters.hf_backend.artifacts import LAYOUT
+
+        return LAYOUT
+
+    def weights_close(self, a: Path, b: Path, atol: float) -> Optional[str]:
+        from verifily_adapters.hf_backend.weights import weights_close
+
+        return weights_close(a, b, atol)
+
+    def plan_launch(
+        self, config: TrainConfig, args: Sequence[str], launcher_config: Optional[Path]
+    ) -> LaunchPlan:
+        """``accelerate launch`` over the visible CUDA GPUs, or N CPU processes over gloo."""
+        from verifily_adapters.hf_backend.processes import plan_launch
+
+        return plan_launch(config, args, launcher_config)
+
+    def launch_failure(self, returncode: int, tail: Sequence[str]) -> str:
+        from verifily_adapters.hf_backend.processes import crash_summary
+
+        return crash_summary(returncode, tail)

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, TypeVar
 
 from verifily_adapters.hf_backend import devices, loading
+from verifily_adapters.hf_backend.artifacts import ADAPTER_DIR, MODEL_DIR, TOKENIZER_DIR
 from verifily_adapters.hf_backend.references import ModelRef, resolve_reference
 from verifily_adapters.hf_backend.tensors import IGNORE_INDEX, Collator, Encoder, Feature
-from verifily_adapters.hf_backend.trainer import ADAPTER_DIR, MODEL_DIR, TOKENIZER_DIR
 from verifily_core.domain.examples import ClassificationExample, SFTExample
 from verifily_core.domain.prompts import ALPACA, CHAT_TEMPLATE
 from verifily_core.domain.training import ClassPrediction, TokenLoss

@@ -41,6 +41,11 @@ class WandbTracker(Tracker):
         self._run: Any = None
         self._run_id = ""
 
+    @classmethod
+    def enabled_by(cls, config: TrainConfig) -> bool:
+        """The guide's ``wandb.enabled: true`` switches it on, listed in ``trackers`` or not."""
+        return bool(config.wandb.enabled)
+
     def start(self, run_id: str, config: Mapping[str, Any]) -> None:
         try:
             import wandb

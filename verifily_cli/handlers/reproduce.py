@@ -72,27 +72,6 @@ def run_sign(run: Path, key: Path) -> None:
     out.print(f"Signed {run_id} with key {key_id}: {run / 'provenance.intoto.jsonl'}", markup=False)
 
 
-def weights_close(a: str, b: str, atol: float) -> Optional[str]:
-    """None when two safetensors files hold the same tensors within ``atol``; else the reason."""
-    if not a.endswith(".safetensors"):
-        return "bytes differ (only .safetensors files can be compared with a tolerance)"
-    import numpy as np
-    from safetensors.numpy import load_file
-
-    left, right = load_file(a), load_file(b)
-    if set(left) != set(right):
-        return f"different tensors: {sorted(set(left) ^ set(right))[:3]}"
-    worst = max(
-        (
-            float(np.max(np.abs(left[k].astype(np.float64) - right[k].astype(np.float64))))
-            for k in left
-            if left[k].size
-        ),
-        default=0.0,
-    )
-    return None if worst <= atol else f"max |difference| {worst:.3g} > atol {atol}"
-
-
 def run_rerun(run: Path, *, atol: Optional[float], json_output: bool) -> int:
     """``reproduce`` without ``--verify-only``: re-train the run from its frozen config and compare
     the hash chain, train loss, metrics and weights (within ``atol``); exit code 0 PASS, 1 FAIL."""
@@ -106,7 +85,6 @@ def run_rerun(run: Path, *, atol: Optional[float], json_output: bool) -> int:
             run_id,
             deps,
             atol=atol,
-            weights_close=weights_close,
             callbacks=TrainCallbacks(on_start=bar.start, on_step=bar.step, on_log=bar.log),
         )
     if json_output:

@@ -1,15 +1,32 @@
-"""What ``verifily train`` does once its flags are parsed: config, wiring, progress, the report."""
+"""What ``verifily train`` does once its flags are parsed: config, wiring, progress, the report.
+
+Distributed training (``--distributed`` or ``compute.distributed: true``): the backend plans the
+launch (``ModelBackend.plan_launch``: for hf, ``accelerate launch ... -m verifily_train.cli <the
+same arguments>``); this process starts it, forwards SIGINT/SIGTERM, echoes the children's stderr
+while keeping its tail, and exits with their exit code. The children see the launcher's
+environment and never launch again. When they fail and ``run_meta.json`` does not say so, the run
+is marked ``failed`` with the crashed process's error (``ModelBackend.launch_failure``).
+"""
 
 from __future__ import annotations
 
+import collections
+import os
+import signal
+import subprocess
+import sys
+import threading
+import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, Optional
+from typing import TYPE_CHECKING, Any, Deque, Dict, List, Optional, Sequence, Tuple
 
 from verifily_cli.render import err, out, print_json, progress, relative
 
 if TYPE_CHECKING:
     from verifily_core.config import TrainConfig
     from verifily_core.services.training.dependencies import TrainRun
+
+TAIL_LINES = 200
 
 
 def load_config(config_path: Path, overrides: Dict[str, Any]) -> TrainConfig:
@@ -39,11 +56,9 @@ def run_train(
         config = None
     else:
         config = load_config(config_path, overrides)
-        from verifily_cli.launch import maybe_relaunch
-
-        if maybe_relaunch(config, config_path, accelerate_config, dry_run):
-            return
         deps = build_training(config)
+        if _relaunch(config, deps, accelerate_config, dry_run):
+            return
         run_id = None
 
     if dry_run:
@@ -58,9 +73,9 @@ def run_train(
         _print_dry_run(run, config, json_output)
         return
 
-    from verifily_core.domain import distributed
+    from verifily_core.services.training import ranks
 
-    main = distributed.is_main_process()
+    main = ranks.current().is_main_process
     _interrupt_on_sigterm()
     with progress("Training", enabled=main and not json_output) as bar:
         callbacks = TrainCallbacks(on_start=bar.start, on_step=bar.step, on_log=bar.log)
@@ -71,6 +86,56 @@ def run_train(
             run = train(config, deps, callbacks=callbacks)
     if main:  # one report per launch, not one per process
         _print_result(run, json_output)
+
+
+def _relaunch(config: Any, deps: Any, accelerate_config: Optional[Path], dry_run: bool) -> bool:
+    """Hand the run to the backend's launcher when distributed; exits with the children's status.
+
+    Returns False (train here) for a dry run, a single-process config, or inside a launched process.
+    """
+    from verifily_core.domain.distributed import LAUNCH_ID_ENV
+    from verifily_core.services.training import ranks
+
+    if dry_run or not config.compute.distributed or ranks.current().inside_launch:
+        return False
+    plan = deps.backend.plan_launch(config, sys.argv[1:], accelerate_config)
+    if plan.note:
+        err.print(f"Note: {plan.note}")
+    launch_id = uuid.uuid4().hex
+    rc, tail = _run_and_wait(plan.command, {**os.environ, LAUNCH_ID_ENV: launch_id})
+    failed = ranks.settle_launch(deps.store, launch_id, rc, deps.backend.launch_failure(rc, tail))
+    if failed is not None:
+        err.print(f"Run {failed} marked failed: a training process crashed (see above).")
+    if rc != 0:
+        raise SystemExit(rc)
+    return True
+
+
+def _run_and_wait(cmd: Sequence[str], env: Dict[str, str]) -> Tuple[int, List[str]]:
+    """Run the launcher, forward signals to it, echo its stderr, return (exit code, stderr tail)."""
+    child = subprocess.Popen(list(cmd), env=env, stderr=subprocess.PIPE, text=True, errors="replace")
+    tail: Deque[str] = collections.deque(maxlen=TAIL_LINES)
+
+    def pump() -> None:
+        assert child.stderr is not None
+        for line in child.stderr:
+            sys.stderr.write(line)
+            tail.append(line.rstrip("\n"))
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+
+    def forward(signum: int, frame: Any) -> None:
+        child.send_signal(signum)
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        rc = child.wait()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    reader.join(timeout=5)
+    return rc, list(tail)
 
 
 def _interrupt_on_sigterm() -> None:
@@ -84,8 +149,9 @@ def _interrupt_on_sigterm() -> None:
 
     from verifily_core.domain import distributed
     from verifily_core.errors import BackendError
+    from verifily_core.services.training import ranks
 
-    launched = distributed.world_size() > 1
+    launched = ranks.current().world_size > 1
 
     def handler(signum: int, frame: Any) -> None:
         if launched:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
+import shutil
+from pathlib import Path, PurePosixPath
 from typing import Any, Dict, List, Sequence
 
 import pytest
@@ -14,8 +15,8 @@ from verifily_core.conformance.imports import HooksAreLight
 from verifily_core.conformance.tasks import reverse_examples, sentiment_examples
 from verifily_core.domain.examples import ClassificationExample, Example, SFTExample
 from verifily_core.domain.training import TrainCallbacks, TrainOutcome, TrainRequest
-from verifily_core.errors import BackendError, VerifilyError
-from verifily_core.ports import ModelBackend, Predictor
+from verifily_core.errors import BackendError, ConfigError, VerifilyError
+from verifily_core.ports import ArtifactLayout, LaunchPlan, ModelBackend, Predictor
 
 TASKS = ("sft", "classification", "seq2seq")
 
@@ -99,7 +100,7 @@ class ModelBackendConformance(HooksAreLight):
             "quantization": config.lora.quantization,
             "seed": config.seed,
         }
-        return {"request": request, "outcome": outcome, "calls": calls, "info": info}
+        return {"request": request, "outcome": outcome, "calls": calls, "info": info, "backend": backend}
 
     def test_plugin_name_is_a_non_empty_string(self, backend_class: type) -> None:
         assert issubclass(backend_class, ModelBackend)
@@ -141,8 +142,9 @@ class ModelBackendConformance(HooksAreLight):
         assert outcome.train_loss is None or math.isfinite(outcome.train_loss)
         assert 0 < outcome.train_rows <= len(trained["request"].train_examples)
         json.dumps(outcome.log_history), json.dumps(outcome.extra)
-        folders = [out / name for name in ("adapter", "model") if (out / name).is_dir()]
-        assert folders and any(any(f.iterdir()) for f in folders), f"no adapter/ or model/ in {out}"
+        weights = trained["backend"].artifact_layout().weights
+        folders = [out / name for name in weights if (out / name).is_dir()]
+        assert folders and any(any(f.iterdir()) for f in folders), f"none of {weights} in {out}"
         assert calls and calls[0][0] == "start", "callbacks.start must come first"
         for call in calls:
             if call[0] == "log":
@@ -175,6 +177,51 @@ class ModelBackendConformance(HooksAreLight):
                     "base_model_path": config.base_model,
                 },
             )
+
+    def test_artifact_layout_names_entries_inside_the_run_folder(self, backend: ModelBackend) -> None:
+        layout = backend.artifact_layout()
+        assert isinstance(layout, ArtifactLayout) and layout.weights
+        for entry in (*layout.loaded, layout.checkpoints):
+            path = PurePosixPath(entry)
+            assert entry and not path.is_absolute() and ".." not in path.parts, entry
+
+    def test_weight_files_are_close_to_their_own_copy(self, trained: Dict[str, Any], tmp_path: Path) -> None:
+        backend, out = trained["backend"], trained["request"].output_dir
+        files = [
+            f
+            for entry in backend.artifact_layout().weights
+            for f in sorted((out / entry).rglob("*") if (out / entry).is_dir() else [out / entry])
+            if f.is_file()
+        ]
+        assert files, "training wrote no weight file"
+        for original in files:
+            copy = tmp_path / "copy" / original.relative_to(out)
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(original, copy)
+            assert backend.weights_close(original, copy, 0.0) is None, original
+
+    def test_plan_launch_plans_the_processes_or_refuses_clearly(
+        self, backend: ModelBackend, config: TrainConfig
+    ) -> None:
+        """It starts nothing: a plan ends with the ``verifily`` arguments, or a ConfigError names the key."""
+        distributed = config.apply_overrides(
+            {"compute.distributed": True, "compute.device": "cpu", "compute.num_gpus": 2}
+        )
+        args = ["train", "--config", "train.yaml", "--distributed"]
+        try:
+            plan = backend.plan_launch(distributed, args, None)
+        except ConfigError as exc:
+            assert exc.key and exc.key.startswith("compute."), "the refusal names the config key"
+            return
+        assert isinstance(plan, LaunchPlan) and plan.num_processes == 2 and plan.on_cpu
+        assert list(plan.command[-len(args) :]) == args
+        assert all(isinstance(part, str) and part for part in plan.command)
+
+    def test_launch_failure_is_one_line(self, backend: ModelBackend) -> None:
+        tail = ["some output", "RuntimeError: boom in rank 1", "launcher: exiting"]
+        for lines in (tail, []):
+            why = backend.launch_failure(1, lines)
+            assert isinstance(why, str) and why.strip() and "\n" not in why
 
 
 def _answers(predictor: Predictor, examples: Sequence[Example]) -> List[Any]:

@@ -2,13 +2,15 @@
 
 from verifily_core.ports.artifact_store import ArtifactStore, RunLocation
 from verifily_core.ports.billing_sink import BillingSink
-from verifily_core.ports.model_backend import ModelBackend, Predictor
+from verifily_core.ports.model_backend import ArtifactLayout, LaunchPlan, ModelBackend, Predictor
 from verifily_core.ports.study import Study, StudyEngine, StudySettings, Trial
 from verifily_core.ports.tracker import Tracker
 
 __all__ = [
+    "ArtifactLayout",
     "ArtifactStore",
     "BillingSink",
+    "LaunchPlan",
     "ModelBackend",
     "Predictor",
     "RunLocation",

@@ -20,6 +20,11 @@ Contract for implementers
 * ``local_dir(run_id)`` is a local folder where a backend may write model files; a remote store
   uploads it on ``sync(run_id)`` (called while training, every few seconds, and at the end) and
   fills it from the store first for a run it did not write (a resume, a model to load).
+* ``work_dir()`` is a local folder for working files that belong to no run and are never
+  uploaded: what the processes of one distributed launch on a machine share (the rendezvous file
+  naming their run, the folders of ranks on other machines) and a dry run's scratch output. It is
+  the runs folder itself for a local store, the local staging folder for a remote one; ``root`` is
+  never assumed to be a local folder by the core.
 * A remote store uploads ``hashes.json`` (the seal) after every other file: it is the commit marker.
 * Run ids from users are validated against the runs really present: ``location(run_id)`` raises
   ``RunNotFoundError`` for anything that is not a direct child of the root (no ``..``, no absolute
@@ -102,6 +107,15 @@ class ArtifactStore(ABC):
     @abstractmethod
     def size_bytes(self, run_id: str) -> int:
         """Total bytes of the run's files (for storage accounting)."""
+
+    def work_dir(self) -> Path:
+        """A local folder for working files of no run (see the module contract); it may not exist
+        yet, so a writer creates it.
+
+        The default is ``root``, right for every store whose ``root`` is a local folder (a local
+        store, a remote store's staging folder); a store whose ``root`` only names it overrides this.
+        """
+        return self.root
 
     def sync(self, run_id: str) -> None:
         """Upload what was written under ``local_dir``; local stores need nothing."""

@@ -29,16 +29,29 @@ Contract for implementers
 * ``export_merged(run_dir, training_info, out_dir)`` (optional) writes the run's model as one
   standalone folder (an adapter merged into its base) that the framework loads without this
   package; the default says the backend cannot.
+* ``artifact_layout()`` (optional) names the run-folder entries ``train`` writes, by role: the
+  weights (compared by ``reproduce``, handed to trackers), what ``load`` reads besides them, the
+  checkpoints folder. The default is ``adapter/`` + ``model/``, ``tokenizer/``, ``checkpoints/``.
+* ``weights_close(a, b, atol)`` (optional) says whether two weight files that differ in bytes hold
+  the same values within ``atol``; ``reproduce --atol`` asks it. The default compares bytes only.
+* ``plan_launch(config, args, launcher_config)`` (optional) says how to run one training as
+  several processes (``verifily train --distributed``): the launcher's command line, checked
+  against the devices of this machine; it starts nothing. ``launch_failure(returncode, tail)``
+  names the cause of a failed launch from the launcher's last stderr lines. The default refuses
+  distributed training with a ``ConfigError``.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Dict, Mapping, Optional, Sequence
+from typing import Any, ClassVar, Dict, Mapping, Optional, Sequence, Tuple
 
+from verifily_core.config import TrainConfig
 from verifily_core.domain.examples import ClassificationExample, SFTExample
 from verifily_core.domain.model_digest import ModelSource, local_model_source
+from verifily_core.domain.runs import ADAPTER_DIR, CHECKPOINTS_DIR, MODEL_DIR, TOKENIZER_DIR
 from verifily_core.domain.training import (
     ClassPrediction,
     TokenLoss,
@@ -46,6 +59,35 @@ from verifily_core.domain.training import (
     TrainOutcome,
     TrainRequest,
 )
+
+
+@dataclass(frozen=True)
+class ArtifactLayout:
+    """The run-folder entries (relative paths) a backend's ``train`` writes, by role."""
+
+    #: the trained weights: compared file by file by ``reproduce``, handed to trackers' ``log_artifact``
+    weights: Tuple[str, ...] = (ADAPTER_DIR, MODEL_DIR)
+    #: what ``load`` reads besides the weights (checked against the seal before loading)
+    companions: Tuple[str, ...] = (TOKENIZER_DIR,)
+    #: the folder of ``checkpoint-N`` folders that ``train --resume`` picks from
+    checkpoints: str = CHECKPOINTS_DIR
+
+    @property
+    def loaded(self) -> Tuple[str, ...]:
+        """Every entry ``load`` reads."""
+        return self.weights + self.companions
+
+
+@dataclass(frozen=True)
+class LaunchPlan:
+    """How to run one training as several processes (see :meth:`ModelBackend.plan_launch`)."""
+
+    #: the launcher's command line; every process it starts runs ``verifily`` with the same arguments
+    command: Tuple[str, ...]
+    num_processes: int
+    on_cpu: bool
+    #: a line to show before launching (e.g. that the processes run on the CPU), or None
+    note: Optional[str] = None
 
 
 class Predictor(ABC):
@@ -132,3 +174,55 @@ class ModelBackend(ABC):
         from verifily_core.errors import BackendError
 
         raise BackendError(f"The {self.PLUGIN_NAME} backend cannot export a merged model.")
+
+    def artifact_layout(self) -> ArtifactLayout:
+        """Which run-folder entries ``train`` writes, by role; the default suits most backends.
+
+        Why the core asks instead of knowing: ``reproduce`` compares the weights, trackers upload
+        them, ``load_run`` checks what ``load`` reads against the seal, and ``train --resume`` looks
+        for checkpoints; a backend whose files live elsewhere says so here.
+        """
+        return ArtifactLayout()
+
+    def weights_close(self, a: Path, b: Path, atol: float) -> Optional[str]:
+        """None when weight files ``a`` and ``b`` (the same entry of two runs) hold the same values
+        within ``atol`` (absolute, per value); else a short reason. Identical files are always close.
+
+        ``reproduce --atol`` asks it for each weight file whose bytes differ (GPU kernels and other
+        machines change the last bits). It reads the files only, never loads a model. The default
+        cannot look inside a file: bytes that differ are a difference.
+        """
+        import filecmp
+
+        if filecmp.cmp(a, b, shallow=False):
+            return None
+        return f"bytes differ (the {self.PLUGIN_NAME} backend compares weight files byte for byte)"
+
+    def plan_launch(
+        self, config: TrainConfig, args: Sequence[str], launcher_config: Optional[Path]
+    ) -> LaunchPlan:
+        """How ``verifily train --distributed`` runs ``config`` as ``compute.num_gpus`` processes.
+
+        ``args`` are this ``verifily`` invocation's arguments (``train --config ...``): every process
+        the launcher starts runs them again and, seeing the launcher's environment
+        (``domain.distributed``), trains its rank instead of launching again. ``launcher_config``
+        is a launcher config file (multi-node) that then decides the topology. It may import the
+        framework to count this machine's devices; what cannot run here (more GPUs than visible, a
+        device kind that cannot) is a ``ConfigError`` naming the key, before anything starts. It
+        never starts a process. The default refuses: the backend trains in one process only.
+        """
+        from verifily_core.errors import ConfigError
+
+        raise ConfigError(
+            f"The {self.PLUGIN_NAME} backend trains in one process; it cannot run distributed training.",
+            key="compute.distributed",
+            hint="Drop --distributed (compute.distributed: false), or use a backend that launches "
+            "several processes (backend: hf).",
+        )
+
+    def launch_failure(self, returncode: int, tail: Sequence[str]) -> str:
+        """One line naming why a launch from :meth:`plan_launch` failed (it becomes the run's
+        ``error``), from its exit code and the last lines of its stderr: the crashed process's own
+        error rather than its peers' lost connections. The default quotes the last line."""
+        last = tail[-1].strip() if tail else "no output"
+        return f"a training process of the distributed launch failed (exit code {returncode}): {last}"

@@ -12,6 +12,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any, Deque, Dict, List, Mapping, Optional, Sequence, Union
 
+from verifily_core.config import TrainConfig
 from verifily_core.domain.examples import ClassificationExample, SFTExample
 from verifily_core.domain.runs import ADAPTER_DIR
 from verifily_core.domain.training import (
@@ -22,7 +23,7 @@ from verifily_core.domain.training import (
     TrainRequest,
 )
 from verifily_core.errors import BackendError
-from verifily_core.ports import ModelBackend, Predictor
+from verifily_core.ports import LaunchPlan, ModelBackend, Predictor
 from verifily_core.testing.recording import Call
 
 Answer = Union[str, ClassPrediction]
@@ -99,16 +100,24 @@ class ScriptedModelBackend(ModelBackend):
 
     ``losses`` is the loss logged at each step (one step per value); ``error``, when set, is raised
     by ``train`` after it is recorded, to drive the failure paths of the train use case.
+    ``launcher``, when set, is the command ``plan_launch`` puts before the ``verifily`` arguments
+    (one process per ``compute.num_gpus``); without it distributed training is refused, as by any
+    backend that trains in one process. ``weights_close`` reads weight files as byte values.
     """
 
     PLUGIN_NAME = "scripted"
     WEIGHTS_FILE = "adapter_model.safetensors"
 
     def __init__(
-        self, losses: Sequence[float] = (2.0, 1.4, 0.9, 0.6), *, error: Optional[Exception] = None
+        self,
+        losses: Sequence[float] = (2.0, 1.4, 0.9, 0.6),
+        *,
+        error: Optional[Exception] = None,
+        launcher: Optional[Sequence[str]] = None,
     ) -> None:
         self.losses = list(losses)
         self.error = error
+        self.launcher = None if launcher is None else tuple(launcher)
         self.answers: Deque[Answer] = deque()
         self.history: List[Call] = []
 
@@ -195,3 +204,21 @@ class ScriptedModelBackend(ModelBackend):
         return ScriptedPredictor(
             self.answers, self.history, labels, loss_per_token=self.losses[-1] if self.losses else 1.0
         )
+
+    def weights_close(self, a: Path, b: Path, atol: float) -> Optional[str]:
+        """Each byte is one value: close when no two bytes at the same offset differ by more than ``atol``."""
+        self.history.append(("weights_close", (Path(a), Path(b), atol)))
+        left, right = Path(a).read_bytes(), Path(b).read_bytes()
+        if len(left) != len(right):
+            return f"sizes differ ({len(left)} vs {len(right)} bytes)"
+        worst = max((abs(x - y) for x, y in zip(left, right)), default=0)
+        return None if worst <= atol else f"max |difference| {worst} > atol {atol}"
+
+    def plan_launch(
+        self, config: TrainConfig, args: Sequence[str], launcher_config: Optional[Path]
+    ) -> LaunchPlan:
+        self.history.append(("plan_launch", list(args)))
+        if self.launcher is None:
+            return super().plan_launch(config, args, launcher_config)
+        processes = config.compute.num_gpus or 1
+        return LaunchPlan((*self.launcher, *args), processes, True, f"{processes} scripted process(es)")

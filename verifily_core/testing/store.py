@@ -101,12 +101,16 @@ class InMemoryArtifactStore(ArtifactStore):
     def local_dir(self, run_id: str) -> Path:
         if run_id not in self.files:
             raise RunNotFoundError(f"No run {run_id!r} in {self.root}")
+        folder = self.work_dir() / run_id
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def work_dir(self) -> Path:
+        """The local folder of the per-run folders (``root`` only names this store)."""
         with self._lock:
             if self._local_root is None:
                 self._local_root = Path(tempfile.mkdtemp(prefix="verifily-memory-store-"))
-        folder = self._local_root / run_id
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
+            return self._local_root
 
     def sync(self, run_id: str) -> None:
         """ "Upload" every file a backend wrote under ``local_dir`` into the store."""

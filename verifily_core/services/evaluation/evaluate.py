@@ -29,14 +29,7 @@ from typing import Any, Callable, List, Mapping, Optional, Sequence, Union
 
 from verifily_core.domain.evaluation import EvalResult, Record, render_slices, score_records, unseen_labels
 from verifily_core.domain.examples import Example
-from verifily_core.domain.runs import (
-    ADAPTER_DIR,
-    CONFIG_FILE,
-    EVAL_DIR,
-    MODEL_DIR,
-    TOKENIZER_DIR,
-    TRAINING_INFO,
-)
+from verifily_core.domain.runs import CONFIG_FILE, EVAL_DIR, TRAINING_INFO
 from verifily_core.domain.slicing import PredictionTable, check_slice_keys
 from verifily_core.domain.trivial_baselines import trivial_baselines
 from verifily_core.ports.artifact_store import ArtifactStore
@@ -55,8 +48,6 @@ from verifily_core.services.evaluation.settings import EvalSettings, resolve_set
 from verifily_core.services.run_folder.seal import check_seal, reseal
 
 logger = logging.getLogger("verifily")
-#: What an evaluation reads from a run folder, all checked against the seal first.
-EVAL_INPUTS = (CONFIG_FILE, TRAINING_INFO, ADAPTER_DIR, MODEL_DIR, TOKENIZER_DIR, EVAL_DIR)
 
 EventFn = Callable[[str, Mapping[str, Any]], None]
 """``on_event(name, payload)`` with ``eval_start`` and ``eval_end`` (billing, trackers)."""
@@ -87,7 +78,9 @@ def evaluate_run(
     """
     started = time.monotonic()
     store.location(run_id)  # RunNotFoundError for a run that is not there
-    chain = check_seal(store, run_id, EVAL_INPUTS)  # IntegrityError before anything is read or loaded
+    # what an evaluation reads, all checked against the seal: IntegrityError before anything is read
+    layout = backend.artifact_layout()
+    chain = check_seal(store, run_id, (CONFIG_FILE, TRAINING_INFO, *layout.loaded, EVAL_DIR))
     info = read_training_info(store, run_id)
     files = evaluation_files(name, test_data, info, main_evaluation_source(store, run_id))
     settings = resolve_settings(
@@ -106,7 +99,7 @@ def evaluate_run(
         check_slice_keys(settings.slice_by, [r.get("tags") for r in records])
     else:
         test_path, examples, sha = read_test_data(test_data, info, run_id, settings)
-        check_weights(store, run_id, info)  # reused predictions still belong to a model that must exist
+        check_weights(store, run_id, info, layout.weights)  # reused predictions need a model that exists
         records = (
             reusable_predictions(store, run_id, sha, examples, settings, files) if reuse_predictions else None
         )

@@ -110,13 +110,19 @@ def evaluation_files(
     return EvalFiles(derived if derived and eval_name_problem(derived) is None else "other")
 
 
-def check_weights(store: ArtifactStore, run_id: str, info: Optional[Mapping[str, Any]] = None) -> Path:
-    """The run's folder, if it holds trained weights; a run without them has nothing to evaluate,
-    except a baseline (``info["baseline"]``), which evaluates its base model as it is."""
+def check_weights(
+    store: ArtifactStore,
+    run_id: str,
+    info: Optional[Mapping[str, Any]] = None,
+    weights: Sequence[str] = (ADAPTER_DIR, MODEL_DIR),
+) -> Path:
+    """The run's folder, if it holds trained weights (one of the backend's ``weights`` entries,
+    ``ModelBackend.artifact_layout``); a run without them has nothing to evaluate, except a
+    baseline (``info["baseline"]``), which evaluates its base model as it is."""
     run_dir = Path(store.local_dir(run_id))
-    if not (info or {}).get("baseline") and not any((run_dir / d).is_dir() for d in (ADAPTER_DIR, MODEL_DIR)):
+    if not (info or {}).get("baseline") and not any((run_dir / d).exists() for d in weights):
         raise EvaluationError(
-            f"Run folder {run_dir} has no {ADAPTER_DIR}/ or {MODEL_DIR}/ folder: "
+            f"Run folder {run_dir} has no {' or '.join(f'{d}/' for d in weights)} folder: "
             "no trained model to evaluate.",
             hint=f"Check that training completed (status: completed in {RUN_META}), or train the run again.",
         )

@@ -35,7 +35,7 @@ def predict(
     settings: EvalSettings,
     progress: Optional[ProgressFn],
 ) -> List[Record]:
-    run_dir = check_weights(store, run_id, info)
+    run_dir = check_weights(store, run_id, info, backend.artifact_layout().weights)
     wanted = needs(settings)
     predictor = backend.load(Path(run_dir), info, device=settings.device)
     size = settings.batch_size

@@ -20,7 +20,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 from verifily_core.config import TrainConfig
 from verifily_core.domain.data_validation import PARSERS, Problems
 from verifily_core.domain.examples import ClassificationExample, Example, SFTExample
-from verifily_core.domain.runs import ADAPTER_DIR, CONFIG_FILE, MODEL_DIR, TOKENIZER_DIR, TRAINING_INFO
+from verifily_core.domain.runs import CONFIG_FILE, TRAINING_INFO
 from verifily_core.errors import DataError
 from verifily_core.ports.artifact_store import ArtifactStore
 from verifily_core.ports.model_backend import ModelBackend, Predictor
@@ -30,7 +30,12 @@ from verifily_core.services.run_folder.seal import check_seal
 
 Row = Union[str, Mapping[str, Any]]
 PLACEHOLDER = "?"  # the answer a row to predict leaves out; never shown or used
-LOADED_FILES = (CONFIG_FILE, TRAINING_INFO, ADAPTER_DIR, MODEL_DIR, TOKENIZER_DIR)
+
+
+def loaded_files(backend: ModelBackend) -> Tuple[str, ...]:
+    """What loading a run reads (checked against the seal first): its config and training info, and
+    the entries the backend's ``load`` reads (``ModelBackend.artifact_layout``)."""
+    return (CONFIG_FILE, TRAINING_INFO, *backend.artifact_layout().loaded)
 
 
 def examples_to_predict(
@@ -123,11 +128,11 @@ def load_run(
 ) -> LoadedRun:
     """The run's model, loaded after its files were checked against the seal (IntegrityError)."""
     store.location(run_id)  # RunNotFoundError for a run that is not there
-    check_seal(store, run_id, LOADED_FILES)
+    check_seal(store, run_id, loaded_files(backend))
     info = read_training_info(store, run_id)
     config: Optional[TrainConfig] = read_run_config(store, run_id)
     settings = resolve_settings(info, config, device=device)
-    run_dir = check_weights(store, run_id, info)
+    run_dir = check_weights(store, run_id, info, backend.artifact_layout().weights)
     predictor = backend.load(Path(run_dir), info, device=settings.device)
     return LoadedRun(run_id, settings.task, list(settings.labels), settings, predictor)
 
@@ -135,9 +140,9 @@ def load_run(
 def export_merged(store: ArtifactStore, run_id: str, backend: ModelBackend, out_dir: Path) -> Path:
     """The run's model as one standalone folder, after its files were checked against the seal."""
     store.location(run_id)
-    check_seal(store, run_id, LOADED_FILES)
+    check_seal(store, run_id, loaded_files(backend))
     info = read_training_info(store, run_id)
-    run_dir = check_weights(store, run_id, info)
+    run_dir = check_weights(store, run_id, info, backend.artifact_layout().weights)
     backend.export_merged(Path(run_dir), info, out_dir)
     return out_dir
 

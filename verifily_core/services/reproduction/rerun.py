@@ -4,36 +4,29 @@ The hash chain proves the *inputs* are unchanged; a re-run proves they still pro
 *outputs*. The new run (same config, so same config hash; a named run gets ``_2``) trains from the
 original's frozen ``config.yaml`` and its recorded data files
 and model (``training_info.json``) into a new run folder, then four things are compared: the hash
-chain, the final train loss, the evaluation metrics, and the trained weights — every file under
-``adapter/`` and ``model/`` of both folders, hashed from disk (never taken from ``hashes.json``) —
-bitwise by default (what CPU training guarantees), within ``atol`` when given (across machines or on
-GPUs). The original run must match its seal before anything of it is used.
+chain, the final train loss, the evaluation metrics, and the trained weights — every file under the
+backend's weight entries (``ModelBackend.artifact_layout``: ``adapter/`` and ``model/`` for hf) of
+both folders, hashed from disk (never taken from ``hashes.json``) — bitwise by default (what CPU
+training guarantees), within ``atol`` when given (across machines or on GPUs; the backend's
+``weights_close`` looks inside the files). The original run must match its seal before anything of
+it is used.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from verifily_core.domain import hashchain
 from verifily_core.domain.model_digest import base_model_findings
-from verifily_core.domain.runs import (
-    ADAPTER_DIR,
-    ENVIRONMENT,
-    EVAL_RESULTS,
-    HASHES,
-    MODEL_DIR,
-    RUN_META,
-    TRAINING_INFO,
-)
+from verifily_core.domain.runs import ENVIRONMENT, EVAL_RESULTS, HASHES, RUN_META, TRAINING_INFO
 from verifily_core.domain.training import TrainCallbacks
 from verifily_core.errors import IntegrityError
+from verifily_core.ports.model_backend import ModelBackend
 from verifily_core.services.run_folder.frozen_config import frozen_config
 from verifily_core.services.run_folder.seal import check_seal
 from verifily_core.services.training.dependencies import TrainDependencies
 from verifily_core.services.training.train import train
-
-WeightsClose = Callable[[str, str, float], Optional[str]]  # (file a, file b, atol) -> None or why they differ
 
 
 @dataclass
@@ -70,7 +63,6 @@ def rerun(
     deps: TrainDependencies,
     *,
     atol: Optional[float] = None,
-    weights_close: Optional[WeightsClose] = None,
     callbacks: Optional[TrainCallbacks] = None,
 ) -> RerunReport:
     """Re-train ``run_id`` (in ``deps.store``) into a new run and compare the two.
@@ -93,7 +85,7 @@ def rerun(
     _compare_chains(store, run_id, new.run_id, report)
     _compare_numbers("train_loss", _train_loss(store, run_id), new.metrics.get("train_loss"), atol, report)
     _compare_eval(store, run_id, new.run_id, atol, report)
-    _compare_weights(store, run_id, new.run_id, atol, weights_close, report)
+    _compare_weights(store, run_id, new.run_id, atol, deps.backend, report)
     return report
 
 
@@ -148,25 +140,26 @@ def _compare_eval(store: Any, old: str, new: str, atol: Optional[float], report:
     report.details.extend(f"eval {k}: {a[k]} vs {b.get(k)}" for k in differing)
 
 
-def _weight_files(store: Any, run_id: str) -> Dict[str, str]:
-    """``relpath -> sha256`` of the files under ``adapter/`` and ``model/``, hashed from disk now."""
-    found, problems = store.file_digests(run_id, [ADAPTER_DIR, MODEL_DIR])
+def _weight_files(store: Any, run_id: str, weights: Sequence[str]) -> Dict[str, str]:
+    """``relpath -> sha256`` of the files under the ``weights`` entries, hashed from disk now."""
+    found, problems = store.file_digests(run_id, list(weights))
     if problems:
         raise IntegrityError(f"Run {run_id} holds entries that are not regular files:", problems=problems)
     return dict(found)
 
 
 def _compare_weights(
-    store: Any, old: str, new: str, atol: Optional[float], close: Optional[WeightsClose], report: RerunReport
+    store: Any, old: str, new: str, atol: Optional[float], backend: ModelBackend, report: RerunReport
 ) -> None:
-    a, b = _weight_files(store, old), _weight_files(store, new)
+    weights = backend.artifact_layout().weights
+    a, b = _weight_files(store, old, weights), _weight_files(store, new, weights)
     problems = [f"weights: {k} missing in one of the runs" for k in sorted(set(a) ^ set(b))]
     for key in sorted(set(a) & set(b)):
         if a[key] == b[key]:
             continue
         why = "bytes differ"
-        if atol and close is not None:
-            why = close(str(store.local_dir(old) / key), str(store.local_dir(new) / key), atol) or ""
+        if atol:
+            why = backend.weights_close(store.local_dir(old) / key, store.local_dir(new) / key, atol) or ""
         if why:
             problems.append(f"weights: {key}: {why}")
     report.checks["weights"] = "FAIL" if problems or not a else "PASS"

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from verifily_core.config import TrainConfig
-from verifily_core.domain import distributed, hashchain
+from verifily_core.domain import hashchain
 from verifily_core.domain.data_files import check_files_exist, resolve_data_files, role_files
 from verifily_core.domain.data_mixing import load_eval_examples, load_training_examples
 from verifily_core.domain.data_scan import MAX_LISTED, DataCounts, scan_data, unseen_labels_error
@@ -31,6 +31,7 @@ from verifily_core.errors import ConfigError
 from verifily_core.ports.artifact_store import ArtifactStore, RunLocation
 from verifily_core.ports.model_backend import ModelBackend
 from verifily_core.services.run_folder.seal import seal_run
+from verifily_core.services.training import ranks
 
 
 @dataclass
@@ -184,6 +185,7 @@ def prepare(
 
 def training_info(prepared: PreparedRun, run_id: str) -> Dict[str, Any]:
     config = prepared.config
+    world_size = ranks.current().world_size
     return {
         "run_id": run_id,
         "task": config.task,
@@ -208,8 +210,8 @@ def training_info(prepared: PreparedRun, run_id: str) -> Dict[str, Any]:
         "quantization": config.lora.quantization,
         "seed": config.seed,
         "distributed": {
-            "enabled": config.compute.distributed or distributed.world_size() > 1,
-            "world_size": distributed.world_size(),
+            "enabled": config.compute.distributed or world_size > 1,
+            "world_size": world_size,
             "num_gpus": config.compute.num_gpus,
         },
     }

@@ -11,12 +11,11 @@ import logging
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Mapping, Optional
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence
 
 from verifily_core.config import TrainConfig
-from verifily_core.domain import distributed
+from verifily_core.domain.distributed import Ranks, worker_dir
 from verifily_core.domain.runs import (
-    ADAPTER_DIR,
     CHECKPOINTS_DIR,
     DRY_RUN_PREFIX,
     RUN_META,
@@ -30,6 +29,7 @@ from verifily_core.errors import BackendError, DataError, VerifilyError
 from verifily_core.ports.artifact_store import ArtifactStore
 from verifily_core.services.billing.tracker import BillingTracker, open_sinks
 from verifily_core.services.run_folder.seal import seal_run
+from verifily_core.services.training import ranks
 from verifily_core.services.training.dependencies import TrainDependencies, TrainRun
 from verifily_core.services.training.prepare import (
     PreparedRun,
@@ -81,17 +81,20 @@ def _metrics_of(outcome: TrainOutcome) -> Dict[str, Any]:
     return metrics
 
 
-def latest_checkpoint(run_dir: Path, complete: Callable[[Path], bool] = Path.is_dir) -> Optional[Path]:
-    """The newest ``checkpoints/checkpoint-N`` folder (by step number) that ``complete`` accepts.
+def latest_checkpoint(
+    run_dir: Path, complete: Callable[[Path], bool] = Path.is_dir, *, folder: str = CHECKPOINTS_DIR
+) -> Optional[Path]:
+    """The newest ``<folder>/checkpoint-N`` folder (by step number) that ``complete`` accepts;
+    ``folder`` is the backend's checkpoints folder (``ModelBackend.artifact_layout``).
 
     Why ``complete``: a process killed while it writes a checkpoint leaves a partial newest folder;
     resuming from it fails, so the backend's ``checkpoint_is_complete`` decides and a partial one
     is skipped (and removed by :func:`_resume`).
     """
-    folder = run_dir / CHECKPOINTS_DIR
-    if not folder.is_dir():
+    found = run_dir / folder
+    if not found.is_dir():
         return None
-    numbered = [(p.name.split("-")[-1], p) for p in folder.glob("checkpoint-*")]
+    numbered = [(p.name.split("-")[-1], p) for p in found.glob("checkpoint-*")]
     steps = sorted(((int(n), p) for n, p in numbered if n.isdigit()), reverse=True)
     return next((p for _step, p in steps if complete(p)), None)
 
@@ -121,8 +124,9 @@ def train(
         return _resume(resume_run_id, deps, callbacks)
     if config is None:
         raise ValueError("train() needs a config unless it resumes a run")
-    if not dry_run and distributed.world_size() > 1:
-        return _train_rank(config, deps, callbacks)
+    place = ranks.current()
+    if not dry_run and place.world_size > 1:
+        return _train_rank(config, deps, callbacks, place)
     try:
         prepared = prepare(
             config,
@@ -146,7 +150,8 @@ def _dry_run(prepared: PreparedRun, deps: TrainDependencies, model_check: bool) 
     """The preflight first (it writes nothing), then the ``dryrun_`` folder with the frozen inputs."""
     figures: Dict[str, Any] = {}
     if model_check:
-        figures = dict(deps.backend.preflight(_request(prepared, deps.store.root, None)))
+        # the preflight writes nothing; its request still names a local folder, the store's work folder
+        figures = dict(deps.backend.preflight(_request(prepared, deps.store.work_dir(), None)))
         prepared.warnings.extend(w for w in figures.pop("warnings", []) if w not in prepared.warnings)
     location, _ = write_run_folder(
         deps.store, prepared, status="dry_run", name=prepared.config.name, prefix=DRY_RUN_PREFIX
@@ -162,18 +167,18 @@ def _dry_run(prepared: PreparedRun, deps: TrainDependencies, model_check: bool) 
 
 
 def _train_rank(
-    config: TrainConfig, deps: TrainDependencies, callbacks: Optional[TrainCallbacks]
+    config: TrainConfig, deps: TrainDependencies, callbacks: Optional[TrainCallbacks], place: Ranks
 ) -> TrainRun:
     """One rank of a distributed launch: rank 0 owns the run folder (and trackers, billing, every
     file); the others prepare the same data, learn the run id (see ``domain.distributed``) and train."""
     prepared = prepare(config, deps.backend)
-    root, key = deps.store.root, distributed.launch_key()
-    if not distributed.is_main_process():
-        if distributed.on_main_machine():
-            run_id = distributed.await_run_id(root, key)
+    work, key = deps.store.work_dir(), place.key
+    if not place.is_main_process:
+        if place.on_main_machine:
+            run_id = ranks.await_run_id(work, key, rank=place.rank)
             run_dir = deps.store.location(run_id).path  # rank 0's staging folder, as it is now
         else:
-            run_id, run_dir = "", distributed.worker_dir(root, key)
+            run_id, run_dir = "", worker_dir(work, key)
         outcome = deps.backend.train(_request(prepared, run_dir, None), TrainCallbacks())
         return TrainRun(
             run_id,
@@ -186,13 +191,13 @@ def _train_rank(
             outcome.warnings,
         )
     location, record = write_run_folder(deps.store, prepared, status="running", name=config.name)
-    distributed.publish_run_id(root, key, location.run_id)
+    ranks.publish_run_id(work, key, location.run_id)
     try:
         with RunLock(deps.store, location.run_id):
             return _execute(prepared, record, deps, callbacks, resume_from=None)
     finally:
-        if not distributed.launched_by_parent():  # else the parent still needs it, and removes it
-            distributed.withdraw_run_id(root, key)
+        if not place.launched_by_parent:  # else the parent still needs it, and removes it
+            ranks.withdraw_run_id(work, key)
 
 
 def _request(prepared: PreparedRun, run_dir: Path, resume_from: Optional[Path]) -> TrainRequest:
@@ -214,16 +219,17 @@ def _resume(run_id: str, deps: TrainDependencies, callbacks: Optional[TrainCallb
         for leftover in remove_temp_files(run_dir):
             log.info("removed %s, left by an interrupted write", leftover)
         prepared, record = load_for_resume(run_id, deps)
-        checkpoint = latest_checkpoint(run_dir, deps.backend.checkpoint_is_complete)
-        _remove_partial_checkpoints(run_dir, after=checkpoint)
+        folder = deps.backend.artifact_layout().checkpoints
+        checkpoint = latest_checkpoint(run_dir, deps.backend.checkpoint_is_complete, folder=folder)
+        _remove_partial_checkpoints(run_dir / folder, after=checkpoint)
         return _execute(prepared, record, deps, callbacks, resume_from=checkpoint)
 
 
-def _remove_partial_checkpoints(run_dir: Path, *, after: Optional[Path]) -> None:
+def _remove_partial_checkpoints(folder: Path, *, after: Optional[Path]) -> None:
     """Checkpoints newer than the one resumed from are partial (a crash while writing): remove them,
     so the trainer's rotation and later resumes never meet them again."""
     newest = int(after.name.split("-")[-1]) if after is not None else -1
-    for path in (run_dir / CHECKPOINTS_DIR).glob("checkpoint-*"):
+    for path in folder.glob("checkpoint-*"):
         step = path.name.split("-")[-1]
         if path.is_dir() and step.isdigit() and int(step) > newest:
             log.warning("removing incomplete checkpoint %s (written when the run was killed)", path)
@@ -284,7 +290,7 @@ def _execute(
         store.sync(run_id)
         trackers.finish(
             {**record.metrics, **{k: v for k, v in summary.items() if isinstance(v, (int, float))}},
-            run_dir / ADAPTER_DIR,
+            _weights_folder(run_dir, deps.backend.artifact_layout().weights),
         )
     except KeyboardInterrupt:
         _close(store, record, started, "interrupted", "interrupted by the user (Ctrl-C or SIGTERM)")
@@ -312,6 +318,12 @@ def _execute(
     )
 
 
+def _weights_folder(run_dir: Path, weights: Sequence[str]) -> Optional[Path]:
+    """What trackers upload: the first of the backend's weight entries that training wrote (the
+    adapter of a LoRA run, before the merged model beside it)."""
+    return next((run_dir / entry for entry in weights if (run_dir / entry).exists()), None)
+
+
 def _auto_evaluate(
     prepared: PreparedRun, deps: TrainDependencies, run_id: str, billing: BillingTracker
 ) -> Any:
@@ -335,22 +347,3 @@ def _close(
     if status == "interrupted":
         record.resume_hint = f"verifily train --resume {store.address(record.run_id)}"
     store.write_json(record.run_id, RUN_META, record.to_dict())
-
-
-def mark_failed(store: ArtifactStore, run_id: str, error: str) -> bool:
-    """Record a run whose training processes died (a crashed rank) as ``failed``; True if changed.
-
-    Called by the launcher's parent process: a rank killed by the launcher may never have written
-    its own end, so ``run_meta.json`` could still say ``running`` or ``interrupted``; and rank 0's own
-    ``failed`` error is then usually a consequence (a closed connection to the crashed rank), so the
-    crashed rank's error, found by the parent, replaces it.
-    """
-    record = RunRecord.from_dict(store.read_json(run_id, RUN_META))
-    if record.status not in ("running", "interrupted", "failed"):
-        return False
-    record.status = "failed"
-    record.error = error
-    record.resume_hint = None
-    record.completed_at = iso(utc_now())
-    store.write_json(run_id, RUN_META, record.to_dict())
-    return True
