@@ -74,6 +74,7 @@ from verifily_train.billing import UsageRecord
 from verifily_train.compare import compare as compare_from_module, format_comparison
 from verifily_train.dataset import DatasetVersion, load_multi_jsonl
 from verifily_train.tuner import run_tuning as run_tuning_from_module
+import verifily_core
 
 config = TrainConfig.from_yaml("train.yaml")
 reveal_type(config)  # reveals TrainConfig
@@ -117,6 +118,11 @@ reveal_type(usage)  # reveals UsageRecord
 reveal_type(__version__)  # reveals str
 records: list[UsageRecord] = [usage]
 typed = (EvalResult, CompareResult, ReproduceResult, rows, records)
+
+
+def on_failure(error: verifily_core.VerifilyError, record: verifily_core.RunRecord) -> None:
+    reveal_type(error)  # reveals VerifilyError
+    reveal_type(record)  # reveals RunRecord
 """
 
 # numpy, torch & co. are not what this test is about and take mypy half a minute to read: skipped.
