@@ -50,6 +50,17 @@ class ArtifactStoreConformance(HooksAreLight):
         if (folder / "f.txt").is_file():  # remote and in-memory stores keep no local copy
             assert sorted(p.name for p in folder.rglob("*") if p.is_file()) == ["f.txt"]
 
+    def test_work_dir_is_a_local_folder_outside_every_run(self, store: ArtifactStore) -> None:
+        """What the ranks of a distributed launch share (``services.training.ranks``)."""
+        rid = store.create_run().run_id
+        work = store.work_dir()
+        assert isinstance(work, Path)
+        work.mkdir(parents=True, exist_ok=True)
+        (work / ".launch-probe.json").write_text('{"run_id": "x"}', encoding="utf-8")
+        assert (store.work_dir() / ".launch-probe.json").read_text(encoding="utf-8") == '{"run_id": "x"}'
+        assert not store.exists(rid, ".launch-probe.json")
+        assert [loc.run_id for loc in store.list_runs()] in ([], [rid])
+
     def test_bad_files_are_store_errors_naming_the_file(self, store: ArtifactStore) -> None:
         rid = store.create_run().run_id
         with pytest.raises(StoreError, match="missing.json"):
