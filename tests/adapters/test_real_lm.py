@@ -13,9 +13,10 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, Iterator
 
 import pytest
+from helpers.data import write_jsonl
 
 pytestmark = pytest.mark.slow
 
@@ -34,11 +35,6 @@ def chat_row(word: str, second: str = "") -> Dict[str, Any]:
             {"role": "assistant", "content": second.upper()},
         ]
     return {"messages": messages, "tags": {"source": "two_turn" if second else "one_turn"}}
-
-
-def write_jsonl(path: Path, rows: List[Dict[str, Any]]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
 
 
 @pytest.fixture(scope="session")

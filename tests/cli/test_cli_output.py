@@ -11,8 +11,7 @@ from typing import List
 import pytest
 import yaml
 from helpers.cli import run_verifily
-
-from verifily_cli.demo.workspace import sentiment_rows
+from helpers.data import sentiment_rows
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -13,20 +13,15 @@ from typing import Any, Dict, List
 import pytest
 import yaml
 from helpers.cli import run_verifily
-
-from verifily_cli.demo.workspace import reverse_rows
+from helpers.data import reverse_rows
+from helpers.runs import tiny_workspace
 
 pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from verifily_adapters.hf_backend.tiny import build_tiny_causal_lm
-
-    root = tmp_path_factory.mktemp("dry")
-    build_tiny_causal_lm(root / "tiny")
-    (root / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in reverse_rows(16, 1)))
-    return root
+    return tiny_workspace(tmp_path_factory.mktemp("dry"), train=reverse_rows(16, 1))
 
 
 def _config(root: Path, **top: Any) -> Path:

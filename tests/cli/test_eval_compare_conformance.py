@@ -5,28 +5,23 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Tuple
 
 import pytest
 import yaml
 from helpers.cli import run_verifily
-
-from verifily_cli.demo.workspace import sentiment_rows
+from helpers.data import sentiment_rows, write_jsonl
 
 pytestmark = pytest.mark.timeout(300)
-
-
-def _jsonl(path: Path, rows: List[Dict[str, Any]]) -> None:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Tuple[Path, Path, Path]:
     root = tmp_path_factory.mktemp("cls")
-    _jsonl(root / "train.jsonl", sentiment_rows(60, 1, "reviews"))
-    _jsonl(root / "small.jsonl", sentiment_rows(12, 2, "reviews", noise=0.3))
-    _jsonl(root / "test.jsonl", sentiment_rows(30, 3, "reviews"))
-    _jsonl(root / "other.jsonl", sentiment_rows(20, 4, "forum"))
+    write_jsonl(root / "train.jsonl", sentiment_rows(60, 1, "reviews"))
+    write_jsonl(root / "small.jsonl", sentiment_rows(12, 2, "reviews", noise=0.3))
+    write_jsonl(root / "test.jsonl", sentiment_rows(30, 3, "reviews"))
+    write_jsonl(root / "other.jsonl", sentiment_rows(20, 4, "forum"))
     made = []
     for name, train in (("a", "train.jsonl"), ("b", "small.jsonl")):
         cfg = {

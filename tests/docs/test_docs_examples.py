@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
 import re
 from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
-import yaml
+from helpers.data import reverse_rows, write_jsonl
+from helpers.runs import tiny_sft_config, tiny_workspace, write_config
 from typer.testing import CliRunner
 
 from verifily_cli.app import app
-from verifily_cli.demo.workspace import reverse_rows
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,55 +34,33 @@ PAGES = [
 ]
 
 
-def _jsonl(path: Path, rows: List[Dict[str, Any]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-
-
 def _tagged(n: int, seed: int, source: str) -> List[Dict[str, Any]]:
     return [{**r, "tags": {**r["tags"], "source": source}} for r in reverse_rows(n, seed)]
 
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from verifily_adapters.hf_backend.tiny import build_tiny_causal_lm
-
-    root = tmp_path_factory.mktemp("docs")
-    build_tiny_causal_lm(root / "tiny")
-    _jsonl(root / "data" / "human.jsonl", _tagged(16, 1, "human"))
-    _jsonl(root / "data" / "synthetic.jsonl", _tagged(16, 2, "synthetic"))
-    _jsonl(root / "data" / "val.jsonl", _tagged(8, 3, "human"))
-    _jsonl(root / "data" / "test.jsonl", _tagged(6, 4, "human") + _tagged(6, 5, "synthetic"))
-    config = {
-        "task": "sft",
-        "base_model": "tiny",
-        "seed": 1,
-        "data_paths": {
+    root = tiny_workspace(tmp_path_factory.mktemp("docs"))
+    write_jsonl(root / "data" / "human.jsonl", _tagged(16, 1, "human"))
+    write_jsonl(root / "data" / "synthetic.jsonl", _tagged(16, 2, "synthetic"))
+    write_jsonl(root / "data" / "val.jsonl", _tagged(8, 3, "human"))
+    write_jsonl(root / "data" / "test.jsonl", _tagged(6, 4, "human") + _tagged(6, 5, "synthetic"))
+    config = tiny_sft_config(
+        seed=1,
+        data_paths={
             "train": ["data/human.jsonl", "data/synthetic.jsonl"],
             "val": "data/val.jsonl",
             "test": "data/test.jsonl",
         },
-        "training": {
-            "num_epochs": 1,
-            "batch_size": 8,
-            "gradient_accumulation_steps": 1,
-            "learning_rate": 5e-3,
-            "max_seq_length": 64,
-            "eval_steps": 2,
-            "save_steps": 1000,
-            "logging_steps": 2,
-        },
-        "lora": {"r": 4, "dropout": 0.0, "target_modules": "all-linear"},
-        "compute": {"device": "cpu", "bf16": False},
-        "eval": {
+        training={"eval_steps": 2, "save_steps": 1000, "logging_steps": 2},
+        eval={
             "hard_examples": 3,
             "batch_size": 12,
             "generation_max_new_tokens": 6,
             "generation_num_beams": 1,
         },
-        "output": {"dir": "runs"},
-    }
-    (root / "train.yaml").write_text(yaml.safe_dump(config))
+    )
+    write_config(root / "train.yaml", config)
     runner = CliRunner()
     for alias, source in (("run_A", "human"), ("run_B", "synthetic")):
         result = runner.invoke(

@@ -13,14 +13,9 @@ from typing import Any, Dict, List
 
 import pytest
 import yaml
-
-from verifily_cli.demo.workspace import sentiment_rows
+from helpers.data import sentiment_rows, write_jsonl
 
 pytest.importorskip("verifily_sklearn", reason="the sklearn example backend (examples/verifily-sklearn)")
-
-
-def write_jsonl(path: Path, rows: List[Dict[str, Any]]) -> None:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
 
 
 @pytest.fixture()

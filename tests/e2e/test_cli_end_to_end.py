@@ -4,79 +4,36 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict
 
 import pytest
-import yaml
-from typer.testing import CliRunner
-
-from verifily_cli.app import app
-from verifily_cli.demo.workspace import reverse_rows
+from helpers.cli import invoke as _run
+from helpers.data import reverse_rows
+from helpers.runs import tiny_sft_config, tiny_workspace, write_config
 
 pytestmark = pytest.mark.slow
-runner = CliRunner()
-
-
-def _jsonl(path: Path, rows: Any) -> None:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from verifily_adapters.hf_backend.tiny import build_tiny_causal_lm
-
-    root = tmp_path_factory.mktemp("e2e")
-    build_tiny_causal_lm(root / "tiny")
-    _jsonl(root / "train_a.jsonl", reverse_rows(48, 1))
-    _jsonl(root / "train_b.jsonl", reverse_rows(48, 2))
-    _jsonl(root / "test.jsonl", reverse_rows(12, 3))
-    return root
+    rows = {"train_a": reverse_rows(48, 1), "train_b": reverse_rows(48, 2), "test": reverse_rows(12, 3)}
+    return tiny_workspace(tmp_path_factory.mktemp("e2e"), **rows)
 
 
 def _config(root: Path, train: str, name: str) -> Path:
-    cfg: Dict[str, Any] = {
-        "task": "sft",
-        "base_model": "tiny",
-        "seed": 3,
-        "name": name,
-        "data_paths": {"train": train, "test": "test.jsonl"},
-        "training": {
-            "num_epochs": 1,
-            "batch_size": 8,
-            "gradient_accumulation_steps": 1,
-            "learning_rate": 5e-3,
-            "lr_scheduler": "constant",
-            "warmup_ratio": 0.0,
-            "max_seq_length": 64,
-            "logging_steps": 2,
-            "save_steps": 3,
-            "save_total_limit": 1,
-        },
-        "lora": {
-            "r": 8,
-            "dropout": 0.0,
-            "target_modules": "all-linear",
-            "modules_to_save": ["embed_tokens", "lm_head"],
-        },
-        "compute": {"device": "cpu", "bf16": False},
-        "eval": {
+    config = tiny_sft_config(
+        name=name,
+        data_paths={"train": train, "test": "test.jsonl"},
+        training={"logging_steps": 2, "save_steps": 3, "save_total_limit": 1},
+        lora={"r": 8, "modules_to_save": ["embed_tokens", "lm_head"]},
+        eval={
             "slice_by_tags": ["difficulty"],
             "hard_examples": 3,
             "batch_size": 8,
             "generation_max_new_tokens": 10,
             "generation_num_beams": 1,
         },
-        "output": {"dir": "runs"},
-    }
-    path = root / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
-
-
-def _run(*args: str) -> Any:
-    result = runner.invoke(app, list(args), env={"COLUMNS": "200"})
-    assert "Traceback" not in result.output
-    return result
+    )
+    return write_config(root / f"{name}.yaml", config)
 
 
 def test_train_eval_compare_reproduce(workspace: Path) -> None:

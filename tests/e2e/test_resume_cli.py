@@ -27,8 +27,14 @@ pytestmark = pytest.mark.slow
 
 
 def _config(root: Path, name: str) -> Path:
-    training = {"num_epochs": 6, "batch_size": 4, "gradient_accumulation_steps": 1, "lr_scheduler": "linear"}
-    training |= {"warmup_ratio": 0.0, "logging_steps": 3, "save_steps": 3, "save_total_limit": 1}
+    training = {
+        "num_epochs": 6,
+        "batch_size": 4,
+        "lr_scheduler": "linear",
+        "logging_steps": 3,
+        "save_steps": 3,
+        "save_total_limit": 1,
+    }
     config = tiny_sft_config(seed=5, name=name, training=training, eval={"enabled": False})
     return write_config(root / f"{name}.yaml", config)
 

@@ -19,6 +19,7 @@ from typing import Any, Dict, List
 
 import pytest
 import yaml
+from helpers.data import write_jsonl
 from typer.testing import CliRunner
 
 from verifily_cli.app import app
@@ -69,10 +70,6 @@ def sentiment_rows(n: int, seed: int) -> List[Dict[str, Any]]:
     return rows
 
 
-def _jsonl(path: Path, rows: List[Dict[str, Any]]) -> None:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-
-
 def _config(root: Path, train: str, name: str) -> Path:
     cfg = {
         "task": "classification",
@@ -108,7 +105,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Path]:
     """Two sklearn runs on different training files; A by a real subprocess, B in process."""
     root = tmp_path_factory.mktemp("sklearn_e2e")
     for name, n, seed in (("train_a", 80, 1), ("train_b", 80, 2), ("val", 20, 3), ("test", 30, 4)):
-        _jsonl(root / f"{name}.jsonl", sentiment_rows(n, seed))
+        write_jsonl(root / f"{name}.jsonl", sentiment_rows(n, seed))
     env = {**os.environ, **ENV, "PYTHONHASHSEED": "11"}
     done = subprocess.run(
         [_verifily(), "train", "--config", str(_config(root, "train_a.jsonl", "skl_a"))],

@@ -1,8 +1,8 @@
 """Tiny real runs: a workspace with the tiny local llama and data files, and small CPU configs.
 
 Every training test uses the same few-second shape (the tiny llama, LoRA on all linear layers, one
-epoch, CPU fp32); :func:`tiny_sft_config` holds that shape once and a test states only what it
-changes, section by section.
+epoch of 8-row steps at a constant rate, CPU fp32); :func:`tiny_sft_config` holds that shape once
+and a test states only what it changes, section by section.
 """
 
 from __future__ import annotations
@@ -37,7 +37,15 @@ def tiny_sft_config(**sections: Any) -> Dict[str, Any]:
         "base_model": TINY,
         "seed": 3,
         "data_paths": {"train": "train.jsonl"},
-        "training": {"num_epochs": 1, "batch_size": 8, "learning_rate": 5e-3, "max_seq_length": 64},
+        "training": {
+            "num_epochs": 1,
+            "batch_size": 8,
+            "gradient_accumulation_steps": 1,
+            "learning_rate": 5e-3,
+            "lr_scheduler": "constant",
+            "warmup_ratio": 0.0,
+            "max_seq_length": 64,
+        },
         "lora": {"r": 4, "dropout": 0.0, "target_modules": "all-linear"},
         "compute": {"device": "cpu", "bf16": False},
         "output": {"dir": "runs"},

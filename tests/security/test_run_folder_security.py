@@ -21,6 +21,7 @@ from typing import Any, Dict, List
 
 import pytest
 import yaml
+from helpers.data import write_jsonl
 from typer.testing import CliRunner
 
 from verifily_adapters.local_store.store import LocalArtifactStore
@@ -54,10 +55,6 @@ def _rows(n: int, seed: int) -> List[Dict[str, Any]]:
     ]
 
 
-def _jsonl(path: Path, rows: List[Dict[str, Any]]) -> None:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-
-
 def _cli(*args: str, env: Dict[str, str] | None = None) -> Any:
     result = runner.invoke(app, list(args), env=env or {})
     assert "Traceback" not in result.output, result.output
@@ -68,9 +65,9 @@ def _cli(*args: str, env: Dict[str, str] | None = None) -> Any:
 def original(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One signed sklearn run, trained and evaluated; tests work on copies of it."""
     root = tmp_path_factory.mktemp("security")
-    _jsonl(root / "train.jsonl", _rows(40, 1))
-    _jsonl(root / "test.jsonl", _rows(12, 2))
-    _jsonl(root / "other.jsonl", _rows(8, 3))
+    write_jsonl(root / "train.jsonl", _rows(40, 1))
+    write_jsonl(root / "test.jsonl", _rows(12, 2))
+    write_jsonl(root / "other.jsonl", _rows(8, 3))
     private, public = generate_key_pair()
     (root / "key.pem").write_bytes(private)
     (root / "key.pub.pem").write_bytes(public)
@@ -157,7 +154,7 @@ def test_tampered_predictions_are_never_turned_into_sealed_metrics(run: Path) ->
     rows = [json.loads(line) for line in predictions.read_text(encoding="utf-8").splitlines()]
     for row in rows:
         row["prediction"] = "positive"  # a metric someone would rather show
-    _jsonl(predictions, rows)
+    write_jsonl(predictions, rows)
     result = _cli("eval-cmd", "--run", str(run), "--from-predictions")
     assert result.exit_code == 1 and "file changed: eval/predictions.jsonl" in result.output
     assert (run / "hashes.json").read_bytes() == seal, "the seal was rewritten"
@@ -198,7 +195,7 @@ def test_the_dashboard_never_shows_files_that_symlinks_bring_in(run: Path, tmp_p
     secret_meta = tmp_path / "secret_meta.json"
     secret_meta.write_text(json.dumps({"status": "completed", "task": SECRET, "base_model": SECRET}))
     secret_rows = tmp_path / "secret.jsonl"
-    _jsonl(secret_rows, [{"rank": 1, "input": SECRET, "prediction": SECRET, "reference": SECRET}])
+    write_jsonl(secret_rows, [{"rank": 1, "input": SECRET, "prediction": SECRET, "reference": SECRET}])
     (run / "run_meta.json").unlink()
     (run / "run_meta.json").symlink_to(secret_meta)
     (run / "eval" / "hard_examples.jsonl").unlink()

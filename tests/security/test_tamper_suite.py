@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
 import pytest
-import yaml
+from helpers.data import reverse_rows
+from helpers.runs import tiny_sft_config, tiny_workspace, write_config
 from typer.testing import CliRunner
 
 from verifily_cli.app import app
-from verifily_cli.demo.workspace import reverse_rows
 from verifily_core.domain.hashchain import reproducibility_hash
 from verifily_core.domain.manifest import scan_run
 from verifily_core.domain.provenance import generate_key_pair
@@ -40,10 +40,6 @@ class Session:
     other_private_key: Path
 
 
-def _jsonl(path: Path, rows: Any) -> None:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-
-
 def _key_pair(folder: Path) -> tuple[Path, Path]:
     folder.mkdir(parents=True)
     private, public = generate_key_pair()
@@ -55,35 +51,19 @@ def _key_pair(folder: Path) -> tuple[Path, Path]:
 @pytest.fixture(scope="session")
 def session(tmp_path_factory: pytest.TempPathFactory) -> Session:
     """One real run: trained, evaluated, checkpointed, logged and signed (about 10 s)."""
-    from verifily_adapters.hf_backend.tiny import build_tiny_causal_lm
-
-    root = tmp_path_factory.mktemp("tamper")
-    build_tiny_causal_lm(root / "tiny")
-    _jsonl(root / "train.jsonl", reverse_rows(32, 1))
-    _jsonl(root / "test.jsonl", reverse_rows(8, 2))
+    root = tiny_workspace(
+        tmp_path_factory.mktemp("tamper"), train=reverse_rows(32, 1), test=reverse_rows(8, 2)
+    )
     private, public = _key_pair(root / "keys")
     other_private, _ = _key_pair(root / "attacker")
-    config = {
-        "task": "sft",
-        "base_model": "tiny",
-        "seed": 5,
-        "name": "tamper",
-        "data_paths": {"train": "train.jsonl", "test": "test.jsonl"},
-        "training": {
-            "num_epochs": 1,
-            "batch_size": 8,
-            "learning_rate": 5e-3,
-            "max_seq_length": 64,
-            "logging_steps": 2,
-            "save_steps": 2,
-            "save_total_limit": 1,
-        },
-        "lora": {"r": 4, "dropout": 0.0, "target_modules": "all-linear"},
-        "compute": {"device": "cpu", "bf16": False},
-        "eval": {"hard_examples": 3, "batch_size": 8, "generation_max_new_tokens": 6},
-        "output": {"dir": "runs"},
-    }
-    (root / "train.yaml").write_text(yaml.safe_dump(config))
+    config = tiny_sft_config(
+        seed=5,
+        name="tamper",
+        data_paths={"train": "train.jsonl", "test": "test.jsonl"},
+        training={"logging_steps": 2, "save_steps": 2, "save_total_limit": 1},
+        eval={"hard_examples": 3, "batch_size": 8, "generation_max_new_tokens": 6},
+    )
+    write_config(root / "train.yaml", config)
     result = runner.invoke(
         app, ["train", "--config", str(root / "train.yaml")], env={"VERIFILY_SIGNING_KEY": str(private)}
     )

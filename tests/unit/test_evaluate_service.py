@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import pytest
+from helpers.data import write_jsonl
 from sklearn import metrics as skm
 
 from verifily_core.config import TrainConfig
@@ -72,13 +73,8 @@ class NoModelBackend(ScriptedModelBackend):
         raise AssertionError("the model was loaded")
 
 
-def _write_jsonl(path: Path, rows: List[Dict[str, Any]]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
-
-
 def _sft_test_file(tmp_path: Path, name: str = "test.jsonl") -> Path:
-    return _write_jsonl(
+    return write_jsonl(
         tmp_path / name,
         [{"instruction": f"q{i}", "output": out, "tags": tags} for i, (out, _, tags) in enumerate(SFT_ROWS)],
     )
@@ -229,7 +225,7 @@ def test_classification_counts_unseen_labels_and_matches_sklearn(tmp_path: Path)
         ("awful", "neg", "b"),
         ("meh", "maybe", "a"),
     ]
-    test = _write_jsonl(
+    test = write_jsonl(
         tmp_path / "cls.jsonl", [{"text": t, "label": y, "tags": {"source": s}} for t, y, s in rows]
     )
     store, run_id = _make_run(tmp_path, task="classification", test=test, labels=["neg", "pos"])
@@ -307,7 +303,7 @@ def test_from_predictions_says_what_is_missing(tmp_path: Path) -> None:
     evaluate_run(store, run_id, _sft_backend(), metrics=["f1"])
     with pytest.raises(EvaluationError, match="cannot give: perplexity"):
         evaluate_run(store, run_id, NoModelBackend(), from_predictions=True, metrics=["perplexity"])
-    other = _write_jsonl(tmp_path / "other.jsonl", [{"instruction": "x", "output": "y"}])
+    other = write_jsonl(tmp_path / "other.jsonl", [{"instruction": "x", "output": "y"}])
     with pytest.raises(EvaluationError, match="no eval/other/predictions.jsonl"):  # other data: own folder
         evaluate_run(
             store, run_id, NoModelBackend(), from_predictions=True, metrics=["f1"], test_data=str(other)
@@ -379,7 +375,7 @@ def test_bad_arguments_fail_before_the_model_is_loaded(
 
 def test_test_data_of_the_other_task_is_a_data_error_naming_the_file(tmp_path: Path) -> None:
     store, run_id = _make_run(tmp_path, test=_sft_test_file(tmp_path))
-    other = _write_jsonl(tmp_path / "cls_test.jsonl", [{"text": "hi", "label": "pos"}])
+    other = write_jsonl(tmp_path / "cls_test.jsonl", [{"text": "hi", "label": "pos"}])
     with pytest.raises(DataError, match="cls_test.jsonl"):
         evaluate_run(store, run_id, NoModelBackend(), test_data=str(other))
 

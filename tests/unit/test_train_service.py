@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, List, Optional
 
 import pytest
+from helpers.data import write_jsonl
 
 from verifily_adapters.local_store.store import LocalArtifactStore
 from verifily_core.config import TrainConfig
@@ -17,19 +18,14 @@ from verifily_core.services.training.train import latest_checkpoint, train
 from verifily_core.testing import RecordingBillingSink, RecordingTracker, ScriptedModelBackend
 
 
-def _write(path: Path, rows: List[dict]) -> str:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return str(path)
-
-
 @pytest.fixture()
 def workspace(tmp_path: Path) -> Path:
     rows = [
         {"instruction": "Reverse.", "input": f"a {c}", "output": f"{c} a", "tags": {"source": s}}
         for c, s in zip("bcdefgh", ["human", "synthetic"] * 4)
     ]
-    _write(tmp_path / "train.jsonl", rows)
-    _write(tmp_path / "test.jsonl", rows[:3])
+    write_jsonl(tmp_path / "train.jsonl", rows)
+    write_jsonl(tmp_path / "test.jsonl", rows[:3])
     (tmp_path / "model").mkdir()
     (tmp_path / "model" / "config.json").write_text("{}")
     return tmp_path
@@ -50,20 +46,30 @@ def _config(ws: Path, **over: Any) -> TrainConfig:
     return cfg.apply_overrides(over) if over else cfg
 
 
-class SharedSink(RecordingBillingSink):
-    instance: Optional[RecordingBillingSink] = None
+def _sink_type(sink: RecordingBillingSink) -> type[RecordingBillingSink]:
+    """A sink class handing out ``sink``: the train use case builds its sinks from classes."""
 
-    @classmethod
-    def from_environment(cls, run_dir: Optional[Path]) -> RecordingBillingSink:
-        return cls.instance  # type: ignore[return-value]
+    class ThisTestsSink(RecordingBillingSink):
+        @classmethod
+        def from_environment(cls, run_dir: Optional[Path]) -> RecordingBillingSink:
+            return sink
+
+    return ThisTestsSink
 
 
-def _deps(ws: Path, backend: Any = None, trackers: Any = (), evaluate: Any = None) -> TrainDependencies:
+def _deps(
+    ws: Path,
+    backend: Any = None,
+    trackers: Any = (),
+    evaluate: Any = None,
+    sink: Optional[RecordingBillingSink] = None,
+) -> TrainDependencies:
+    """The fakes wired up; a run's billing events land in ``sink`` (a fresh one per run if None)."""
     return TrainDependencies(
         backend or ScriptedModelBackend(),
         LocalArtifactStore(ws / "runs"),
         list(trackers),
-        [SharedSink],
+        [_sink_type(sink) if sink else RecordingBillingSink],
         evaluate,
     )
 
@@ -72,16 +78,16 @@ def _meta(run_path: str) -> dict:
     return json.loads((Path(run_path) / "run_meta.json").read_text())
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture()
 def sink() -> RecordingBillingSink:
-    SharedSink.instance = RecordingBillingSink()
-    return SharedSink.instance
+    """This test's billing sink (pass it to ``_deps``): no state shared between tests."""
+    return RecordingBillingSink()
 
 
 def test_completed_run_writes_every_file_and_seals_artifacts(
     workspace: Path, sink: RecordingBillingSink
 ) -> None:
-    run = train(_config(workspace), _deps(workspace))
+    run = train(_config(workspace), _deps(workspace, sink=sink))
     folder = Path(run.artifact_path)
     assert run.status == "completed" and _meta(run.artifact_path)["status"] == "completed"
     for name in (
@@ -176,15 +182,15 @@ def test_resume_refuses_a_tampered_config_and_a_changed_base_model(workspace: Pa
     assert changed.value.problems[0].startswith("base model file changed: config.json")
 
 
-def test_failing_tracker_and_sink_do_not_fail_the_run(workspace: Path, sink: RecordingBillingSink) -> None:
-    SharedSink.instance = RecordingBillingSink(fail=True)
+def test_failing_tracker_and_sink_do_not_fail_the_run(workspace: Path) -> None:
+    failing = RecordingBillingSink(fail=True)
 
     class Broken(RecordingTracker):
         def __init__(self, config: Any, run_dir: Path) -> None:
             super().__init__(config, run_dir, fail_on=("log", "start"))
 
-    run = train(_config(workspace), _deps(workspace, trackers=[Broken]))
-    assert run.status == "completed"
+    run = train(_config(workspace), _deps(workspace, trackers=[Broken], sink=failing))
+    assert run.status == "completed" and failing.attempts > 0
 
 
 def test_tracker_receives_logs_and_summary(workspace: Path) -> None:
@@ -211,16 +217,16 @@ def test_auto_evaluation_runs_when_test_data_and_enabled(workspace: Path, sink: 
 
         return R()
 
-    run = train(_config(workspace), _deps(workspace, evaluate=fake_evaluate))
+    run = train(_config(workspace), _deps(workspace, evaluate=fake_evaluate, sink=sink))
     assert called == [run.run_id] and run.metrics["eval"] == {"f1": 1.0}
     assert [e["event"] for e in sink.events] == ["train_start", "train_end", "eval_start", "eval_end"]
-    train(_config(workspace, **{"eval.enabled": False}), _deps(workspace, evaluate=fake_evaluate))
+    train(_config(workspace, **{"eval.enabled": False}), _deps(workspace, evaluate=fake_evaluate, sink=sink))
     assert len(called) == 1
 
 
 def _unseen_label_config(tmp_path: Path) -> TrainConfig:
-    _write(tmp_path / "train.jsonl", [{"text": "good", "label": "pos"}, {"text": "bad", "label": "neg"}])
-    _write(tmp_path / "val.jsonl", [{"text": "meh", "label": "neutral"}])
+    write_jsonl(tmp_path / "train.jsonl", [{"text": "good", "label": "pos"}, {"text": "bad", "label": "neg"}])
+    write_jsonl(tmp_path / "val.jsonl", [{"text": "meh", "label": "neutral"}])
     return TrainConfig.from_dict(
         {
             "task": "classification",
