@@ -48,3 +48,10 @@ class TrackerConformance(HooksAreLight):
         tracker.log_artifact(run_dir / "adapter", "adapter")
         tracker.finish({"train_loss": 0.33})
         assert run_dir.is_dir()
+
+    def test_enabled_by_answers_a_bool_and_never_for_a_default_config(
+        self, tracker_class: type[Tracker]
+    ) -> None:
+        """A tracker switched on by its own section must stay off while that section says nothing."""
+        default = TrainConfig.from_dict({"task": "sft", "base_model": "tiny", "trackers": []})
+        assert tracker_class.enabled_by(default) is False
