@@ -168,11 +168,12 @@ class MetricSpec:
     """One metric: everything evaluation, slices, comparisons, tuning and the docs know about it.
 
     ``aggregate(stats, labels)`` finishes the metric from a group's statistics (``labels`` is the
-    label order, for classification); ``fields`` are the per-example numeric fields it needs summed
-    (``scorer`` fills them from the generated text, or the model does, as for ``nll_sum``; None for
-    metrics that are only aggregate); ``pairs`` whether it needs the label pair counts; ``needs``
-    the model outputs it reads (:data:`INPUTS`); ``scalar`` metrics are one number, so they are
-    also computed per slice and can be compared; ``lower_is_better`` flips the sense of a delta;
+    label order, for classification); ``fields`` are the per-example numeric fields it needs summed,
+    which its ``scorer`` fills from the generated text (None for metrics that are only aggregate:
+    the model gives ``nll_sum`` itself, label metrics count pairs); ``pairs`` whether it needs the
+    label pair counts; ``needs`` the model outputs it reads (:data:`INPUTS`); ``scalar`` metrics are
+    one number, so they are also computed per slice and can be compared; ``lower_is_better`` flips
+    the sense of a delta;
     ``primary`` marks the task's default metric for compare, tune and attribute; ``aliases`` are
     other names ``--metric`` accepts for it; ``description`` is its line in docs/evaluation.md;
     ``resample`` its vectorised form for bootstrap intervals (None: no intervals, never a guess).
