@@ -24,7 +24,7 @@ from verifily_cli.render import err, out, print_json, progress, relative
 
 if TYPE_CHECKING:
     from verifily_core.config import TrainConfig
-    from verifily_core.services.training.dependencies import TrainRun
+    from verifily_core.services.training.dependencies import TrainDependencies, TrainRun
 
 TAIL_LINES = 200
 
@@ -88,7 +88,9 @@ def run_train(
         _print_result(run, json_output)
 
 
-def _relaunch(config: Any, deps: Any, accelerate_config: Optional[Path], dry_run: bool) -> bool:
+def _relaunch(
+    config: TrainConfig, deps: TrainDependencies, accelerate_config: Optional[Path], dry_run: bool
+) -> bool:
     """Hand the run to the backend's launcher when distributed; exits with the children's status.
 
     Returns False (train here) for a dry run, a single-process config, or inside a launched process.
