@@ -70,8 +70,8 @@ def guarded(verbose: bool) -> Iterator[None]:
     except SystemExit:
         raise
     except BaseException as exc:  # noqa: BLE001 - the one place errors become exit codes
-        import click
-
-        if isinstance(exc, (click.exceptions.Exit, click.exceptions.ClickException)):
+        if type(exc).__module__.split(".")[0] in ("typer", "click"):
+            # the CLI framework's own exits and usage errors (typer.Exit, BadParameter): typer ends
+            # the command with them. Matched by module because typer vendors its own click.
             raise
         fail(exc, verbose)
