@@ -33,8 +33,7 @@ $(DEV_STAMP): $(STAMP)
 	touch $(DEV_STAMP)
 
 test: install-dev
-	bash scripts/ensure_chromium.sh
-	bash scripts/ensure_postgres.sh
+	bash scripts/ensure_test_packages.sh
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q -p no:cacheprovider

@@ -63,7 +63,7 @@ def main() -> int:
         "--limit", type=float, default=3.0, help="seconds the bucket's Runs tab may take (warm)"
     )
     args = parser.parse_args()
-    from s3_server import S3Server
+    from helpers.servers import S3Server
 
     from verifily_cli.dashboard.app import Handlers
     from verifily_core.bootstrap import open_store

@@ -112,7 +112,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "images")
     args = parser.parse_args(argv)
     if not Path(CHROMIUM).exists():
-        raise SystemExit(f"no {CHROMIUM}: run `bash scripts/ensure_chromium.sh` first")
+        raise SystemExit(f"no {CHROMIUM}: run `bash scripts/ensure_test_packages.sh` first")
     with tempfile.TemporaryDirectory() as tmp:
         runs_dir = args.runs_dir
         if runs_dir is None:

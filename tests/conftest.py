@@ -28,23 +28,23 @@ for var in (
 
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """One real ``mlflow server`` for the session (tests/mlflow_server.py), started on first use."""
+    """One real ``mlflow server`` for the session (tests/helpers/servers.py), started on first use."""
     pytest.importorskip("mlflow")
-    from mlflow_server import Server
+    from helpers.servers import MlflowServer
 
-    server = Server(tmp_path_factory.mktemp("mlflow-server")).start()
+    server = MlflowServer(tmp_path_factory.mktemp("mlflow-server")).start()
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """One real S3 API server (moto's server mode, tests/s3_server.py) for the session, started on
+    """One real S3 API server (moto's server mode, tests/helpers/servers.py) for the session, started on
     first use; its endpoint and throwaway credentials are in ``os.environ`` meanwhile, and stores
     stage their files under a temp folder (never the home folder)."""
     pytest.importorskip("moto.server")
     pytest.importorskip("s3fs")
-    from s3_server import S3Server
+    from helpers.servers import S3Server
 
     root = tmp_path_factory.mktemp("s3-server")
     server = S3Server(root / "moto.log").start()

@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import pytest
+from helpers.servers import free_port
 
 from verifily_adapters.billing_sinks.appendlog import append_jsonl
 from verifily_adapters.billing_sinks.jsonl import JsonlBillingSink
@@ -132,12 +132,6 @@ def outbox_ids(run_dir: Path) -> List[str]:
     if not path.exists():
         return []
     return [json.loads(line)["event"]["event_id"] for line in path.read_text().splitlines() if line.strip()]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def signature_is_valid(secret: str, headers: Dict[str, str], body: str) -> bool:

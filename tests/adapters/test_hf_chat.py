@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
+from helpers import hf
 
 from verifily_adapters.hf_backend import loading
 from verifily_adapters.hf_backend.tensors import IGNORE_INDEX, Encoder
@@ -47,11 +47,9 @@ def test_template_rendering_masks_all_but_assistant_turns_and_counts_truncation(
     assert len(short["input_ids"]) == 12 and cut == len(feature["input_ids"]) - 12
 
 
-def test_early_stopping_stops_when_the_validation_loss_stalls(
-    tiny_causal: Path, tmp_path: Path, kit: Any
-) -> None:
+def test_early_stopping_stops_when_the_validation_loss_stalls(tiny_causal: Path, tmp_path: Path) -> None:
     """A learning rate too small to move the loss by ``min_delta``: stop after ``patience`` evaluations."""
-    config = kit.sft_config(
+    config = hf.sft_config(
         tiny_causal,
         training={
             "learning_rate": 1e-9,
@@ -63,8 +61,6 @@ def test_early_stopping_stops_when_the_validation_loss_stalls(
             "load_best_model_at_end": True,
         },
     )
-    outcome = kit.train(
-        config, tmp_path / "run", kit.reverse_rows(64, 1), kit.reverse_rows(8, 3, "val.jsonl")
-    )
+    outcome = hf.train(config, tmp_path / "run", hf.reverse_rows(64, 1), hf.reverse_rows(8, 3, "val.jsonl"))
     assert outcome.global_step == 3  # the first evaluation sets the best; two more without a better one stop
     assert len([e for e in outcome.log_history if "eval_loss" in e]) >= 3

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
 import pytest
+from helpers import hf
 
 from verifily_adapters.hf_backend.batching import (
     Collate,
@@ -88,13 +89,13 @@ def llama(tiny_causal: Path) -> Any:
     return model
 
 
-def _features(tiny_causal: Path, kit: Any, n: int) -> List[Dict[str, Any]]:
+def _features(tiny_causal: Path, n: int) -> List[Dict[str, Any]]:
     from transformers import AutoTokenizer
 
     from verifily_adapters.hf_backend.tensors import Encoder
 
     encoder = Encoder(AutoTokenizer.from_pretrained(tiny_causal), CAUSAL_LM, 128)
-    rows = kit.reverse_rows(n, 5)
+    rows = hf.reverse_rows(n, 5)
     for i, row in enumerate(rows[::3]):  # vary the lengths
         rows[3 * i] = type(row)(**{**row.__dict__, "input": " ".join([row.input] * (1 + i % 4))})
     return encoder.encode_all(rows).features
@@ -132,10 +133,8 @@ def _summed(llama: Any, batches: Sequence[Dict[str, Any]]) -> tuple[float, int]:
 
 
 @pytest.mark.parametrize("budget", [None, 160])
-def test_packed_epoch_has_the_unpacked_summed_loss(
-    llama: Any, tiny_causal: Path, kit: Any, budget: Any
-) -> None:
-    features = _features(tiny_causal, kit, 24)
+def test_packed_epoch_has_the_unpacked_summed_loss(llama: Any, tiny_causal: Path, budget: Any) -> None:
+    features = _features(tiny_causal, 24)
     padded = Collate(0, packed=False)
     unpacked = [padded(features[i : i + 8]) for i in range(0, len(features), 8)]
     plan = plan_batches(
@@ -165,21 +164,19 @@ def _sha(path: Path) -> str:
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_packed_training_is_deterministic_and_reports_batches(
-    tiny_causal: Path, tmp_path: Path, kit: Any
-) -> None:
+def test_packed_training_is_deterministic_and_reports_batches(tiny_causal: Path, tmp_path: Path) -> None:
     from transformers import AutoTokenizer
 
     from verifily_adapters.hf_backend.tensors import Encoder
 
-    config = kit.sft_config(
+    config = hf.sft_config(
         tiny_causal,
         training={"packing": True, "max_tokens_per_batch": 96, "max_seq_length": 40, "num_epochs": 2},
     )
-    rows = kit.reverse_rows(32, 9)
+    rows = hf.reverse_rows(32, 9)
     rows[0] = type(rows[0])(**{**rows[0].__dict__, "output": "a b c d e f g h a b c d e f"})  # cut at 40
-    first = kit.train(config, tmp_path / "a", rows)
-    second = kit.train(config, tmp_path / "b", rows)
+    first = hf.train(config, tmp_path / "a", rows)
+    second = hf.train(config, tmp_path / "b", rows)
     assert _sha(tmp_path / "a/adapter/adapter_model.safetensors") == _sha(
         tmp_path / "b/adapter/adapter_model.safetensors"
     )

@@ -7,9 +7,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
+from helpers import hf
 
 from verifily_adapters.hf_backend.backend import HFModelBackend
 from verifily_adapters.hf_backend.references import hub_offline, looks_like_path, resolve_reference
@@ -111,42 +111,42 @@ def test_cheap_paths_never_import_torch(tmp_path: Path) -> None:
 
 
 def test_hub_id_offline_fails_fast_with_a_clear_message(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kit: Any
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    config = kit.sft_config(Path("no-such-org/no-such-model-xyz"))
+    config = hf.sft_config(Path("no-such-org/no-such-model-xyz"))
     start = time.perf_counter()
     with pytest.raises(BackendError, match="not in the Hugging Face cache") as err:
-        kit.train(config, tmp_path / "run", kit.reverse_rows(4, 0))
+        hf.train(config, tmp_path / "run", hf.reverse_rows(4, 0))
     assert time.perf_counter() - start < 30
     assert "no-such-org/no-such-model-xyz" in str(err.value) and err.value.hint
 
 
-def test_missing_model_folder_at_train_time(tmp_path: Path, kit: Any) -> None:
+def test_missing_model_folder_at_train_time(tmp_path: Path) -> None:
     with pytest.raises(BackendError, match="Model folder not found"):
-        kit.train(kit.sft_config(tmp_path / "gone"), tmp_path / "run", kit.reverse_rows(4, 0))
+        hf.train(hf.sft_config(tmp_path / "gone"), tmp_path / "run", hf.reverse_rows(4, 0))
 
 
 def test_qlora_without_bitsandbytes_names_the_extra(
-    tiny_causal: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kit: Any
+    tiny_causal: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     real = __import__("importlib.util").util.find_spec
     monkeypatch.setattr(
         "importlib.util.find_spec", lambda name, *a: None if name == "bitsandbytes" else real(name, *a)
     )
     with pytest.raises(DependencyMissingError) as err:
-        kit.train(
-            kit.sft_config(tiny_causal, lora={"quantization": "4bit"}),
+        hf.train(
+            hf.sft_config(tiny_causal, lora={"quantization": "4bit"}),
             tmp_path / "run",
-            kit.reverse_rows(4, 0),
+            hf.reverse_rows(4, 0),
         )
     assert ".[qlora]" in (err.value.hint or "")
 
 
-def test_quantized_full_finetune_is_a_config_error(tiny_causal: Path, tmp_path: Path, kit: Any) -> None:
+def test_quantized_full_finetune_is_a_config_error(tiny_causal: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="lora.enabled"):
-        kit.train(
-            kit.sft_config(tiny_causal, lora={"quantization": "8bit", "enabled": False}),
+        hf.train(
+            hf.sft_config(tiny_causal, lora={"quantization": "8bit", "enabled": False}),
             tmp_path / "r",
-            kit.reverse_rows(4, 0),
+            hf.reverse_rows(4, 0),
         )

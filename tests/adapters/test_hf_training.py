@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import hf
 
 from verifily_core.domain.prompts import prompt_of
 from verifily_core.errors import DataError
@@ -60,30 +61,28 @@ def test_train_loss_is_the_whole_run_mean(trained_causal: Any) -> None:
     assert trained_causal.outcome.train_loss == pytest.approx(final["train_loss"], rel=1e-9)
 
 
-def test_same_config_and_seed_give_byte_identical_adapters(
-    tiny_causal: Path, tmp_path: Path, kit: Any
-) -> None:
-    config = kit.sft_config(tiny_causal, training={"num_epochs": 1}, lora={"dropout": 0.1})
-    rows = kit.reverse_rows(40, 5)
-    a = kit.train(config, tmp_path / "a", rows)
-    b = kit.train(config, tmp_path / "b", rows)
+def test_same_config_and_seed_give_byte_identical_adapters(tiny_causal: Path, tmp_path: Path) -> None:
+    config = hf.sft_config(tiny_causal, training={"num_epochs": 1}, lora={"dropout": 0.1})
+    rows = hf.reverse_rows(40, 5)
+    a = hf.train(config, tmp_path / "a", rows)
+    b = hf.train(config, tmp_path / "b", rows)
     assert a.train_loss == b.train_loss
     assert _sha(tmp_path / "a/adapter/adapter_model.safetensors") == _sha(
         tmp_path / "b/adapter/adapter_model.safetensors"
     )
-    other = kit.train(config.apply_overrides({"seed": 8}), tmp_path / "c", rows)
+    other = hf.train(config.apply_overrides({"seed": 8}), tmp_path / "c", rows)
     assert _sha(tmp_path / "c/adapter/adapter_model.safetensors") != _sha(
         tmp_path / "a/adapter/adapter_model.safetensors"
     )
     assert other.train_loss != a.train_loss
 
 
-def test_resume_from_checkpoint_matches_uninterrupted(tiny_causal: Path, tmp_path: Path, kit: Any) -> None:
-    config = kit.sft_config(
+def test_resume_from_checkpoint_matches_uninterrupted(tiny_causal: Path, tmp_path: Path) -> None:
+    config = hf.sft_config(
         tiny_causal, training={"num_epochs": 3, "save_steps": 4, "logging_steps": 3, "save_total_limit": 1}
     )
-    rows = kit.reverse_rows(40, 6)
-    full = kit.train(config, tmp_path / "full", rows)
+    rows = hf.reverse_rows(40, 6)
+    full = hf.train(config, tmp_path / "full", rows)
 
     class Stop(KeyboardInterrupt):
         pass
@@ -92,14 +91,14 @@ def test_resume_from_checkpoint_matches_uninterrupted(tiny_causal: Path, tmp_pat
         if step == 9:  # checkpoint-8 is on disk; steps 9.. must be redone
             raise Stop()
 
-    recorder = kit.Recorder()
+    recorder = hf.Recorder()
     callbacks = recorder.callbacks()
     callbacks.on_step = stop_after_checkpoint
     with pytest.raises(Stop):
-        kit.train(config, tmp_path / "cut", rows, callbacks=callbacks)
+        hf.train(config, tmp_path / "cut", rows, callbacks=callbacks)
     checkpoints = sorted((tmp_path / "cut/checkpoints").glob("checkpoint-*"))
     assert [c.name for c in checkpoints] == ["checkpoint-8"]  # save_total_limit 1 honoured
-    resumed = kit.train(config, tmp_path / "cut", rows, resume_from=checkpoints[-1])
+    resumed = hf.train(config, tmp_path / "cut", rows, resume_from=checkpoints[-1])
     assert resumed.global_step == full.global_step == 15
     assert resumed.train_loss == pytest.approx(full.train_loss, abs=1e-6)
     assert resumed.tokens_processed == full.tokens_processed
@@ -108,11 +107,11 @@ def test_resume_from_checkpoint_matches_uninterrupted(tiny_causal: Path, tmp_pat
     )
 
 
-def test_truncation_is_counted(tiny_causal: Path, tmp_path: Path, kit: Any) -> None:
+def test_truncation_is_counted(tiny_causal: Path, tmp_path: Path) -> None:
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_causal)
-    rows = kit.reverse_rows(16, 9)
+    rows = hf.reverse_rows(16, 9)
     lengths = [
         len(tokenizer(prompt_of(e))["input_ids"])
         + len(tokenizer(e.output, add_special_tokens=False)["input_ids"])
@@ -123,8 +122,8 @@ def test_truncation_is_counted(tiny_causal: Path, tmp_path: Path, kit: Any) -> N
     assert limit > max(
         len(tokenizer(prompt_of(e))["input_ids"]) for e in rows
     )  # every row keeps some response
-    outcome = kit.train(
-        kit.sft_config(tiny_causal, training={"max_seq_length": limit, "num_epochs": 0.5}),
+    outcome = hf.train(
+        hf.sft_config(tiny_causal, training={"max_seq_length": limit, "num_epochs": 0.5}),
         tmp_path / "run",
         rows,
     )
@@ -132,32 +131,32 @@ def test_truncation_is_counted(tiny_causal: Path, tmp_path: Path, kit: Any) -> N
     assert outcome.truncated_tokens == sum(max(n - limit, 0) for n in lengths)
 
 
-def test_rows_truncated_to_nothing_are_a_data_error(tiny_causal: Path, tmp_path: Path, kit: Any) -> None:
-    rows = kit.reverse_rows(25, 10, "data/train.jsonl")
+def test_rows_truncated_to_nothing_are_a_data_error(tiny_causal: Path, tmp_path: Path) -> None:
+    rows = hf.reverse_rows(25, 10, "data/train.jsonl")
     with pytest.raises(DataError, match="max_seq_length=8") as err:
-        kit.train(kit.sft_config(tiny_causal, training={"max_seq_length": 8}), tmp_path / "run", rows)
+        hf.train(hf.sft_config(tiny_causal, training={"max_seq_length": 8}), tmp_path / "run", rows)
     assert err.value.problems[:2] == ["data/train.jsonl:1", "data/train.jsonl:2"]
     assert len(err.value.problems) == 21 and "5 more" in err.value.problems[-1]
     assert "training.max_seq_length" in (err.value.hint or "")
 
 
-def test_bf16_on_cpu_falls_back_with_a_warning(tiny_causal: Path, tmp_path: Path, kit: Any) -> None:
-    config = kit.sft_config(
+def test_bf16_on_cpu_falls_back_with_a_warning(tiny_causal: Path, tmp_path: Path) -> None:
+    config = hf.sft_config(
         tiny_causal, compute={"device": "cpu", "bf16": True, "fp16": False}, training={"num_epochs": 0.25}
     )
-    outcome = kit.train(config, tmp_path / "run", kit.reverse_rows(16, 11))
+    outcome = hf.train(config, tmp_path / "run", hf.reverse_rows(16, 11))
     assert outcome.global_step > 0
     assert any("bf16" in w and "fp32" in w for w in outcome.warnings)
     assert outcome.extra["precision"] == "fp32"
 
 
-def test_full_finetuning_saves_a_model(tiny_causal: Path, tmp_path: Path, kit: Any) -> None:
+def test_full_finetuning_saves_a_model(tiny_causal: Path, tmp_path: Path) -> None:
     from transformers import AutoModelForCausalLM
 
-    config = kit.sft_config(
+    config = hf.sft_config(
         tiny_causal, lora={"enabled": False}, training={"num_epochs": 1, "learning_rate": 1e-3}
     )
-    outcome = kit.train(config, tmp_path / "run", kit.reverse_rows(24, 12))
+    outcome = hf.train(config, tmp_path / "run", hf.reverse_rows(24, 12))
     assert outcome.trainable_parameters == outcome.total_parameters
     assert not (tmp_path / "run/adapter").exists()
     model = AutoModelForCausalLM.from_pretrained(tmp_path / "run/model")
@@ -169,17 +168,17 @@ def test_full_finetuning_saves_a_model(tiny_causal: Path, tmp_path: Path, kit: A
 
     from verifily_adapters.hf_backend.backend import HFModelBackend
 
-    predictor = HFModelBackend().load(tmp_path / "run", kit.info_for(config, outcome))
-    assert len(predictor.generate(kit.reverse_rows(3, 13), max_new_tokens=4, num_beams=1, batch_size=2)) == 3
+    predictor = HFModelBackend().load(tmp_path / "run", hf.info_for(config, outcome))
+    assert len(predictor.generate(hf.reverse_rows(3, 13), max_new_tokens=4, num_beams=1, batch_size=2)) == 3
 
 
-def test_merged_model_saved_when_not_adapter_only(tiny_causal: Path, tmp_path: Path, kit: Any) -> None:
+def test_merged_model_saved_when_not_adapter_only(tiny_causal: Path, tmp_path: Path) -> None:
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    config = kit.sft_config(tiny_causal, output={"save_adapter_only": False}, training={"num_epochs": 0.5})
-    kit.train(config, tmp_path / "run", kit.reverse_rows(16, 14))
+    config = hf.sft_config(tiny_causal, output={"save_adapter_only": False}, training={"num_epochs": 0.5})
+    hf.train(config, tmp_path / "run", hf.reverse_rows(16, 14))
     merged = AutoModelForCausalLM.from_pretrained(tmp_path / "run/model")
     peft = PeftModel.from_pretrained(
         AutoModelForCausalLM.from_pretrained(tiny_causal), tmp_path / "run/adapter"
@@ -189,40 +188,40 @@ def test_merged_model_saved_when_not_adapter_only(tiny_causal: Path, tmp_path: P
         assert torch.allclose(merged(ids).logits, peft(ids).logits, atol=1e-4)
 
 
-def test_qlora_4bit_trains_on_cpu(tiny_causal: Path, tmp_path: Path, kit: Any) -> None:
-    config = kit.sft_config(
+def test_qlora_4bit_trains_on_cpu(tiny_causal: Path, tmp_path: Path) -> None:
+    config = hf.sft_config(
         tiny_causal,
         lora={"quantization": "4bit", "bnb_4bit_compute_dtype": "float32"},
         training={"num_epochs": 1},
     )
-    outcome = kit.train(config, tmp_path / "run", kit.reverse_rows(24, 15))
+    outcome = hf.train(config, tmp_path / "run", hf.reverse_rows(24, 15))
     losses = [e["loss"] for e in outcome.log_history if "loss" in e]
     assert outcome.global_step == 3 and all(math.isfinite(x) for x in losses)
     assert (tmp_path / "run/adapter/adapter_model.safetensors").is_file()
 
     from verifily_adapters.hf_backend.backend import HFModelBackend
 
-    predictor = HFModelBackend().load(tmp_path / "run", kit.info_for(config, outcome))
-    losses_ref = predictor.reference_loss(kit.reverse_rows(2, 16), batch_size=2)
+    predictor = HFModelBackend().load(tmp_path / "run", hf.info_for(config, outcome))
+    losses_ref = predictor.reference_loss(hf.reverse_rows(2, 16), batch_size=2)
     assert all(math.isfinite(t.nll_sum) and t.num_tokens > 0 for t in losses_ref)
 
 
-def test_seq2seq_trains_and_reloads(tiny_seq2seq: Path, tmp_path: Path, kit: Any) -> None:
+def test_seq2seq_trains_and_reloads(tiny_seq2seq: Path, tmp_path: Path) -> None:
     import torch
     from peft import PeftModel
     from transformers import AutoModelForSeq2SeqLM
 
-    config = kit.sft_config(
+    config = hf.sft_config(
         tiny_seq2seq, lora={"modules_to_save": None, "target_modules": "auto"}, training={"num_epochs": 2}
     )
-    outcome = kit.train(config, tmp_path / "run", kit.reverse_rows(32, 17), kit.reverse_rows(8, 18))
+    outcome = hf.train(config, tmp_path / "run", hf.reverse_rows(32, 17), hf.reverse_rows(8, 18))
     assert outcome.architecture == "seq2seq_lm" and outcome.eval_loss is not None
     assert math.isfinite(outcome.train_loss or math.nan)
 
     from verifily_adapters.hf_backend.backend import HFModelBackend
 
-    rows = kit.reverse_rows(5, 19)
-    predictor = HFModelBackend().load(tmp_path / "run", kit.info_for(config, outcome))
+    rows = hf.reverse_rows(5, 19)
+    predictor = HFModelBackend().load(tmp_path / "run", hf.info_for(config, outcome))
     texts = predictor.generate(rows, max_new_tokens=6, num_beams=2, batch_size=2)
     assert len(texts) == 5 and all(isinstance(t, str) for t in texts)
     model = PeftModel.from_pretrained(
@@ -235,20 +234,20 @@ def test_seq2seq_trains_and_reloads(tiny_seq2seq: Path, tmp_path: Path, kit: Any
     ).all()
 
 
-def test_classification_on_minilm_reaches_high_accuracy(tmp_path: Path, kit: Any) -> None:
+def test_classification_on_minilm_reaches_high_accuracy(tmp_path: Path) -> None:
     from verifily_adapters.hf_backend.backend import HFModelBackend
     from verifily_adapters.hf_backend.tiny import minilm_path
 
-    config = kit.sft_config(
+    config = hf.sft_config(
         minilm_path(),
         task="classification",
         lora={"r": 8, "modules_to_save": None, "target_modules": "auto"},
         training={"num_epochs": 3, "learning_rate": 1e-3, "max_seq_length": 64},
     )
-    train_rows, test_rows = kit.sentiment_rows(40, 20), kit.sentiment_rows(16, 21)
-    outcome = kit.train(config, tmp_path / "run", train_rows, labels=["negative", "positive"])
+    train_rows, test_rows = hf.sentiment_rows(40, 20), hf.sentiment_rows(16, 21)
+    outcome = hf.train(config, tmp_path / "run", train_rows, labels=["negative", "positive"])
     assert outcome.architecture == "sequence_classification"
-    predictor = HFModelBackend().load(tmp_path / "run", kit.info_for(config, outcome))
+    predictor = HFModelBackend().load(tmp_path / "run", hf.info_for(config, outcome))
     predictions = predictor.classify(test_rows, batch_size=5)
     accuracy = sum(p.label == e.label for p, e in zip(predictions, test_rows)) / len(test_rows)
     assert accuracy >= 0.85

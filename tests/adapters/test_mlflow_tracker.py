@@ -19,11 +19,12 @@ import pytest
 
 pytest.importorskip("mlflow")
 
-from mlflow_server import Server, free_port  # noqa: E402
+from helpers.data import reverse_rows  # noqa: E402
+from helpers.runs import tiny_sft_config, tiny_workspace  # noqa: E402
+from helpers.servers import MlflowServer, free_port  # noqa: E402
 
 from verifily_adapters.mlflow_tracker.spool import SPOOL, read, replay  # noqa: E402
 from verifily_adapters.mlflow_tracker.tracker import MISSING_MESSAGE, MlflowTracker, tracking_uri  # noqa: E402
-from verifily_cli.demo.workspace import reverse_rows  # noqa: E402
 from verifily_core.bootstrap import build_training  # noqa: E402
 from verifily_core.config import TrainConfig  # noqa: E402
 from verifily_core.domain.runs import TRACKING  # noqa: E402
@@ -34,58 +35,35 @@ from verifily_train import verify  # noqa: E402
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from verifily_adapters.hf_backend.tiny import build_tiny_causal_lm
-
-    root = tmp_path_factory.mktemp("mlflow-ws")
-    build_tiny_causal_lm(root / "tiny")
     rows = {"train": reverse_rows(32, 1), "val": reverse_rows(8, 2), "test": reverse_rows(8, 3)}
     for i, row in enumerate(rows["test"]):
         row["tags"]["source"] = "human" if i % 2 else "synthetic"
-    for name, data in rows.items():
-        (root / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in data))
-    return root
+    return tiny_workspace(tmp_path_factory.mktemp("mlflow-ws"), **rows)
 
 
 def config_for(root: Path, uri: str, **mlflow: Any) -> TrainConfig:
-    return TrainConfig.from_dict(
-        {
-            "task": "sft",
-            "base_model": str(root / "tiny"),
-            "seed": 5,
-            "data_paths": {
-                "train": str(root / "train.jsonl"),
-                "val": str(root / "val.jsonl"),
-                "test": str(root / "test.jsonl"),
-            },
-            "training": {
-                "num_epochs": 1,
-                "batch_size": 8,
-                "gradient_accumulation_steps": 1,
-                "learning_rate": 5e-3,
-                "max_seq_length": 64,
-                "logging_steps": 1,
-                "eval_steps": 2,
-                "save_steps": 1000,
-                "warmup_ratio": 0.0,
-            },
-            "lora": {"r": 4, "dropout": 0.0, "target_modules": "all-linear"},
-            "compute": {"device": "cpu", "bf16": False},
-            "eval": {
-                "slice_by_tags": ["source"],
-                "hard_examples": 3,
-                "batch_size": 8,
-                "generation_max_new_tokens": 6,
-                "generation_num_beams": 1,
-            },
-            "output": {"dir": str(root / "runs")},
-            "trackers": ["mlflow"],
-            "mlflow": {"tracking_uri": uri, "experiment": "verifily-tests", **mlflow},
-        }
+    data = {name: str(root / f"{name}.jsonl") for name in ("train", "val", "test")}
+    config = tiny_sft_config(
+        base_model=str(root / "tiny"),
+        seed=5,
+        data_paths=data,
+        training={"logging_steps": 1, "eval_steps": 2, "save_steps": 1000},
+        eval={
+            "slice_by_tags": ["source"],
+            "hard_examples": 3,
+            "batch_size": 8,
+            "generation_max_new_tokens": 6,
+            "generation_num_beams": 1,
+        },
+        output={"dir": str(root / "runs")},
+        trackers=["mlflow"],
+        mlflow={"tracking_uri": uri, "experiment": "verifily-tests", **mlflow},
     )
+    return TrainConfig.from_dict(config)
 
 
 @pytest.fixture(scope="module")
-def tracked(mlflow_server: Server, workspace: Path) -> Any:
+def tracked(mlflow_server: MlflowServer, workspace: Path) -> Any:
     config = config_for(
         workspace, mlflow_server.uri, log_model=True, registered_model="tiny-reverser", tags={"team": "nlp"}
     )
@@ -93,7 +71,7 @@ def tracked(mlflow_server: Server, workspace: Path) -> Any:
 
 
 @pytest.fixture(scope="module")
-def mlflow_run(mlflow_server: Server, tracked: Any) -> Any:
+def mlflow_run(mlflow_server: MlflowServer, tracked: Any) -> Any:
     from mlflow import MlflowClient
 
     client = MlflowClient(mlflow_server.uri)
@@ -155,7 +133,11 @@ def test_a_run_logs_params_step_metrics_slices_tags_and_files(tracked: Any, mlfl
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_the_registered_version_carries_the_hashes_and_predicts_like_the_run(
-    mlflow_server: Server, tracked: Any, mlflow_run: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    mlflow_server: MlflowServer,
+    tracked: Any,
+    mlflow_run: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import mlflow
     import torch
@@ -196,7 +178,7 @@ def test_server_killed_mid_run_the_run_completes_reports_once_and_replays(
 ) -> None:
     from mlflow import MlflowClient
 
-    dying = Server(tmp_path).start()
+    dying = MlflowServer(tmp_path).start()
     config = config_for(workspace, dying.uri, experiment="dies-mid-run")
     killed_at: Dict[str, float] = {}
 

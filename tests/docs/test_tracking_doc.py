@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import re
 from pathlib import Path
 
 import pytest
 import yaml
+from helpers.data import reverse_rows
+from helpers.runs import tiny_sft_config, tiny_workspace, write_config
 
-from verifily_cli.demo.workspace import reverse_rows
 from verifily_core.config import TrainConfig
 
 pytestmark = pytest.mark.slow
@@ -35,40 +35,26 @@ def test_the_yaml_examples_are_valid_configs() -> None:
 def test_the_python_examples_run_in_order(
     mlflow_server: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mlflow_server import Server, free_port
+    from helpers.servers import MlflowServer, free_port
 
-    from verifily_adapters.hf_backend.tiny import build_tiny_causal_lm
     from verifily_adapters.mlflow_tracker.tracker import MlflowTracker
 
-    build_tiny_causal_lm(tmp_path / "tiny")
     rows = reverse_rows(24, 1)
     for i, row in enumerate(rows):
         row["tags"]["source"] = "human" if i % 2 else "synthetic"
-    (tmp_path / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    config = {
-        "task": "sft",
-        "base_model": "tiny",
-        "data_paths": {"train": "data.jsonl", "test": "data.jsonl"},
-        "training": {
-            "num_epochs": 1,
-            "batch_size": 8,
-            "learning_rate": 5e-3,
-            "max_seq_length": 64,
-            "logging_steps": 1,
-            "gradient_accumulation_steps": 1,
-        },
-        "lora": {"r": 4, "dropout": 0.0, "target_modules": "all-linear"},
-        "compute": {"device": "cpu", "bf16": False},
-        "eval": {
+    tiny_workspace(tmp_path, data=rows)
+    config = tiny_sft_config(
+        data_paths={"train": "data.jsonl", "test": "data.jsonl"},
+        training={"logging_steps": 1},
+        eval={
             "slice_by_tags": ["source"],
             "batch_size": 12,
             "generation_max_new_tokens": 6,
             "generation_num_beams": 1,
         },
-        "mlflow": {"experiment": "docs"},
-        "output": {"dir": "runs"},
-    }
-    (tmp_path / "train.yaml").write_text(yaml.safe_dump(config))
+        mlflow={"experiment": "docs"},
+    )
+    write_config(tmp_path / "train.yaml", config)
     # a run whose server was down all along: its spool waits for a server on that port
     port = free_port()
     down = TrainConfig.from_dict({**config, "mlflow": {"tracking_uri": f"http://127.0.0.1:{port}"}})
@@ -77,7 +63,7 @@ def test_the_python_examples_run_in_order(
     tracker.start("run_spooled", down.flat())
     tracker.log({"loss": 1.0}, 1)
     tracker.finish({"train_loss": 1.0})
-    back = Server(tmp_path / "back")
+    back = MlflowServer(tmp_path / "back")
     (tmp_path / "back").mkdir()
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.uri)

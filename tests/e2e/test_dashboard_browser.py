@@ -12,16 +12,15 @@ import http.client
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any, Iterator, List, Tuple
 
 import pytest
+from helpers.servers import DashboardServer, free_port
 
 from verifily_adapters.hf_backend.environment import environment
 from verifily_cli.dashboard.samples import DEMO_RUNS, write_demo_runs
@@ -43,19 +42,13 @@ BAD_ID = "run_20990101_000000_badbad"
 
 Runs = Tuple[Path, List[str]]
 needs_chromium = pytest.mark.skipif(
-    not os.access(CHROMIUM, os.X_OK), reason=f"no {CHROMIUM}: run `bash scripts/ensure_chromium.sh`"
+    not os.access(CHROMIUM, os.X_OK), reason=f"no {CHROMIUM}: run `bash scripts/ensure_test_packages.sh`"
 )
 
 
 def verifily_cmd(*args: str) -> List[str]:
     exe = Path(sys.executable).with_name("verifily")
     return [str(exe), *args] if exe.exists() else [sys.executable, "-m", "verifily_train", *args]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def write_outside_run(folder: Path) -> None:
@@ -82,33 +75,10 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
 @pytest.fixture(scope="module")
 def server(runs: Runs) -> Iterator[Tuple[str, subprocess.Popen[bytes]]]:
     runs_dir, _ids = runs
-    port = free_port()
-    log = runs_dir.parent / "dashboard.log"
-    with log.open("wb") as fh:
-        proc = subprocess.Popen(
-            verifily_cmd("dashboard", "--runs-dir", str(runs_dir), "--port", str(port)),
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                if resp.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"dashboard did not start: {log.read_text(errors='replace')[-2000:]}")
-        time.sleep(0.3)
-    yield url, proc
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    dashboard = DashboardServer(str(runs_dir), runs_dir.parent / "dashboard.log").start()
+    assert dashboard.proc is not None
+    yield dashboard.uri + "/", dashboard.proc
+    dashboard.stop()
 
 
 @pytest.fixture(scope="module")
@@ -441,28 +411,10 @@ def test_dashboard_over_a_bucket_lists_and_opens_its_runs(
     ids = write_demo_runs(local, tmp_path / "data", environment())
     bucket = s3_server.bucket()
     upload_folder(s3_server, local, bucket, "team/runs")
-    port = free_port()
-    log = tmp_path / "dashboard.log"
-    with log.open("wb") as fh:
-        proc = subprocess.Popen(
-            verifily_cmd("dashboard", "--runs-dir", f"s3://{bucket}/team/runs", "--port", str(port)),
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            cwd=tmp_path,
-        )
+    dashboard = DashboardServer(f"s3://{bucket}/team/runs", tmp_path / "dashboard.log", cwd=tmp_path).start()
     pg = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
-        url = f"http://127.0.0.1:{port}/"
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(url, timeout=2).close()
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")[
-                    -2000:
-                ]
-                time.sleep(0.3)
+        url = dashboard.uri + "/"
         pg.set_default_timeout(30_000)
         pg.goto(url, wait_until="networkidle")
         pg.locator("#runs-table [role=gridcell]").first.wait_for()
@@ -479,5 +431,4 @@ def test_dashboard_over_a_bucket_lists_and_opens_its_runs(
         raise
     finally:
         pg.close()
-        proc.terminate()
-        proc.wait(timeout=20)
+        dashboard.stop()

@@ -11,70 +11,47 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 import pytest
 import yaml
+from helpers.pause import ON_TRAIN_BEGIN, Pause
+from helpers.runs import tiny_sft_config, tiny_workspace, write_config
 
 LETTERS = "abcdefgh"
 GRID = ["--param", "training.learning_rate=0.001,0.005", "--param", "lora.r=4,8"]
 ALL = [(0.001, 4), (0.001, 8), (0.005, 4), (0.005, 8)]
 
 
+def _rows(n: int) -> List[Dict[str, Any]]:
+    rows = []
+    for i in range(n):
+        seq = [LETTERS[(i * 3 + k) % len(LETTERS)] for k in range(2 + i % 3)]
+        rows.append(
+            {"instruction": "Reverse the letters.", "input": " ".join(seq), "output": " ".join(reversed(seq))}
+        )
+    return rows
+
+
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from verifily_adapters.hf_backend.tiny import build_tiny_causal_lm
-
-    root = tmp_path_factory.mktemp("tune")
-    build_tiny_causal_lm(root / "tiny")
-    for split, n in (("train", 16), ("val", 4)):
-        rows = []
-        for i in range(n):
-            seq = [LETTERS[(i * 3 + k) % len(LETTERS)] for k in range(2 + i % 3)]
-            rows.append(
-                {
-                    "instruction": "Reverse the letters.",
-                    "input": " ".join(seq),
-                    "output": " ".join(reversed(seq)),
-                }
-            )
-        (root / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return root
+    return tiny_workspace(tmp_path_factory.mktemp("tune"), train=_rows(16), val=_rows(4))
 
 
-def write_config(workspace: Path, folder: Path, *, val: bool = True) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    config = {
-        "task": "sft",
-        "base_model": str(workspace / "tiny"),
-        "seed": 3,
-        "trackers": [],
-        "data_paths": {
+def tune_config(workspace: Path, folder: Path, *, val: bool = True) -> Path:
+    config = tiny_sft_config(
+        base_model=str(workspace / "tiny"),
+        trackers=[],
+        data_paths={
             "train": str(workspace / "train.jsonl"),
             "val": str(workspace / "val.jsonl") if val else None,
         },
-        "training": {
-            "num_epochs": 1,
-            "batch_size": 8,
-            "gradient_accumulation_steps": 1,
-            "learning_rate": 0.005,
-            "lr_scheduler": "constant",
-            "warmup_ratio": 0.0,
-            "max_seq_length": 64,
-            "logging_steps": 1,
-            "eval_steps": 1000,
-            "save_steps": 1000,
-            "save_total_limit": 1,
-        },
-        "lora": {"r": 8, "alpha": 16, "dropout": 0.0},
-        "compute": {"device": "cpu", "bf16": False},
-        "output": {"dir": str(folder / "runs")},
-    }
-    path = folder / "train.yaml"
-    path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    return path
+        training={"logging_steps": 1, "eval_steps": 1000, "save_steps": 1000, "save_total_limit": 1},
+        lora={"r": 8, "alpha": 16, "target_modules": "auto"},
+        output={"dir": str(folder / "runs")},
+    )
+    return write_config(folder / "train.yaml", config)
 
 
 def cli(*args: str) -> List[str]:
@@ -114,7 +91,7 @@ def completed(doc: Dict[str, Any]) -> List[Tuple[float, int]]:
 
 @pytest.mark.slow
 def test_grid_runs_every_combination_and_prints_the_best(workspace: Path, tmp_path: Path) -> None:
-    config = write_config(workspace, tmp_path)
+    config = tune_config(workspace, tmp_path)
     done = tune("--config", str(config), *GRID, "--metric", "eval_loss", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     runs = trial_runs(tmp_path / "runs")
@@ -137,7 +114,7 @@ def test_grid_runs_every_combination_and_prints_the_best(workspace: Path, tmp_pa
 
 @pytest.mark.slow
 def test_random_search_runs_max_trials_distinct_combinations(workspace: Path, tmp_path: Path) -> None:
-    config = write_config(workspace, tmp_path)
+    config = tune_config(workspace, tmp_path)
     done = tune("--config", str(config), *GRID, "--strategy", "random", "--max-trials", "3", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     picked = list(trial_runs(tmp_path / "runs").values())
@@ -146,23 +123,13 @@ def test_random_search_runs_max_trials_distinct_combinations(workspace: Path, tm
 
 @pytest.mark.slow
 def test_a_killed_search_resumes_and_runs_only_what_is_left(workspace: Path, tmp_path: Path) -> None:
-    config = write_config(workspace, tmp_path)
+    config = tune_config(workspace, tmp_path)
     runs = tmp_path / "runs"
-    proc = subprocess.Popen(
-        cli("--config", str(config), *GRID),
-        cwd=tmp_path,
-        env=env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 300
+    # killed as its second trial starts training: the process waits there, so it cannot finish first
+    pause = Pause(tmp_path / "pause", at=ON_TRAIN_BEGIN, nth=2)
+    proc = pause.start("tune", "--config", str(config), *GRID, cwd=tmp_path, env=env())
     try:
-        while time.monotonic() < deadline:
-            found = glob.glob(f"{runs}/tune_*/tune_results.json")
-            if found and json.loads(Path(found[0]).read_text())["counts"]["completed"] >= 1:
-                break
-            assert proc.poll() is None, "the search ended before it could be killed"
-            time.sleep(0.2)
+        pause.wait(proc)
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
@@ -186,7 +153,7 @@ def test_a_killed_search_resumes_and_runs_only_what_is_left(workspace: Path, tmp
 
 @pytest.mark.slow
 def test_two_workers_on_one_sqlite_study_split_the_trials(workspace: Path, tmp_path: Path) -> None:
-    config = write_config(workspace, tmp_path)
+    config = tune_config(workspace, tmp_path)
     storage = f"sqlite:///{tmp_path / 'shared.db'}"
     command = cli("--config", str(config), *GRID, "--storage", storage)
     workers = [
@@ -208,7 +175,7 @@ def test_two_workers_on_one_sqlite_study_split_the_trials(workspace: Path, tmp_p
 def test_python_api_returns_the_best_trial(workspace: Path, tmp_path: Path) -> None:
     from verifily_train.tuner import run_tuning
 
-    config = write_config(workspace, tmp_path)
+    config = tune_config(workspace, tmp_path)
     best = run_tuning(
         config_path=str(config),
         param_grid={"training.learning_rate": [0.005], "lora.r": [4]},
@@ -245,7 +212,7 @@ def test_python_api_returns_the_best_trial(workspace: Path, tmp_path: Path) -> N
 def test_bad_specs_exit_2_before_any_trial(
     workspace: Path, tmp_path: Path, args: List[str], val: bool, expected: str
 ) -> None:
-    config = write_config(workspace, tmp_path, val=val)
+    config = tune_config(workspace, tmp_path, val=val)
     done = tune("--config", str(config), *args, cwd=tmp_path)
     output = done.stdout + done.stderr
     assert done.returncode == 2, output

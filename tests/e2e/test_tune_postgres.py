@@ -1,4 +1,4 @@
-"""``verifily tune --storage postgresql://...`` against a real PostgreSQL server (tests/postgres_server.py),
+"""``verifily tune --storage postgresql://...`` against a real PostgreSQL server (tests/helpers/servers.py),
 also with the runs in a bucket (moto, tests/s3_server.py).
 
 Workers are separate ``verifily tune`` processes in separate working folders, as on separate
@@ -15,13 +15,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 import yaml
-from postgres_server import Server, server_bin
+from helpers.pause import Pause
+from helpers.servers import PostgresServer, postgres_bin
 
 pytest.importorskip("psycopg")
 pytest.importorskip("verifily_sklearn")
@@ -32,11 +32,11 @@ Combination = Tuple[int, float]
 
 
 @pytest.fixture(scope="module")
-def postgres() -> Iterator[Server]:
-    found = server_bin()
+def postgres() -> Iterator[PostgresServer]:
+    found = postgres_bin()
     if found is None:
-        pytest.skip("no PostgreSQL server binaries: run `bash scripts/ensure_postgres.sh`")
-    server = Server(found).start()
+        pytest.skip("no PostgreSQL server binaries: run `bash scripts/ensure_test_packages.sh`")
+    server = PostgresServer(found).start()
     yield server
     server.stop()
 
@@ -70,12 +70,17 @@ def worker_folder(data: Path, folder: Path, output: str = "runs") -> Path:
     return folder
 
 
+def _env(folder: Path) -> Dict[str, str]:
+    return {**os.environ, "COLUMNS": "200", "VERIFILY_STORE_CACHE": str(folder / ".cache")}
+
+
 def start(folder: Path, storage: Optional[str]) -> subprocess.Popen[str]:
     command = [sys.executable, "-m", "verifily_train", "tune", "--config", "cls.yaml", *GRID]
     command += ["--storage", storage] if storage else []
-    env = {**os.environ, "COLUMNS": "200", "VERIFILY_STORE_CACHE": str(folder / ".cache")}
     log = (folder / "tune.log").open("w")
-    return subprocess.Popen(command, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        command, cwd=folder, env=_env(folder), stdout=log, stderr=subprocess.STDOUT, text=True
+    )
 
 
 def finish(proc: subprocess.Popen[str], folder: Path) -> None:
@@ -106,7 +111,9 @@ def trial_states(url: str) -> List[str]:
         return [row[0] for row in conn.execute("SELECT state FROM trials ORDER BY number")]
 
 
-def test_two_workers_share_the_study_and_match_sqlite(postgres: Server, data: Path, tmp_path: Path) -> None:
+def test_two_workers_share_the_study_and_match_sqlite(
+    postgres: PostgresServer, data: Path, tmp_path: Path
+) -> None:
     url = postgres.database()
     folders = [worker_folder(data, tmp_path / f"worker{i}") for i in (0, 1)]
     workers = [start(folder, url) for folder in folders]
@@ -122,17 +129,15 @@ def test_two_workers_share_the_study_and_match_sqlite(postgres: Server, data: Pa
     assert sorted(trial_runs([alone])["completed"]) == sorted(runs["completed"])  # same scores
 
 
-def test_a_killed_workers_trial_is_queued_again(postgres: Server, data: Path, tmp_path: Path) -> None:
+def test_a_killed_workers_trial_is_queued_again(postgres: PostgresServer, data: Path, tmp_path: Path) -> None:
     url = postgres.database()
     first, second = worker_folder(data, tmp_path / "first"), worker_folder(data, tmp_path / "second")
-    victim = start(first, url)
+    # the victim stops right after its first trial's training, before the trial is told: it waits
+    # there (RUNNING in the study), and is killed as a machine that dies
+    pause = Pause(first / "pause", at="verifily_sklearn.backend:SklearnBackend.train")
+    victim = pause.start("tune", "--config", "cls.yaml", *GRID, "--storage", url, cwd=first, env=_env(first))
     try:
-        deadline = time.monotonic() + 120
-        while not _running(url):
-            assert victim.poll() is None, "the worker ended before it could be killed mid-trial"
-            assert time.monotonic() < deadline, (first / "tune.log").read_text()[-2000:]
-            time.sleep(0.01)
-        os.kill(victim.pid, signal.SIGSTOP)  # frozen mid-trial, then killed: a machine that dies
+        pause.wait(victim, timeout=120)
         assert "RUNNING" in trial_states(url)
     finally:
         os.kill(victim.pid, signal.SIGKILL)
@@ -148,15 +153,8 @@ def test_a_killed_workers_trial_is_queued_again(postgres: Server, data: Path, tm
     assert retry[0]["params"] == interrupted[0]["params"]
 
 
-def _running(url: str) -> Any:
-    try:
-        return "RUNNING" in trial_states(url)
-    except Exception:  # noqa: BLE001 - the worker has not created the tables yet
-        return False
-
-
 def test_workers_with_their_runs_in_a_bucket(
-    postgres: Server, s3_server: Any, data: Path, tmp_path: Path
+    postgres: PostgresServer, s3_server: Any, data: Path, tmp_path: Path
 ) -> None:
     url, bucket = postgres.database(), s3_server.bucket()
     folders = [worker_folder(data, tmp_path / f"machine{i}", f"s3://{bucket}/tune") for i in (0, 1)]

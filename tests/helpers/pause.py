@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-ON_SAVE = "transformers.trainer_callback:CallbackHandler.on_save"
+ON_SAVE = "transformers.trainer_callback:CallbackHandler.on_save"  # a checkpoint is complete
+ON_TRAIN_BEGIN = "transformers.trainer_callback:CallbackHandler.on_train_begin"  # a training starts
 
 _WRAPPER = """
 import importlib, os, pathlib, runpy, sys, time

@@ -4,15 +4,14 @@ logins are throttled per client (on the auth callable, then once over real HTTP)
 from __future__ import annotations
 
 import http.client
-import socket
 import subprocess
-import sys
 import time
 import urllib.parse
 from pathlib import Path
 from typing import Iterator, List, Tuple
 
 import pytest
+from helpers.servers import DashboardServer
 from typer.testing import CliRunner
 
 from verifily_cli.app import app
@@ -60,41 +59,15 @@ def test_lockout_is_capped() -> None:
     assert check("admin", "guess") is False and check.locked_for("10.0.0.9") == MAX_LOCKOUT_SECONDS
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tuple[int, subprocess.Popen[bytes]]]:
     pytest.importorskip("gradio")
     runs = tmp_path_factory.mktemp("runs")
-    port = _free_port()
-    args = [
-        "dashboard",
-        "--runs-dir",
-        str(runs),
-        "--port",
-        str(port),
-        "--auth",
-        "admin:s3cret",
-        "--no-browser",
-    ]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "verifily_train", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    deadline = time.monotonic() + 90
-    while _status(port, "GET", "/") is None:
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(
-                f"dashboard did not start: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}"
-            )
-        time.sleep(0.3)
-    yield port, proc
-    proc.terminate()
-    proc.wait(timeout=20)
+    flags = ("--auth", "admin:s3cret", "--no-browser")
+    dashboard = DashboardServer(str(runs), runs.parent / "dashboard.log", *flags).start()
+    assert dashboard.proc is not None
+    yield dashboard.port, dashboard.proc
+    dashboard.stop()
 
 
 def _status(port: int, method: str, path: str, body: bytes = b"", headers: dict | None = None) -> int | None:
