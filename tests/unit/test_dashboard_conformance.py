@@ -88,9 +88,11 @@ def test_a_browser_is_opened_only_where_it_can_be_seen(
     assert can_open_browser(env, platform, interactive) is expected
 
 
-def _dashboard_in_a_terminal(runs: Path, record: Path, *flags: str) -> str:
+def _dashboard_in_a_terminal(runs: Path, record: Path, *flags: str, wait_s: float) -> str:
     """Start ``verifily dashboard`` with stdout on a pseudo-terminal and a display, BROWSER set to
-    a script that records the URL it is asked to open; returns the URL (or '' after 60 s)."""
+    a script that records the URL it is asked to open; returns the URL, or '' when none was
+    recorded ``wait_s`` after the dashboard said it is up (the script runs on its own, so the
+    URL is waited for, not expected after a fixed pause)."""
     script = record.parent / "browser.sh"
     script.write_text(f'#!/bin/sh\necho "$1" > {record}\n')
     script.chmod(0o755)
@@ -124,7 +126,9 @@ def _dashboard_in_a_terminal(runs: Path, record: Path, *flags: str) -> str:
                 seen += os.read(primary, 4096)
             except OSError:
                 break
-        time.sleep(2)
+        until = time.monotonic() + wait_s
+        while time.monotonic() < until and not (record.exists() and record.read_text().strip()):
+            time.sleep(0.1)
         return record.read_text().strip() if record.exists() else ""
     finally:
         proc.terminate()
@@ -140,6 +144,6 @@ def test_the_dashboard_opens_a_browser_from_a_terminal_and_not_with_no_browser(
     if shutil.which("sh") is None:
         pytest.skip("needs /bin/sh for the recording browser")
     store, _ = demo
-    url = _dashboard_in_a_terminal(store.root, tmp_path / "opened.txt")
+    url = _dashboard_in_a_terminal(store.root, tmp_path / "opened.txt", wait_s=60)
     assert url.startswith("http://localhost:") and url.endswith("/")
-    assert _dashboard_in_a_terminal(store.root, tmp_path / "not-opened.txt", "--no-browser") == ""
+    assert _dashboard_in_a_terminal(store.root, tmp_path / "not-opened.txt", "--no-browser", wait_s=2) == ""
