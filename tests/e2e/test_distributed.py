@@ -9,64 +9,45 @@ import contextlib
 import glob
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import List
 
 import pytest
 import yaml
+from helpers.data import reverse_rows
+from helpers.runs import tiny_sft_config, tiny_workspace, write_config
+from helpers.servers import free_port
 
-from verifily_cli.demo.workspace import reverse_rows
 from verifily_core.domain import distributed
 
 pytestmark = pytest.mark.slow
 TIMEOUT_S = 600
 
 
-def _jsonl(path: Path, rows: Any) -> None:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-
-
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from verifily_adapters.hf_backend.tiny import build_tiny_causal_lm
-
-    root = tmp_path_factory.mktemp("dist")
-    build_tiny_causal_lm(root / "tiny")
-    _jsonl(root / "train.jsonl", reverse_rows(32, 1))
-    return root
+    return tiny_workspace(tmp_path_factory.mktemp("dist"), train=reverse_rows(32, 1))
 
 
 def _config(root: Path, name: str) -> Path:
-    cfg: Dict[str, Any] = {
-        "task": "sft",
-        "base_model": "tiny",
-        "seed": 3,
-        "name": name,
-        "data_paths": {"train": "train.jsonl"},
-        "training": {
+    config = tiny_sft_config(
+        name=name,
+        training={
             "num_epochs": 2,
             "batch_size": 4,
-            "gradient_accumulation_steps": 1,
-            "learning_rate": 5e-3,
-            "lr_scheduler": "constant",
-            "warmup_ratio": 0.0,
             "max_seq_length": 48,
             "logging_steps": 1,
             "save_steps": 100,
             "save_total_limit": 1,
         },
-        "lora": {"r": 8, "dropout": 0.0, "target_modules": "all-linear"},
-        "compute": {"device": "cpu", "bf16": False},
-        "eval": {"enabled": False},
-        "output": {"dir": f"runs-{name}"},
-    }
-    path = root / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
+        lora={"r": 8},
+        eval={"enabled": False},
+        output={"dir": f"runs-{name}"},
+    )
+    return write_config(root / f"{name}.yaml", config)
 
 
 def _launch(cmd: List[str], cwd: Path, **env: str) -> subprocess.CompletedProcess:
@@ -208,15 +189,9 @@ def test_crash_in_rank_one_fails_the_run(workspace: Path) -> None:
 NODE_KILL_BOUND_S = 180  # a node killed mid-run: the main node must have ended the run by then
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _nodes(workspace: Path, name: str, epochs: int, save_steps: int) -> List[Path]:
     """node0/ and node1/ under ``workspace/name``, each with ``train.yaml`` and ``node<R>.yaml``."""
-    port = _free_port()
+    port = free_port()
     cfg = yaml.safe_load(_config(workspace, name).read_text())
     cfg["base_model"] = str(workspace / "tiny")
     cfg["data_paths"]["train"] = str(workspace / "train.jsonl")

@@ -1,4 +1,4 @@
-"""Runs in a bucket, through the CLI, against a real S3 API server (moto, tests/s3_server.py).
+"""Runs in a bucket, through the CLI, against a real S3 API server (moto, tests/helpers/servers.py).
 
 Each "machine" is a working folder with its own HOME and store cache (``VERIFILY_STORE_CACHE``), so
 nothing but the bucket connects them: train to ``s3://...``, evaluate and verify from another
@@ -14,55 +14,31 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
 import pytest
-import yaml
-
-from verifily_cli.demo.workspace import reverse_rows
+from helpers.data import reverse_rows
+from helpers.pause import Pause
+from helpers.runs import tiny_sft_config, tiny_workspace, write_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from verifily_adapters.hf_backend.tiny import build_tiny_causal_lm
-
-    root = tmp_path_factory.mktemp("s3-runs")
-    build_tiny_causal_lm(root / "tiny")
-    for name, n, seed in (("train", 32, 1), ("other", 32, 2), ("test", 8, 3)):
-        (root / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in reverse_rows(n, seed)))
-    return root
+    rows = {"train": reverse_rows(32, 1), "other": reverse_rows(32, 2), "test": reverse_rows(8, 3)}
+    return tiny_workspace(tmp_path_factory.mktemp("s3-runs"), **rows)
 
 
 def config(workspace: Path, folder: Path, output: str, train: str = "train", **training: Any) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    cfg = {
-        "task": "sft",
-        "base_model": str(workspace / "tiny"),
-        "seed": 3,
-        "data_paths": {
-            "train": str(workspace / f"{train}.jsonl"),
-            "test": str(workspace / "test.jsonl"),
-        },
-        "training": {
-            "num_epochs": 1,
-            "batch_size": 8,
-            "learning_rate": 5e-3,
-            "max_seq_length": 48,
-            "logging_steps": 1,
-            "save_steps": 1000,
-            **training,
-        },
-        "lora": {"r": 4, "target_modules": "all-linear"},
-        "compute": {"device": "cpu", "bf16": False},
-        "output": {"dir": output},
-    }
-    path = folder / "train.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
+    cfg = tiny_sft_config(
+        base_model=str(workspace / "tiny"),
+        data_paths={"train": str(workspace / f"{train}.jsonl"), "test": str(workspace / "test.jsonl")},
+        training={"max_seq_length": 48, "logging_steps": 1, "save_steps": 1000, **training},
+        output={"dir": output},
+    )
+    return write_config(folder / "train.yaml", cfg)
 
 
 def machine(folder: Path) -> Dict[str, str]:
@@ -176,20 +152,18 @@ def test_a_killed_training_resumes_from_the_bucket_on_another_machine(
         save_total_limit=2,
         gradient_accumulation_steps=1,
     )
-    command = [sys.executable, "-m", "verifily_train", "train", "--config", str(cfg)]
-    proc = subprocess.Popen(
-        command, cwd=first, env=machine(first), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    # paused once a sync has uploaded a complete checkpoint: it waits there, so it cannot finish first
+    pause = Pause(
+        first / "pause",
+        at="verifily_adapters.fsspec_store.store:FsspecArtifactStore.sync",
+        when=str(first / ".cache" / "**" / "checkpoints" / "checkpoint-*" / "trainer_state.json"),
     )
+    proc = pause.start("train", "--config", str(cfg), cwd=first, env=machine(first))
     checkpoint = re.compile(r"^([^/]+)/checkpoints/checkpoint-\d+/trainer_state\.json$")
     try:
-        deadline = time.monotonic() + 400
-        while True:
-            found = [m.group(1) for k in keys(s3_server, bucket, "long/") if (m := checkpoint.match(k))]
-            if found:
-                break
-            assert proc.poll() is None, "training ended before a checkpoint reached the bucket"
-            assert time.monotonic() < deadline, "no checkpoint reached the bucket in time"
-            time.sleep(0.5)
+        pause.wait(proc, timeout=400)
+        found = [m.group(1) for k in keys(s3_server, bucket, "long/") if (m := checkpoint.match(k))]
+        assert found, "the paused run has no complete checkpoint in the bucket"
     finally:
         _kill_tree(proc)
     run_id = found[0]

@@ -21,11 +21,12 @@ ON_SAVE = "transformers.trainer_callback:CallbackHandler.on_save"  # a checkpoin
 ON_TRAIN_BEGIN = "transformers.trainer_callback:CallbackHandler.on_train_begin"  # a training starts
 
 _WRAPPER = """
-import importlib, os, pathlib, runpy, sys, time
+import glob, importlib, os, pathlib, runpy, sys, time
 
 folder = pathlib.Path(os.environ["VERIFILY_TEST_PAUSE_DIR"])
 module, _, rest = os.environ["VERIFILY_TEST_PAUSE_AT"].partition(":")
 qualname, _, nth = rest.partition("@")
+when = os.environ.get("VERIFILY_TEST_PAUSE_WHEN")
 owner_name, _, method = qualname.rpartition(".")
 owner = getattr(importlib.import_module(module), owner_name)
 original = getattr(owner, method)
@@ -34,6 +35,8 @@ calls = []
 
 def paused(*args, **kwargs):
     result = original(*args, **kwargs)
+    if when and not glob.glob(when, recursive=True):
+        return result  # not yet: calls count once a file matches ``when``
     calls.append(1)
     if len(calls) == int(nth):
         state = kwargs.get("state", args[2] if len(args) > 2 else None)
@@ -52,11 +55,13 @@ runpy.run_module("verifily_train", run_name="__main__", alter_sys=True)
 
 class Pause:
     """A pause point in ``folder``: :meth:`start` a CLI process that stops after the ``nth`` call of
-    ``at`` (``"module:Class.method"``), :meth:`wait` for it, :meth:`release` it (or kill it)."""
+    ``at`` (``"module:Class.method"``), counting only calls made once a file matches the glob
+    ``when`` (if given); :meth:`wait` for it, :meth:`release` it (or kill it)."""
 
-    def __init__(self, folder: Path, at: str = ON_SAVE, nth: int = 1) -> None:
+    def __init__(self, folder: Path, at: str = ON_SAVE, nth: int = 1, when: Optional[str] = None) -> None:
         self.folder = folder
         self.at = f"{at}@{nth}"
+        self.when = when
         folder.mkdir(parents=True, exist_ok=True)
 
     def start(
@@ -65,6 +70,8 @@ class Pause:
         """``python -m verifily_train ARGS`` under the pause hook (``env`` replaces the inherited one)."""
         full_env = {**(env if env is not None else os.environ)}
         full_env.update(VERIFILY_TEST_PAUSE_DIR=str(self.folder), VERIFILY_TEST_PAUSE_AT=self.at)
+        if self.when:
+            full_env["VERIFILY_TEST_PAUSE_WHEN"] = self.when
         command: List[str] = [sys.executable, "-c", _WRAPPER, *args]
         if "stdout" not in popen:  # by default its output goes to a log that wait() quotes on failure
             log = (self.folder / "output.log").open("w")  # noqa: SIM115 - owned by the process
