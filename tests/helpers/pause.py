@@ -73,10 +73,12 @@ class Pause:
         if self.when:
             full_env["VERIFILY_TEST_PAUSE_WHEN"] = self.when
         command: List[str] = [sys.executable, "-c", _WRAPPER, *args]
-        if "stdout" not in popen:  # by default its output goes to a log that wait() quotes on failure
-            log = (self.folder / "output.log").open("w")  # noqa: SIM115 - owned by the process
-            popen.update(stdout=log, stderr=subprocess.STDOUT)
-        return subprocess.Popen(command, cwd=cwd, env=full_env, **popen)
+        if "stdout" in popen:
+            return subprocess.Popen(command, cwd=cwd, env=full_env, **popen)
+        with (self.folder / "output.log").open("w") as log:  # quoted by wait() when it fails
+            return subprocess.Popen(
+                command, cwd=cwd, env=full_env, stdout=log, stderr=subprocess.STDOUT, **popen
+            )
 
     def wait(self, proc: subprocess.Popen, timeout: float = 300) -> str:
         """Block until ``proc`` is paused; the step it paused at. Fails if it ends or times out first."""
