@@ -3,9 +3,10 @@
 Why a test of our own: import-linter's contracts see layers, not cycles inside a layer, and Python
 only trips on a cycle when the import order happens to hit it. Here every ``import``/``from``
 anywhere in a module counts: top level, inside functions, under ``if TYPE_CHECKING:``, in ``try``
-blocks. A package's lazy table (names to module strings, resolved by ``verifily_core.lazy``) is data,
-not an import, so it adds no edge. ``from pkg import name`` points at the submodule ``pkg.name`` when
-there is one, else at ``pkg`` itself (grimp's rule).
+blocks, and ``import_module``/``__import__`` of a literal name. A package's lazy table (names to
+module strings, resolved by ``verifily_core.lazy``) is data, not an import, so it adds no edge.
+``from pkg import name`` points at the submodule ``pkg.name`` when there is one, else at ``pkg``
+itself (grimp's rule).
 """
 
 from __future__ import annotations
@@ -69,6 +70,14 @@ def _targets(module: str, path: Path, known: Set[str]) -> Iterator[str]:
                 target = target or resolve(source)
                 if target:
                     yield target
+        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+            # import_module("a.b") / __import__("a.b") with a literal name is an import too
+            func = node.func
+            called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if called in ("import_module", "__import__") and isinstance(node.args[0].value, str):
+                target = resolve(node.args[0].value)
+                if target:
+                    yield target
 
 
 def import_graph() -> Dict[str, Set[str]]:
@@ -110,7 +119,8 @@ def test_the_packages_have_no_import_cycle() -> None:
 
 def test_the_walk_sees_imports_in_functions_and_type_checking_blocks(tmp_path: Path) -> None:
     """The detector itself: a cycle closed only by a function-level import, and one closed only under
-    ``TYPE_CHECKING`` through a relative import, are both found; a lazy table is not an edge."""
+    ``TYPE_CHECKING`` through a relative import, are both found; ``import_module`` of a literal name
+    is an edge, a lazy table is not."""
     pkg = tmp_path / "pkg"
     pkg.mkdir()
     (pkg / "__init__.py").write_text('_EXPORTS = {"A": "pkg.a"}\n')
@@ -118,7 +128,8 @@ def test_the_walk_sees_imports_in_functions_and_type_checking_blocks(tmp_path: P
     (pkg / "b.py").write_text("def later():\n    import pkg.a\n")
     (pkg / "c.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .d import D\n")
     (pkg / "d.py").write_text("from . import c\n")
-    modules = {"pkg": pkg / "__init__.py", **{f"pkg.{m}": pkg / f"{m}.py" for m in "abcd"}}
+    (pkg / "e.py").write_text('import importlib\nimportlib.import_module("pkg.a")\n')
+    modules = {"pkg": pkg / "__init__.py", **{f"pkg.{m}": pkg / f"{m}.py" for m in "abcde"}}
     graph = {name: set(_targets(name, path, set(modules))) - {name} for name, path in modules.items()}
     assert graph == {
         "pkg": set(),
@@ -126,6 +137,7 @@ def test_the_walk_sees_imports_in_functions_and_type_checking_blocks(tmp_path: P
         "pkg.b": {"pkg.a"},
         "pkg.c": {"pkg.d"},
         "pkg.d": {"pkg.c"},
+        "pkg.e": {"pkg.a"},
     }
     assert find_cycle(graph) == ["pkg.a", "pkg.b", "pkg.a"]
     assert find_cycle({k: v for k, v in graph.items() if k != "pkg.a"} | {"pkg.a": set()}) == [
