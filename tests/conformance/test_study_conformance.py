@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from verifily_adapters.optuna_search.study import OptunaStudyEngine
+from verifily_adapters.optuna_study.study import OptunaStudyEngine
 from verifily_core.conformance import StudyEngineConformance
 from verifily_core.testing import InMemoryStudyEngine
 
@@ -17,7 +17,7 @@ class TestOptunaOnSQLite(StudyEngineConformance):
 
     @pytest.fixture
     def hooks_module(self) -> str:
-        return "verifily_adapters.optuna_search.hooks"
+        return "verifily_adapters.optuna_study.hooks"
 
 
 class TestInMemoryFake(StudyEngineConformance):

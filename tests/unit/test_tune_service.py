@@ -1,7 +1,7 @@
 """The tune use case on the shipped fakes (backend, store and the in-memory study engine): trials as
 full runs, failures that do not stop the search, the checks made before any trial, resume, dead and
 silent workers, and workers sharing one study. The Optuna engine has its own tests
-(tests/adapters/test_optuna_search.py) and passes the same study conformance suite as the fake."""
+(tests/adapters/test_optuna_study.py) and passes the same study conformance suite as the fake."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ A *study* is the state of one search: its trials and a few study-wide notes. A *
 of the search: one value for each searched key, and its outcome. The tune use case drives the
 search (which trials to queue, when to stop, what a result is); a study engine only stores the
 study and hands its trials out. Optuna on an SQLAlchemy database is the built-in engine
-(``verifily_adapters.optuna_search``); ``verifily_core.testing.InMemoryStudyEngine`` is the fake.
+(``verifily_adapters.optuna_study``); ``verifily_core.testing.InMemoryStudyEngine`` is the fake.
 
 Contract for implementers
 -------------------------

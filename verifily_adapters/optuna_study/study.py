@@ -19,8 +19,8 @@ import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Union
 
-from verifily_adapters.optuna_search.storage import HEARTBEAT_S, open_storage, redact, storage_url
-from verifily_adapters.optuna_search.workers import Heartbeat, dead_here, worker_id
+from verifily_adapters.optuna_study.storage import HEARTBEAT_S, open_storage, redact, storage_url
+from verifily_adapters.optuna_study.workers import Heartbeat, dead_here, worker_id
 from verifily_core.domain.search import Scalar, SearchSpace
 from verifily_core.errors import TuneError
 from verifily_core.ports.study import (

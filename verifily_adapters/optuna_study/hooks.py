@@ -5,6 +5,6 @@ from verifily_core.plugins.hookspecs import hookimpl
 
 @hookimpl
 def verifily_register_study_engine() -> type:
-    from verifily_adapters.optuna_search.study import OptunaStudyEngine
+    from verifily_adapters.optuna_study.study import OptunaStudyEngine
 
     return OptunaStudyEngine

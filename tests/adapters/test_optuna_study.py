@@ -19,11 +19,11 @@ import optuna
 import pytest
 from helpers.tune_lab import ALL, Lab, combos, make_config, results, resume_search, run
 
-from verifily_adapters.optuna_search import storage as storage_module
-from verifily_adapters.optuna_search import study as study_module
-from verifily_adapters.optuna_search.storage import redact
-from verifily_adapters.optuna_search.study import OptunaStudyEngine
-from verifily_adapters.optuna_search.workers import dead_here, worker_id
+from verifily_adapters.optuna_study import storage as storage_module
+from verifily_adapters.optuna_study import study as study_module
+from verifily_adapters.optuna_study.storage import redact
+from verifily_adapters.optuna_study.study import OptunaStudyEngine
+from verifily_adapters.optuna_study.workers import dead_here, worker_id
 from verifily_core.domain.search import SearchParam, SearchSpace
 from verifily_core.domain.tuning import STUDY_DB, TUNE_SPEC, TuneSpec
 from verifily_core.errors import TuneError
