@@ -201,7 +201,9 @@ class PostgresServer:
         self.run_as: List[str] = []
         if os.geteuid() == 0:
             shutil.chown(self.home, user="postgres")
-            self.run_as = ["runuser", "-u", "postgres", "--"]
+            # runuser lives in /usr/sbin, which a minimal CI PATH (env -i PATH=/usr/bin:/bin) leaves out
+            runuser = shutil.which("runuser") or shutil.which("runuser", path="/usr/sbin:/sbin") or "runuser"
+            self.run_as = [runuser, "-u", "postgres", "--"]
 
     def _pg(self, tool: str, *args: str) -> None:
         done = subprocess.run(
