@@ -32,17 +32,19 @@ $(DEV_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet --no-build-isolation --no-deps -e tests/fixtures/verifily-sample-plugin
 	touch $(DEV_STAMP)
 
-test: install-dev
+# CI runs `make test`: the whole of `make lint` first, then the suite.
+test: lint
 	bash scripts/ensure_test_packages.sh
-	$(BIN)/lint-imports --no-cache
-	$(BIN)/mypy
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 test-fast: install-dev
 	$(BIN)/python -m pytest -q -m "not slow and not browser"
 
+LINTED := verifily_core verifily_adapters verifily_cli verifily_train tests bench
+
 lint: install-dev
-	$(BIN)/ruff check verifily_core verifily_adapters verifily_cli verifily_train tests bench
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/mypy
 

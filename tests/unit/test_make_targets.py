@@ -45,8 +45,16 @@ def test_make_test_installs_the_dev_tools_before_testing(tmp_path: Path) -> None
     assert "verifily-sample-plugin" in plan
 
 
-def test_make_test_and_make_lint_type_check_before_testing(tmp_path: Path) -> None:
-    """CI runs ``make test``: mypy (strict, the packages of pyproject's [tool.mypy]) runs there too."""
+def test_make_test_runs_all_of_make_lint_before_testing(tmp_path: Path) -> None:
+    """CI runs ``make test``: every check of ``make lint`` (ruff, its format check, the import
+    contracts, mypy strict over pyproject's [tool.mypy] packages) runs there, before the suite."""
     plan = planned("test", tmp_path)
-    assert ".venv/bin/mypy" in plan and plan.index(".venv/bin/mypy") < plan.index("-m pytest")
-    assert ".venv/bin/mypy" in planned("lint", tmp_path)
+    checks = (
+        ".venv/bin/ruff check",
+        ".venv/bin/ruff format --check",
+        ".venv/bin/lint-imports",
+        ".venv/bin/mypy",
+    )
+    for check in checks:
+        assert check in planned("lint", tmp_path)
+        assert check in plan and plan.index(check) < plan.index("-m pytest"), check
