@@ -20,11 +20,11 @@ PROMPTS, MAX_NEW, BATCH = 64, 16, 32
 
 def main() -> None:
     from verifily_adapters.hf_backend.tiny import build_tiny_causal_lm
-    from verifily_cli.demo.workspace import reverse_rows
     from verifily_core.bootstrap import build_training, ports_for_run
     from verifily_core.config import TrainConfig
     from verifily_core.domain.examples import SFTExample
     from verifily_core.services.training.train import train
+    from verifily_core.testing.sample_data import reverse_rows
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

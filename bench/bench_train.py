@@ -39,7 +39,7 @@ class Workload:
 
 
 def write_data(root: Path) -> Path:
-    from verifily_cli.demo.workspace import reverse_rows
+    from verifily_core.testing.sample_data import reverse_rows
 
     path = root / "train.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in reverse_rows(ROWS, 1)))

@@ -9,69 +9,15 @@ show *where* the noisy source hurts.
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 from typing import Any, Dict, List
 
 import yaml
 
-POSITIVE = ["great", "excellent", "wonderful", "fantastic", "lovely", "superb", "delightful", "brilliant"]
-NEGATIVE = ["terrible", "awful", "horrible", "dreadful", "useless", "disappointing", "poor", "broken"]
-DOMAINS = {
-    "product": ["phone", "laptop", "kettle", "blender"],
-    "movie": ["film", "movie", "sequel", "documentary"],
-    "food": ["meal", "pizza", "soup", "dessert"],
-}
-LETTERS = "abcdefghijklmnopqrstuvwxyz"
+from verifily_core.testing.sample_data import reverse_rows, sentiment_rows
+
 NOISE_RATE = 0.45
 ATTRIBUTE_EPOCHS = 2
-
-
-def sentiment_rows(n: int, seed: int, source: str, noise: float = 0.0) -> List[Dict[str, Any]]:
-    rng = random.Random(seed)
-    rows = []
-    for i in range(n):
-        positive = i % 2 == 0
-        domain = rng.choice(sorted(DOMAINS))
-        thing = rng.choice(DOMAINS[domain])
-        word = rng.choice(POSITIVE if positive else NEGATIVE)
-        hard = i % 3 == 2
-        if hard:
-            other = rng.choice(NEGATIVE if positive else POSITIVE)
-            text = f"I expected the {thing} to be {other}, but it turned out {word}."
-        else:
-            text = f"This {thing} is {word}."
-        label = "positive" if positive else "negative"
-        if noise and rng.random() < noise:
-            label = "negative" if positive else "positive"
-        rows.append(
-            {
-                "text": text,
-                "label": label,
-                "tags": {"source": source, "domain": domain, "difficulty": "hard" if hard else "easy"},
-            }
-        )
-    return rows
-
-
-def reverse_rows(n: int, seed: int) -> List[Dict[str, Any]]:
-    rng = random.Random(seed)
-    rows = []
-    for i in range(n):
-        k = rng.randint(2, 4)
-        seq = [rng.choice(LETTERS) for _ in range(k)]
-        rows.append(
-            {
-                "instruction": "Reverse the letters.",
-                "input": " ".join(seq),
-                "output": " ".join(reversed(seq)),
-                "tags": {
-                    "source": "human" if i % 2 == 0 else "synthetic",
-                    "difficulty": "easy" if k <= 3 else "hard",
-                },
-            }
-        )
-    return rows
 
 
 def _write_jsonl(path: Path, rows: List[Dict[str, Any]]) -> None:
