@@ -8,11 +8,9 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, List
 
-from verifily_adapters.atomic import atomic_write_text
 from verifily_adapters.hf_backend import loading
 from verifily_adapters.hf_backend.references import ModelRef
 from verifily_core.config import TrainConfig
@@ -43,27 +41,24 @@ def save_artifacts(
     if not trainer.is_world_process_zero():
         return
     if config.lora.enabled:
+        _sort_set_fields(model)
         model.save_pretrained(str(out / ADAPTER_DIR))
-        _sort_set_fields(model, out / ADAPTER_DIR / "adapter_config.json")
         if not config.output.save_adapter_only:
             _save_merged(out, ref, architecture, labels)
     tokenizer.save_pretrained(str(out / TOKENIZER_DIR))
 
 
-def _sort_set_fields(model: Any, config_file: Path) -> None:
+def _sort_set_fields(model: Any) -> None:
     """PEFT keeps ``target_modules`` (and any other set-valued field) as a Python set and writes it
     in set order, which string hash randomisation changes from one process to the next: two
     identical trainings then wrote different ``adapter_config.json`` bytes and ``reproduce``
-    reported a FAIL. Those lists are rewritten sorted, so the file depends on the config alone."""
+    reported a FAIL. Such fields become sorted lists before saving (PEFT accepts a list wherever it
+    takes a set), so the file depends on the config alone."""
     peft_config = getattr(model, "peft_config", {}).get("default")
-    set_fields = [name for name, value in vars(peft_config or object()).items() if isinstance(value, set)]
-    if not set_fields or not config_file.is_file():
-        return
-    saved = json.loads(config_file.read_text(encoding="utf-8"))
-    for name in set_fields:
-        if isinstance(saved.get(name), list):
-            saved[name] = sorted(saved[name], key=str)
-    atomic_write_text(config_file, json.dumps(saved, indent=2, sort_keys=True))
+    fields = getattr(peft_config, "__dict__", {})
+    for name, value in list(fields.items()):
+        if isinstance(value, set):
+            fields[name] = sorted(value, key=str)
 
 
 def _save_merged(out: Path, ref: ModelRef, architecture: str, labels: List[str]) -> None:
