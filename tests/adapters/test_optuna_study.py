@@ -17,7 +17,7 @@ from typing import Any, List, Tuple
 
 import optuna
 import pytest
-from helpers.tune_lab import ALL, Lab, combos, make_config, results, resume_search, run
+from helpers.tune_lab import ALL, Lab, combos, make_config, results, resume_search, run, run_workers
 
 from verifily_adapters.optuna_study import storage as storage_module
 from verifily_adapters.optuna_study import study as study_module
@@ -143,21 +143,7 @@ def test_threads_sharing_one_sqlite_study_split_the_trials(tmp_path: Path) -> No
     lab, config = optuna_lab(tmp_path, delay=0.05), make_config(tmp_path)
     specs = ["training.learning_rate=0.001,0.002,0.005", "lora.r=4,8,16"]
     storage = f"sqlite:///{tmp_path / 'shared.db'}"
-    reports: List[Any] = []
-    errors: List[BaseException] = []
-
-    def worker() -> None:
-        try:
-            reports.append(run(lab, config, specs, storage=storage))
-        except BaseException as exc:  # noqa: BLE001 - surfaced by the assert below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=worker) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    assert not errors, errors
+    reports = run_workers(lab, config, specs, storage, timeout=120)
     assert len(lab.trained) == 9 == len(set(lab.trained))  # every combination trained exactly once
     final = resume_search(lab, reports[0].tune_id)
     assert len(combos(final.trials)) == 9 and len(lab.trained) == 9

@@ -105,6 +105,26 @@ def run(lab: Lab, config: TrainConfig, specs: List[str] = GRID, **settings: Any)
     )
 
 
+def run_workers(lab: Lab, config: TrainConfig, specs: List[str], storage: str, timeout: float) -> List[Any]:
+    """Three threads joining one search on ``storage``: their reports; any worker's error fails the test."""
+    reports: List[Any] = []
+    errors: List[BaseException] = []
+
+    def worker() -> None:
+        try:
+            reports.append(run(lab, config, specs, storage=storage))
+        except BaseException as exc:  # noqa: BLE001 - surfaced by the assert below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, name=f"worker-{i}") for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+    assert not errors, errors
+    return reports
+
+
 def resume_search(lab: Lab, tune_id: str) -> Any:
     return resume(tune_id, store=lab.store, deps_factory=lab, engine=lab.engine)
 

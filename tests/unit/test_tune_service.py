@@ -6,7 +6,6 @@ silent workers, and workers sharing one study. The Optuna engine has its own tes
 from __future__ import annotations
 
 import re
-import threading
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Dict, List, Tuple
@@ -23,6 +22,7 @@ from helpers.tune_lab import (
     results,
     resume_search,
     run,
+    run_workers,
     write_data,
 )
 
@@ -314,21 +314,7 @@ def test_workers_on_one_study_split_the_trials_without_duplicates(tmp_path: Path
     lab, config = Lab(tmp_path, delay=0.05), make_config(tmp_path)
     lab.engine.worker = None  # each thread is a worker of its own
     specs = ["training.learning_rate=0.001,0.002,0.005", "lora.r=4,8,16"]
-    reports: List[Any] = []
-    errors: List[BaseException] = []
-
-    def worker() -> None:
-        try:
-            reports.append(run(lab, config, specs, storage="memory://shared"))
-        except BaseException as exc:  # noqa: BLE001 - surfaced by the assert below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=worker, name=f"worker-{i}") for i in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert not errors, errors
+    reports = run_workers(lab, config, specs, "memory://shared", timeout=60)
     assert len(lab.trained) == 9 == len(set(lab.trained))  # every combination trained exactly once
     assert len({r.tune_id for r in reports}) == 1  # one tune folder, named by the study's creator
     final = resume_search(lab, reports[0].tune_id)
