@@ -138,7 +138,52 @@ def trl(model_dir: Path, data: Path, out: Path, w: Workload, mode: str) -> Dict[
     start, cpu = time.perf_counter(), time.process_time()
     result = trainer.train()
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
-    return {"wall": wall, "cpu": cpu, "loss": result.training_loss, "steps": result.global_step}
+    trainer.model.save_pretrained(out / "adapter")
+    return {
+        "wall": wall,
+        "cpu": cpu,
+        "loss": result.training_loss,
+        "steps": result.global_step,
+        "adapter": str(out / "adapter"),
+    }
+
+
+def heldout_loss(model_dir: Path, adapter: Path, heldout: Path, w: Workload) -> float:
+    """Mean loss per supervised token of held-out rows under a trained adapter.
+
+    The one quality figure every tool shares: the rows are encoded by verifily's encoder (prompt
+    masked, EOS supervised) and run padded, without packing, whatever the tool trained with; the
+    training loss each tool logs is not comparable (step means weight a step of short rows like a
+    step of long ones, and packing changes which tokens share a step).
+    """
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from verifily_adapters.hf_backend.loading import CAUSAL_LM
+    from verifily_adapters.hf_backend.tensors import Collator, Encoder
+    from verifily_core.domain.examples import SFTExample
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    encoder = Encoder(tokenizer, CAUSAL_LM, w.max_len)
+    rows = [SFTExample(**json.loads(line)) for line in heldout.read_text().splitlines()]
+    features = sorted(encoder.encode_all(rows).features, key=lambda f: len(f["input_ids"]))
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(model_dir), str(adapter))
+    device = torch.device(w.device)
+    model.to(device).eval()
+    pad = tokenizer.pad_token_id
+    collate = Collator(pad if pad is not None else tokenizer.eos_token_id)
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for start in range(0, len(features), w.batch):
+            batch = {k: v.to(device) for k, v in collate(features[start : start + w.batch]).items()}
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            labels = batch["labels"][:, 1:]
+            total += torch.nn.functional.cross_entropy(
+                logits[:, :-1].float().reshape(-1, logits.size(-1)), labels.reshape(-1), reduction="sum"
+            ).item()
+            count += int((labels != -100).sum())
+    return total / count
 
 
 def run_tool(tool: str, model_dir: Path, data: Path, out: Path, w: Workload) -> Dict[str, Any]:
@@ -153,17 +198,20 @@ def run_tool(tool: str, model_dir: Path, data: Path, out: Path, w: Workload) -> 
 
 def _child(args: argparse.Namespace) -> None:
     w = Workload(**json.loads(args.workload))
-    result = run_tool(args.one, Path(args.model_dir), Path(args.data), Path(args.out), w)
+    model_dir = Path(args.model_dir)
+    result = run_tool(args.one, model_dir, Path(args.data), Path(args.out), w)
     shown = {k: result[k] for k in ("wall", "cpu", "loss", "steps")}
+    # the peak of training alone: taken before the held-out pass loads a second copy of the model
     shown["rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    shown["eval_loss"] = heldout_loss(model_dir, Path(result["adapter"]), Path(args.heldout), w)
     print("RESULT " + json.dumps(shown), flush=True)
 
 
-def _spawn(tool: str, model_dir: Path, data: Path, out: Path, w: Workload) -> Dict[str, Any]:
+def _spawn(tool: str, model_dir: Path, data: Path, heldout: Path, out: Path, w: Workload) -> Dict[str, Any]:
     """Run one tool in a fresh process: its result, with the peak RSS (MiB) of that process."""
     cmd = [
         sys.executable, __file__, "--one", tool, "--model-dir", str(model_dir), "--data", str(data),
-        "--out", str(out), "--workload", json.dumps(asdict(w)),
+        "--heldout", str(heldout), "--out", str(out), "--workload", json.dumps(asdict(w)),
     ]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
@@ -190,6 +238,68 @@ def _numerator_and_size(model_dir: Path, data: Path, w: Workload) -> tuple[int, 
     return round(tokens * w.epochs), parameter_counts(model)[1]
 
 
+def _summarise(results: List[Dict[str, Any]], tokens: int, params: int, peak: float) -> Dict[str, Any]:
+    """Medians over a tool's rounds (rounds differ in seed), with the range of its held-out loss."""
+    ok = [x for x in results if "error" not in x]
+    if not ok:
+        return {"error": results[0]["error"]}
+    wall = statistics.median(x["wall"] for x in ok)
+    evals = [x["eval_loss"] for x in ok]
+    return {
+        "tokens_per_s": tokens / wall,
+        "wall": wall,
+        "cpu": statistics.median(x["cpu"] for x in ok),
+        "loss": statistics.median(x["loss"] for x in ok),
+        "eval_loss": statistics.median(evals),
+        "eval_range": (min(evals), max(evals)),
+        "steps": ok[0]["steps"],
+        "rss_mib": max(x["rss_mib"] for x in ok),
+        "mfu": 6 * params * tokens / wall / peak,
+    }
+
+
+def _print_table(table: Dict[str, Dict[str, Any]], default: str) -> None:
+    base = table.get("hand-written", {}).get("tokens_per_s")
+    trl_best = max(
+        (v["tokens_per_s"] for k, v in table.items() if k.startswith("trl") and "error" not in v),
+        default=None,
+    )
+    heads = ("tokens/s", "loop s", "CPU s", "loss", "held-out", "range", "steps", "RSS MiB", "MFU")
+    widths = (9, 8, 8, 7, 8, 13, 5, 8, 6)
+    print(
+        f"{'tool':18s} "
+        + " ".join(f"{h:>{n}s}" for h, n in zip(heads, widths))
+        + f" {'x hand':>7s} {'x TRL best':>10s}"
+    )
+    for tool, v in table.items():
+        if "error" in v:
+            print(f"{tool:18s} failed: {v['error']}")
+            continue
+        ratio = f"{v['tokens_per_s'] / base:7.2f}" if base else f"{'-':>7s}"
+        ratio_trl = f"{v['tokens_per_s'] / trl_best:10.2f}" if trl_best else f"{'-':>10s}"
+        low, high = v["eval_range"]
+        print(
+            f"{tool:18s} {v['tokens_per_s']:9.1f} {v['wall']:8.1f} {v['cpu']:8.1f} {v['loss']:7.3f} "
+            f"{v['eval_loss']:8.3f} {f'{low:.3f}-{high:.3f}':>13s} {v['steps']:5d} {v['rss_mib']:8.0f} "
+            f"{v['mfu']:6.3f} {ratio} {ratio_trl}" + (" *" if tool == default else "")
+        )
+    print(
+        "(* = verifily's default on this device; loss = mean training loss the tool logs; held-out =\n"
+        " median loss per supervised token of held-out rows, the same rows and encoding for every tool,\n"
+        " range = its lowest-highest over the rounds' seeds; CPU s = process CPU time of the loop, all\n"
+        " threads: the work done, less sensitive than wall time to a busy machine)"
+    )
+    ours, hand = table.get(default, {}), table.get("hand-written", {})
+    if "eval_loss" in ours and "eval_loss" in hand:
+        gap = ours["eval_loss"] - hand["eval_loss"]
+        spread = max(r[1] - r[0] for r in (ours["eval_range"], hand["eval_range"]))
+        verdict = "within" if abs(gap) <= spread else "OUTSIDE"
+        print(
+            f"held-out loss, {default} - hand-written: {gap:+.4f}; run-to-run spread (widest seed "
+            f"range of the two): {spread:.4f} -> {verdict} the spread"
+        )
+
+
 def bench_model(name: str, rows: int, rounds: int, tools: List[str], w: Workload, root: Path) -> None:
     from verifily_adapters.hf_backend.batching import packing_default
     from verifily_adapters.hf_backend.devices import gemm_peak_flops
@@ -197,61 +307,28 @@ def bench_model(name: str, rows: int, rounds: int, tools: List[str], w: Workload
 
     sizes, _ = MODELS[name]
     model_dir = build_tiny_causal_lm(root / name, **sizes)
-    data = root / f"{name}.jsonl"
+    data, heldout = root / f"{name}.jsonl", root / f"{name}-heldout.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in skewed_rows(rows, w.seed, model_dir)))
+    held = skewed_rows(max(64, rows // 5), w.seed + 10_000, model_dir)  # same mix, rows never trained on
+    heldout.write_text("".join(json.dumps(r) + "\n" for r in held))
     tokens, params = _numerator_and_size(model_dir, data, w)
     peak = gemm_peak_flops(w.device)
     default = "verifily-packed" if packing_default(w.device) else "verifily-grouped"
     print(
-        f"\n== {name}: {params / 1e6:.1f}M parameters, {rows} rows, {tokens} non-pad tokens x "
-        f"{w.epochs:g} epoch(s), {rounds} round(s), device {w.device}; verifily's default here: {default}",
+        f"\n== {name}: {params / 1e6:.1f}M parameters, {rows} rows ({len(held)} held out), {tokens} non-pad "
+        f"tokens x {w.epochs:g} epoch(s), {rounds} round(s) (seed {w.seed} + round), device {w.device}; "
+        f"verifily's default here: {default}",
         flush=True,
     )
     runs: Dict[str, List[Dict[str, Any]]] = {t: [] for t in tools}
     for r in range(rounds):
+        seeded = replace(w, seed=w.seed + r)  # every tool of a round shares its seed; the data never changes
         for tool in tools[r % len(tools) :] + tools[: r % len(tools)]:  # interleaved, rotating order
-            result = _spawn(tool, model_dir, data, root / f"{name}-{tool}-{r}", w)
+            result = _spawn(tool, model_dir, data, heldout, root / f"{name}-{tool}-{r}", seeded)
             runs[tool].append(result)
-            shown = {k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()}
+            shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in result.items()}
             print(f"   round {r + 1} {tool:18s} {shown}", flush=True)
-    table = {}
-    for tool, results in runs.items():
-        ok = [x for x in results if "error" not in x]
-        if not ok:
-            table[tool] = {"error": results[0]["error"]}
-            continue
-        wall = statistics.median(x["wall"] for x in ok)
-        table[tool] = {
-            "tokens_per_s": tokens / wall,
-            "wall": wall,
-            "cpu": statistics.median(x["cpu"] for x in ok),
-            "loss": statistics.median(x["loss"] for x in ok),
-            "steps": ok[0]["steps"],
-            "rss_mib": max(x["rss_mib"] for x in ok),
-            "mfu": 6 * params * tokens / wall / peak,
-        }
-    base = table.get("hand-written", {}).get("tokens_per_s")
-    trl_best = max(
-        (v["tokens_per_s"] for k, v in table.items() if k.startswith("trl") and "error" not in v),
-        default=None,
-    )
-    heads = ("tokens/s", "loop s", "CPU s", "loss", "steps", "RSS MiB", "MFU", "x hand", "x TRL best")
-    print(f"{'tool':18s} " + " ".join(f"{h:>{w}s}" for h, w in zip(heads, (9, 8, 8, 7, 5, 8, 6, 7, 10))))
-    for tool, v in table.items():
-        if "error" in v:
-            print(f"{tool:18s} failed: {v['error']}")
-            continue
-        ratio = f"{v['tokens_per_s'] / base:7.2f}" if base else f"{'-':>7s}"
-        ratio_trl = f"{v['tokens_per_s'] / trl_best:10.2f}" if trl_best else f"{'-':>10s}"
-        mark = " *" if tool == default else ""
-        print(
-            f"{tool:18s} {v['tokens_per_s']:9.1f} {v['wall']:8.1f} {v['cpu']:8.1f} {v['loss']:7.3f} "
-            f"{v['steps']:5d} {v['rss_mib']:8.0f} {v['mfu']:6.3f} {ratio} {ratio_trl}{mark}"
-        )
-    print(
-        "(* = verifily's default on this device; loss = mean training loss of the run; CPU s = process CPU\n"
-        " time of the loop, all threads: the work done, less sensitive than wall time to a busy machine)"
-    )
+    _print_table({tool: _summarise(results, tokens, params, peak) for tool, results in runs.items()}, default)
 
 
 def main() -> None:
@@ -266,7 +343,7 @@ def main() -> None:
     )
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--one", help=argparse.SUPPRESS)
-    for hidden in ("--model-dir", "--data", "--out", "--workload"):
+    for hidden in ("--model-dir", "--data", "--heldout", "--out", "--workload"):
         parser.add_argument(hidden, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:

@@ -82,8 +82,10 @@ def ours(model: Path, data: Path, out: Path, w: Workload = Workload(), **trainin
     callbacks = TrainCallbacks(
         on_start=lambda _: cpu.append(time.process_time()), on_step=lambda *_: cpu.append(time.process_time())
     )
-    summary = train(config, build_training(config), callbacks=callbacks).summary
+    run = train(config, build_training(config), callbacks=callbacks)
+    summary = run.summary
     return {
+        "adapter": str(Path(run.artifact_path) / "adapter"),
         "cpu": cpu[-1] - cpu[0],
         "tokens_per_second": summary["tokens_per_second"],
         "mfu": summary.get("mfu"),
@@ -151,7 +153,9 @@ def hand_written(model_dir: Path, data: Path, out: Path, w: Workload = Workload(
     result = trainer.train()
     wall = time.perf_counter() - t0
     tokens = sum(len(f["input_ids"]) for f in features) * w.epochs
+    model.save_pretrained(out / "adapter")
     return {
+        "adapter": str(out / "adapter"),
         "cpu": time.process_time() - cpu0,
         "tokens_per_second": tokens / wall,
         "wall": wall,
