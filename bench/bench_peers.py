@@ -252,6 +252,7 @@ def _summarise(results: List[Dict[str, Any]], tokens: int, params: int, peak: fl
         "loss": statistics.median(x["loss"] for x in ok),
         "eval_loss": statistics.median(evals),
         "eval_range": (min(evals), max(evals)),
+        "evals": evals if len(ok) == len(results) else [],  # per round, for paired differences
         "steps": ok[0]["steps"],
         "rss_mib": max(x["rss_mib"] for x in ok),
         "mfu": 6 * params * tokens / wall / peak,
@@ -298,6 +299,9 @@ def _print_table(table: Dict[str, Dict[str, Any]], default: str) -> None:
             f"held-out loss, {default} - hand-written: {gap:+.4f}; run-to-run spread (widest seed "
             f"range of the two): {spread:.4f} -> {verdict} the spread"
         )
+        if ours["evals"] and len(ours["evals"]) == len(hand["evals"]):
+            paired = ", ".join(f"{a - b:+.4f}" for a, b in zip(ours["evals"], hand["evals"]))
+            print(f"  the same difference seed by seed (round 1, 2, ...): {paired}")
 
 
 def bench_model(name: str, rows: int, rounds: int, tools: List[str], w: Workload, root: Path) -> None:

@@ -66,6 +66,7 @@ def ours(model: Path, data: Path, out: Path, w: Workload = Workload(), **trainin
                 "learning_rate": w.lr,
                 "lr_scheduler": "constant",
                 "warmup_ratio": 0.0,
+                "weight_decay": 0.0,  # the Trainer's and TRL's default (ours is 0.01): one objective for all
                 "max_seq_length": w.max_len,
                 "logging_steps": 10,
                 "save_steps": 10_000,
