@@ -53,6 +53,8 @@ TOOLS = (
     "trl-packing",
 )
 CUDA_TOOLS = ("verifily-packed-liger",)  # training.liger: CUDA only, so never a default
+# one cheap-win switch each, measured against its plain run (off by default, so not in TOOLS)
+VARIANTS = ("verifily-grouped-checkpointing", "verifily-packed-checkpointing")
 WORKLOAD = Workload(epochs=1, batch=8, accumulation=4, lr=1e-3, max_len=512, seed=42, r=16, alpha=32)
 SHORT, LONG, LONG_SHARE = (20, 60), (300, 500), 0.2
 
@@ -189,8 +191,15 @@ def heldout_loss(model_dir: Path, adapter: Path, heldout: Path, w: Workload) -> 
 def run_tool(tool: str, model_dir: Path, data: Path, out: Path, w: Workload) -> Dict[str, Any]:
     """One training run of ``tool`` (in this process): wall of the training loop, loss, steps."""
     if tool.startswith("verifily-"):
-        liger = tool.endswith("-liger")
-        return ours(model_dir, data, out, w, packing=tool.startswith("verifily-packed"), liger=liger)
+        return ours(
+            model_dir,
+            data,
+            out,
+            w,
+            packing=tool.startswith("verifily-packed"),
+            liger=tool.endswith("-liger"),
+            gradient_checkpointing=tool.endswith("-checkpointing"),
+        )
     if tool == "hand-written":
         return hand_written(model_dir, data, out, w)
     return trl(model_dir, data, out, w, tool.split("-", 1)[1])
@@ -265,22 +274,23 @@ def _print_table(table: Dict[str, Dict[str, Any]], default: str) -> None:
         (v["tokens_per_s"] for k, v in table.items() if k.startswith("trl") and "error" not in v),
         default=None,
     )
+    name = max(18, *(len(tool) for tool in table))
     heads = ("tokens/s", "loop s", "CPU s", "loss", "held-out", "range", "steps", "RSS MiB", "MFU")
     widths = (9, 8, 8, 7, 8, 13, 5, 8, 6)
     print(
-        f"{'tool':18s} "
+        f"{'tool':{name}s} "
         + " ".join(f"{h:>{n}s}" for h, n in zip(heads, widths))
         + f" {'x hand':>7s} {'x TRL best':>10s}"
     )
     for tool, v in table.items():
         if "error" in v:
-            print(f"{tool:18s} failed: {v['error']}")
+            print(f"{tool:{name}s} failed: {v['error']}")
             continue
         ratio = f"{v['tokens_per_s'] / base:7.2f}" if base else f"{'-':>7s}"
         ratio_trl = f"{v['tokens_per_s'] / trl_best:10.2f}" if trl_best else f"{'-':>10s}"
         low, high = v["eval_range"]
         print(
-            f"{tool:18s} {v['tokens_per_s']:9.1f} {v['wall']:8.1f} {v['cpu']:8.1f} {v['loss']:7.3f} "
+            f"{tool:{name}s} {v['tokens_per_s']:9.1f} {v['wall']:8.1f} {v['cpu']:8.1f} {v['loss']:7.3f} "
             f"{v['eval_loss']:8.3f} {f'{low:.3f}-{high:.3f}':>13s} {v['steps']:5d} {v['rss_mib']:8.0f} "
             f"{v['mfu']:6.3f} {ratio} {ratio_trl}" + (" *" if tool == default else "")
         )
@@ -343,7 +353,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, help="rows of training data (default: per model, the issue's)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
-        "--tools", default=",".join(TOOLS), help=f"comma-separated subset of {','.join(TOOLS)}"
+        "--tools",
+        default=",".join(TOOLS),
+        help=f"comma-separated, from {','.join(TOOLS)}; also {','.join(CUDA_TOOLS + VARIANTS)}",
     )
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--one", help=argparse.SUPPRESS)
@@ -354,9 +366,9 @@ def main() -> None:
         _child(args)
         return
     tools = [t for t in args.tools.split(",") if t]
-    unknown = sorted(set(tools) - set(TOOLS) - set(CUDA_TOOLS))
+    unknown = sorted(set(tools) - set(TOOLS) - set(CUDA_TOOLS) - set(VARIANTS))
     if unknown:
-        parser.error(f"unknown tool(s) {unknown}; known: {', '.join(TOOLS + CUDA_TOOLS)}")
+        parser.error(f"unknown tool(s) {unknown}; known: {', '.join(TOOLS + CUDA_TOOLS + VARIANTS)}")
     w = replace(WORKLOAD, device=args.device, bf16=args.device == "cuda")
     models = ["tiny", "30m"] if args.model == "both" else [args.model]
     with tempfile.TemporaryDirectory() as tmp:
