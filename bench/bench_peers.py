@@ -304,10 +304,12 @@ def _print_table(table: Dict[str, Dict[str, Any]], default: str) -> None:
     if "eval_loss" in ours and "eval_loss" in hand:
         gap = ours["eval_loss"] - hand["eval_loss"]
         spread = max(r[1] - r[0] for r in (ours["eval_range"], hand["eval_range"]))
+        rounds = min(len(ours["evals"]), len(hand["evals"]))
         verdict = "within" if abs(gap) <= spread else "OUTSIDE"
+        verdict = f"{verdict} the spread" if rounds > 1 else "one seed: no spread (use --rounds 3)"
         print(
             f"held-out loss, {default} - hand-written: {gap:+.4f}; run-to-run spread (widest seed "
-            f"range of the two): {spread:.4f} -> {verdict} the spread"
+            f"range of the two): {spread:.4f} -> {verdict}"
         )
         if ours["evals"] and len(ours["evals"]) == len(hand["evals"]):
             paired = ", ".join(f"{a - b:+.4f}" for a, b in zip(ours["evals"], hand["evals"]))
