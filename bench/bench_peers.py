@@ -1,20 +1,24 @@
 """Training throughput side by side: verifily vs a hand-written Trainer+PEFT script vs TRL's SFTTrainer.
 
-Workloads (issue 16): (a) the tiny llama, (b) a ~27M-parameter llama built from a config (hidden 512,
+Workloads (issue 16): (a) the tiny llama, (b) a 29M-parameter llama built from a config (hidden 512,
 8 layers), both on length-skewed SFT rows (80% of 20-60 tokens, 20% of 300-500; the letter-reversal
-task), LoRA r 16 on all linear layers, batch 8 x accumulation 4, one epoch, one seed, one learning
-rate. Tools: verifily with packing and with length-grouped batches (the device default is marked),
+task), LoRA r 16 on all linear layers, batch 8 x accumulation 4, one epoch, one learning rate; round
+k trains every tool with seed 42 + k. Tools: verifily with packing and with length-grouped batches (the device default is marked),
 the hand-written baseline of bench_train.py, and TRL (``pip install 'verifily-train[bench]'``) with
 padding, ``padding_free`` and ``packing=True``.
 
 One numerator for every tool: the non-pad tokens of the train file (as verifily encodes it) x epochs,
 divided by the wall time of ``trainer.train()`` alone. Each run is a fresh process (so its peak RSS is
 its own); rounds are interleaved (the order rotates every round) and medians are printed with the
-mean training loss of the run beside them; MFU = 6 x parameters x tokens/s / measured GEMM peak.
+held-out loss beside them (each adapter scored on the same unseen rows: the quality figure that
+compares across batchings, with its range over the rounds' seeds) and the training loss each tool
+logs; MFU = 6 x parameters x tokens/s / measured GEMM peak.
 
     python bench/bench_peers.py                          # the issue's workloads: hours on 2 CPU cores
     python bench/bench_peers.py --model 30m --rows 200 --rounds 1
     python bench/bench_peers.py --device cuda --model 0.5b   # scripts/gpu_bench.sh
+    python bench/bench_peers.py --model 30m --rows 300 --batch 32 --accumulation 1 \
+        --tools verifily-grouped,verifily-packed               # packed attention's cost at scale
 """
 
 from __future__ import annotations
@@ -332,7 +336,8 @@ def bench_model(name: str, rows: int, rounds: int, tools: List[str], w: Workload
     default = "verifily-packed" if packing_default(w.device) else "verifily-grouped"
     print(
         f"\n== {name}: {params / 1e6:.1f}M parameters, {rows} rows ({len(held)} held out), {tokens} non-pad "
-        f"tokens x {w.epochs:g} epoch(s), {rounds} round(s) (seed {w.seed} + round), device {w.device}; "
+        f"tokens x {w.epochs:g} epoch(s), batch {w.batch} x {w.accumulation}, {rounds} round(s) "
+        f"(seed {w.seed} + round), device {w.device}; "
         f"verifily's default here: {default}",
         flush=True,
     )
@@ -360,6 +365,8 @@ def main() -> None:
         help=f"comma-separated, from {','.join(TOOLS)}; also {','.join(CUDA_TOOLS + VARIANTS)}",
     )
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--batch", type=int, default=WORKLOAD.batch, help="rows per micro-batch")
+    parser.add_argument("--accumulation", type=int, default=WORKLOAD.accumulation)
     parser.add_argument("--one", help=argparse.SUPPRESS)
     for hidden in ("--model-dir", "--data", "--heldout", "--out", "--workload"):
         parser.add_argument(hidden, help=argparse.SUPPRESS)
@@ -371,7 +378,13 @@ def main() -> None:
     unknown = sorted(set(tools) - set(TOOLS) - set(CUDA_TOOLS) - set(VARIANTS))
     if unknown:
         parser.error(f"unknown tool(s) {unknown}; known: {', '.join(TOOLS + CUDA_TOOLS + VARIANTS)}")
-    w = replace(WORKLOAD, device=args.device, bf16=args.device == "cuda")
+    w = replace(
+        WORKLOAD,
+        device=args.device,
+        bf16=args.device == "cuda",
+        batch=args.batch,
+        accumulation=args.accumulation,
+    )
     models = ["tiny", "30m"] if args.model == "both" else [args.model]
     with tempfile.TemporaryDirectory() as tmp:
         for name in models:
