@@ -3,9 +3,9 @@
 Workloads (issue 16): (a) the tiny llama, (b) a 29M-parameter llama built from a config (hidden 512,
 8 layers), both on length-skewed SFT rows (80% of 20-60 tokens, 20% of 300-500; the letter-reversal
 task), LoRA r 16 on all linear layers, batch 8 x accumulation 4, one epoch, one learning rate; round
-k trains every tool with seed 42 + k. Tools: verifily with packing and with length-grouped batches (the device default is marked),
-the hand-written baseline of bench_train.py, and TRL (``pip install 'verifily-train[bench]'``) with
-padding, ``padding_free`` and ``packing=True``.
+k trains every tool with seed 42 + k. Tools: verifily with packing and with length-grouped batches
+(the device default is marked), the hand-written baseline of bench_train.py, and TRL (``pip install
+'verifily-train[bench]'``) with padding, ``padding_free`` and ``packing=True``.
 
 One numerator for every tool: the non-pad tokens of the train file (as verifily encodes it) x epochs,
 divided by the wall time of ``trainer.train()`` alone. Each run is a fresh process (so its peak RSS is
