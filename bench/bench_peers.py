@@ -321,7 +321,6 @@ def _print_table(table: Dict[str, Dict[str, Any]], default: str) -> None:
 
 
 def bench_model(name: str, rows: int, rounds: int, tools: List[str], w: Workload, root: Path) -> None:
-    from verifily_adapters.hf_backend.batching import packing_default
     from verifily_adapters.hf_backend.devices import gemm_peak_flops
     from verifily_adapters.hf_backend.tiny import build_tiny_causal_lm
 
@@ -333,7 +332,7 @@ def bench_model(name: str, rows: int, rounds: int, tools: List[str], w: Workload
     heldout.write_text("".join(json.dumps(r) + "\n" for r in held))
     tokens, params = _numerator_and_size(model_dir, data, w)
     peak = gemm_peak_flops(w.device)
-    default = "verifily-packed" if packing_default(w.device) else "verifily-grouped"
+    default = "verifily-packed"  # training.packing: auto on a causal LM, every device
     print(
         f"\n== {name}: {params / 1e6:.1f}M parameters, {rows} rows ({len(held)} held out), {tokens} non-pad "
         f"tokens x {w.epochs:g} epoch(s), batch {w.batch} x {w.accumulation}, {rounds} round(s) "

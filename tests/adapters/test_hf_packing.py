@@ -51,7 +51,6 @@ def test_packing_is_for_causal_models_only() -> None:
         plan_batches(
             features,
             architecture=SEQ2SEQ_LM,
-            device_type="cpu",
             packing=True,
             batch_size=2,
             max_tokens_per_batch=None,
@@ -61,23 +60,22 @@ def test_packing_is_for_causal_models_only() -> None:
     auto = plan_batches(
         features,
         architecture=SEQ2SEQ_LM,
-        device_type="cuda",
         packing="auto",
         batch_size=2,
         max_tokens_per_batch=None,
         pad_id=0,
     )
     assert auto.mode == "length_grouped" and auto.per_device_batch_size == 1  # grouped micro-batches
-    on_cpu = plan_batches(
+    causal = plan_batches(
         features,
         architecture=CAUSAL_LM,
-        device_type="cpu",
         packing="auto",
         batch_size=2,
         max_tokens_per_batch=None,
         pad_id=0,
     )
-    assert on_cpu.mode == "length_grouped"  # no varlen attention kernel on CPU: packing loses there
+    # auto packs causal SFT on every device: the batches of plain random batching, no padding
+    assert causal.mode == "packed" and causal.per_device_batch_size == 2
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +138,6 @@ def test_packed_epoch_has_the_unpacked_summed_loss(llama: Any, tiny_causal: Path
     plan = plan_batches(
         features,
         architecture=CAUSAL_LM,
-        device_type="cpu",
         packing=True,
         batch_size=8,
         max_tokens_per_batch=budget,

@@ -31,7 +31,6 @@ batches the uninterrupted one saw.
 from __future__ import annotations
 
 import bisect
-import importlib.util
 import random
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
@@ -41,14 +40,6 @@ from verifily_adapters.hf_backend.tensors import IGNORE_INDEX, Collator, Feature
 from verifily_core.errors import ConfigError
 
 PACKED, LENGTH_GROUPED = "packed", "length_grouped"
-
-
-def packing_default(device_type: str) -> bool:
-    """What ``training.packing: auto`` means: pack only where a varlen attention kernel exists (CUDA
-    with FlashAttention 2). Elsewhere attention over a packed micro-batch runs over the whole
-    concatenated sequence with a block-diagonal mask, which cost more than length-grouped batches'
-    little padding in bench/bench_peers.py on CPU (docs/training.md has the figures)."""
-    return device_type == "cuda" and importlib.util.find_spec("flash_attn") is not None
 
 
 class TrainRow(dict):  # type: ignore[type-arg]
@@ -76,7 +67,6 @@ def plan_batches(
     features: Sequence[Feature],
     *,
     architecture: str,
-    device_type: str,
     packing: Union[str, bool],
     batch_size: int,
     max_tokens_per_batch: Optional[int],
@@ -90,9 +80,10 @@ def plan_batches(
             key="training.packing",
             hint="Use training.packing: auto (or false) and training.max_tokens_per_batch for token budgets.",
         )
-    packed = architecture == CAUSAL_LM and (
-        packing is True or (packing == "auto" and packing_default(device_type))
-    )
+    # auto packs causal LMs on every device: packing keeps the batches of plain random batching (so the
+    # model learns what it would unpacked), where length grouping, though faster on CPU, trains to a
+    # worse held-out loss (docs/training.md, "Measured")
+    packed = architecture == CAUSAL_LM and packing in (True, "auto")
     collator = Collate(pad_id, packed=packed)
     mode = PACKED if packed else LENGTH_GROUPED
     if packed and max_tokens_per_batch is None:

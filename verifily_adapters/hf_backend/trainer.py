@@ -118,7 +118,6 @@ def run_training(request: TrainRequest, callbacks: TrainCallbacks) -> TrainOutco
     plan = batching.plan_batches(
         train_set.features,
         architecture=architecture,
-        device_type=device.type,
         packing=config.training.packing,
         batch_size=config.training.batch_size,
         max_tokens_per_batch=config.training.max_tokens_per_batch,

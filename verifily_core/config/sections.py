@@ -98,7 +98,7 @@ class Training(Section):
     early_stopping_patience: Optional[int] = Field(None, ge=1)
     early_stopping_min_delta: float = Field(0.0, ge=0)
     load_best_model_at_end: bool = False
-    # throughput (docs/training.md "Batches, packing and token budgets"): "auto" picks per device
+    # throughput (docs/training.md "Batches, packing and token budgets"): "auto" packs causal SFT
     packing: Union[Literal["auto"], bool] = "auto"
     max_tokens_per_batch: Optional[int] = Field(None, ge=8)
     gradient_checkpointing: bool = False
