@@ -99,6 +99,7 @@ def test_gguf_trains_with_falling_loss_and_records_its_digest(gguf: Path, chat_r
     run = Path(chat_run.artifact_path)
     losses = [e["loss"] for e in chat_run.summary["log_history"] if "loss" in e]
     assert len(losses) >= 3 and losses[-1] < losses[0]
+    assert chat_run.summary["batching"] == "packed"  # a real llama-family model trains packed by default
     digest = hashlib.sha256(gguf.read_bytes()).hexdigest()
     assert digest in (run / "hashes.json").read_text(encoding="utf-8")
     converted = Path(os.environ["VERIFILY_CACHE_DIR"]) / "gguf" / digest

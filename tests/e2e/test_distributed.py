@@ -70,6 +70,7 @@ def _check_distributed_run(runs: Path, base: Path) -> Path:
     assert summary["world_size"] == 2
     assert summary["per_device_batch_size"] == 4
     assert summary["global_batch_size"] == 8
+    assert summary["batching"] == "packed"  # packing: auto packs a causal LM on CPU too, under DDP
     assert json.loads((run / "training_info.json").read_text())["distributed"]["world_size"] == 2
     history = _logged_losses(run)
     assert history[-1] < history[0], f"loss did not fall: {history}"
