@@ -24,6 +24,7 @@ logs; MFU = 6 x parameters x tokens/s / measured GEMM peak.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import random
@@ -92,8 +93,6 @@ def skewed_rows(n: int, seed: int, model_dir: Path) -> List[Dict[str, str]]:
 
 def trl(model_dir: Path, data: Path, out: Path, w: Workload, mode: str) -> Dict[str, Any]:
     """TRL's SFTTrainer on prompt/completion rows (completion-only loss), one of its three batchings."""
-    import importlib.util
-
     from datasets import Dataset
     from peft import LoraConfig
     from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
@@ -321,6 +320,7 @@ def _print_table(table: Dict[str, Dict[str, Any]], default: str) -> None:
 
 
 def bench_model(name: str, rows: int, rounds: int, tools: List[str], w: Workload, root: Path) -> None:
+    from verifily_adapters.hf_backend.batching import auto_packs
     from verifily_adapters.hf_backend.devices import gemm_peak_flops
     from verifily_adapters.hf_backend.tiny import build_tiny_causal_lm
 
@@ -332,7 +332,9 @@ def bench_model(name: str, rows: int, rounds: int, tools: List[str], w: Workload
     heldout.write_text("".join(json.dumps(r) + "\n" for r in held))
     tokens, params = _numerator_and_size(model_dir, data, w)
     peak = gemm_peak_flops(w.device)
-    default = "verifily-packed"  # training.packing: auto on a causal LM, every device
+    flash = w.device == "cuda" and importlib.util.find_spec("flash_attn") is not None
+    # the trainer decides on the longest rows of the data; batch x max_len bounds them
+    default = "verifily-packed" if auto_packs(flash, w.batch * w.max_len) else "verifily-grouped"
     print(
         f"\n== {name}: {params / 1e6:.1f}M parameters, {rows} rows ({len(held)} held out), {tokens} non-pad "
         f"tokens x {w.epochs:g} epoch(s), batch {w.batch} x {w.accumulation}, {rounds} round(s) "

@@ -6,12 +6,13 @@ from __future__ import annotations
 import hashlib
 import random
 from pathlib import Path
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import pytest
 from helpers import hf
 
 from verifily_adapters.hf_backend.batching import (
+    MASKED_PACKING_MAX_TOKENS,
     Collate,
     best_fit_bins,
     length_groups,
@@ -76,6 +77,39 @@ def test_packing_is_for_causal_models_only() -> None:
     )
     # auto packs causal SFT on every device: the batches of plain random batching, no padding
     assert causal.mode == "packed" and causal.per_device_batch_size == 2
+
+
+def test_auto_groups_by_length_when_masked_attention_would_cover_too_many_tokens() -> None:
+    """Without a varlen kernel a packed micro-batch costs the square of its length: past the limit,
+    auto falls back to length grouping; FlashAttention 2 or a token budget under the limit packs."""
+    long_rows = [{"input_ids": [1] * 600, "labels": [1] * 600} for _ in range(40)]
+    batch = MASKED_PACKING_MAX_TOKENS // 600 + 1  # the longest rows of one batch exceed the limit
+
+    def mode(varlen: bool, budget: Optional[int] = None) -> str:
+        return plan_batches(
+            long_rows,
+            architecture=CAUSAL_LM,
+            packing="auto",
+            batch_size=batch,
+            max_tokens_per_batch=budget,
+            pad_id=0,
+            varlen_attention=varlen,
+        ).mode
+
+    assert mode(varlen=False) == "length_grouped"
+    assert mode(varlen=True) == "packed"
+    assert mode(varlen=False, budget=4096) == "packed"
+    assert (
+        plan_batches(  # packing: true is obeyed whatever it costs
+            long_rows,
+            architecture=CAUSAL_LM,
+            packing=True,
+            batch_size=batch,
+            max_tokens_per_batch=None,
+            pad_id=0,
+        ).mode
+        == "packed"
+    )
 
 
 @pytest.fixture(scope="module")

@@ -31,6 +31,7 @@ batches the uninterrupted one saw.
 from __future__ import annotations
 
 import bisect
+import heapq
 import random
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
@@ -40,6 +41,20 @@ from verifily_adapters.hf_backend.tensors import IGNORE_INDEX, Collator, Feature
 from verifily_core.errors import ConfigError
 
 PACKED, LENGTH_GROUPED = "packed", "length_grouped"
+
+# Without a varlen attention kernel, attention over a packed micro-batch covers the square of its
+# total length (SDPA or eager with a block-diagonal mask). In bench/bench_peers.py on CPU, micro-batches
+# of up to ~15k tokens (32 rows, the longest together) stayed within 14% of length grouping's speed;
+# at ~24k (64 rows) packing ran at 0.58x. Past this many tokens, ``auto`` groups by length instead.
+MASKED_PACKING_MAX_TOKENS = 16_384
+
+
+def auto_packs(varlen_attention: bool, micro_batch_tokens: int) -> bool:
+    """What ``training.packing: auto`` means for a causal LM: pack (the batches of plain random
+    batching, hence its loss; length grouping trains to a worse held-out loss, docs/training.md) unless
+    the attention has no varlen kernel and a micro-batch may hold more than
+    :data:`MASKED_PACKING_MAX_TOKENS` tokens."""
+    return varlen_attention or micro_batch_tokens <= MASKED_PACKING_MAX_TOKENS
 
 
 class TrainRow(dict):  # type: ignore[type-arg]
@@ -71,6 +86,7 @@ def plan_batches(
     batch_size: int,
     max_tokens_per_batch: Optional[int],
     pad_id: int,
+    varlen_attention: bool = False,
     seed: int = 0,
 ) -> BatchPlan:
     """The batching of the training rows per ``training.packing`` and ``training.max_tokens_per_batch``."""
@@ -80,10 +96,12 @@ def plan_batches(
             key="training.packing",
             hint="Use training.packing: auto (or false) and training.max_tokens_per_batch for token budgets.",
         )
-    # auto packs causal LMs on every device: packing keeps the batches of plain random batching (so the
-    # model learns what it would unpacked), where length grouping, though faster on CPU, trains to a
-    # worse held-out loss (docs/training.md, "Measured")
-    packed = architecture == CAUSAL_LM and packing in (True, "auto")
+    lengths = [len(f["input_ids"]) for f in features]
+    # the most tokens one micro-batch can hold: its budget, or the batch_size longest rows together
+    micro_batch_tokens = max_tokens_per_batch or sum(heapq.nlargest(batch_size, lengths))
+    packed = architecture == CAUSAL_LM and (
+        packing is True or (packing == "auto" and auto_packs(varlen_attention, micro_batch_tokens))
+    )
     collator = Collate(pad_id, packed=packed)
     mode = PACKED if packed else LENGTH_GROUPED
     if packed and max_tokens_per_batch is None:
@@ -96,7 +114,6 @@ def plan_batches(
             rows_per_micro_batch=float(min(batch_size, len(features))),
             max_tokens_per_batch=None,
         )
-    lengths = [len(f["input_ids"]) for f in features]
     if max_tokens_per_batch is None:
         groups = sorted_chunks(lengths, batch_size, seed)
     else:

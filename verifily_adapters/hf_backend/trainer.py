@@ -115,6 +115,7 @@ def run_training(request: TrainRequest, callbacks: TrainCallbacks) -> TrainOutco
 
     if device.type == "cuda":
         torch.cuda.set_device(device)
+    attention = devices.attention_implementation(device, architecture)
     plan = batching.plan_batches(
         train_set.features,
         architecture=architecture,
@@ -122,6 +123,7 @@ def run_training(request: TrainRequest, callbacks: TrainCallbacks) -> TrainOutco
         batch_size=config.training.batch_size,
         max_tokens_per_batch=config.training.max_tokens_per_batch,
         pad_id=tokenizer.pad_token_id,
+        varlen_attention=attention == "flash_attention_2",
         seed=config.seed,
     )
     devices.check_liger(config.training.liger, device)
@@ -133,7 +135,7 @@ def run_training(request: TrainRequest, callbacks: TrainCallbacks) -> TrainOutco
         quantization=config.lora.quantization,
         compute_dtype=config.lora.bnb_4bit_compute_dtype,
         device=device,
-        attn_implementation=devices.attention_implementation(device, architecture),
+        attn_implementation=attention,
     )
     if config.lora.enabled:
         model = loading.apply_lora(
