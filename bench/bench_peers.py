@@ -156,39 +156,28 @@ def trl(model_dir: Path, data: Path, out: Path, w: Workload, mode: str) -> Dict[
 def heldout_loss(model_dir: Path, adapter: Path, heldout: Path, w: Workload) -> float:
     """Mean loss per supervised token of held-out rows under a trained adapter.
 
-    The one quality figure every tool shares: the rows are encoded by verifily's encoder (prompt
-    masked, EOS supervised) and run padded, without packing, whatever the tool trained with; the
-    training loss each tool logs is not comparable (step means weight a step of short rows like a
-    step of long ones, and packing changes which tokens share a step).
+    The one quality figure every tool shares: the product's own teacher-forced reference loss
+    (``HFPredictor.reference_loss``: verifily's encoding, prompt masked, EOS supervised, padded, never
+    packed), whatever the tool trained with; the training loss each tool logs is not comparable (step
+    means weight a step of short rows like a step of long ones, and packing changes which tokens
+    share a step).
     """
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from verifily_adapters.hf_backend.loading import CAUSAL_LM
-    from verifily_adapters.hf_backend.tensors import Collator, Encoder
+    from verifily_adapters.hf_backend.predictor import HFPredictor
     from verifily_core.domain.examples import SFTExample
 
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    encoder = Encoder(tokenizer, CAUSAL_LM, w.max_len)
-    rows = [SFTExample(**json.loads(line)) for line in heldout.read_text().splitlines()]
-    features = sorted(encoder.encode_all(rows).features, key=lambda f: len(f["input_ids"]))
-    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(model_dir), str(adapter))
     device = torch.device(w.device)
-    model.to(device).eval()
-    pad = tokenizer.pad_token_id
-    collate = Collator(pad if pad is not None else tokenizer.eos_token_id)
-    total, count = 0.0, 0
-    with torch.no_grad():
-        for start in range(0, len(features), w.batch):
-            batch = {k: v.to(device) for k, v in collate(features[start : start + w.batch]).items()}
-            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-            labels = batch["labels"][:, 1:]
-            total += torch.nn.functional.cross_entropy(
-                logits[:, :-1].float().reshape(-1, logits.size(-1)), labels.reshape(-1), reduction="sum"
-            ).item()
-            count += int((labels != -100).sum())
-    return total / count
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(model_dir), str(adapter))
+    predictor = HFPredictor(
+        model.to(device).eval(), AutoTokenizer.from_pretrained(model_dir), CAUSAL_LM, [], w.max_len, device
+    )
+    rows = [SFTExample(**json.loads(line)) for line in heldout.read_text().splitlines()]
+    losses = predictor.reference_loss(rows, batch_size=w.batch)
+    return sum(x.nll_sum for x in losses) / sum(x.num_tokens for x in losses)
 
 
 def run_tool(tool: str, model_dir: Path, data: Path, out: Path, w: Workload) -> Dict[str, Any]:
@@ -320,8 +309,11 @@ def _print_table(table: Dict[str, Dict[str, Any]], default: str) -> None:
 
 
 def bench_model(name: str, rows: int, rounds: int, tools: List[str], w: Workload, root: Path) -> None:
+    import torch
+
     from verifily_adapters.hf_backend.batching import auto_packs
-    from verifily_adapters.hf_backend.devices import gemm_peak_flops
+    from verifily_adapters.hf_backend.devices import attention_implementation, gemm_peak_flops
+    from verifily_adapters.hf_backend.loading import CAUSAL_LM
     from verifily_adapters.hf_backend.tiny import build_tiny_causal_lm
 
     sizes, _ = MODELS[name]
@@ -332,9 +324,9 @@ def bench_model(name: str, rows: int, rounds: int, tools: List[str], w: Workload
     heldout.write_text("".join(json.dumps(r) + "\n" for r in held))
     tokens, params = _numerator_and_size(model_dir, data, w)
     peak = gemm_peak_flops(w.device)
-    flash = w.device == "cuda" and importlib.util.find_spec("flash_attn") is not None
+    varlen = attention_implementation(torch.device(w.device), CAUSAL_LM) == "flash_attention_2"
     # the trainer decides on the longest rows of the data; batch x max_len bounds them
-    default = "verifily-packed" if auto_packs(flash, w.batch * w.max_len) else "verifily-grouped"
+    default = "verifily-packed" if auto_packs(varlen, w.batch * w.max_len) else "verifily-grouped"
     print(
         f"\n== {name}: {params / 1e6:.1f}M parameters, {rows} rows ({len(held)} held out), {tokens} non-pad "
         f"tokens x {w.epochs:g} epoch(s), batch {w.batch} x {w.accumulation}, {rounds} round(s) "
